@@ -1,0 +1,332 @@
+"""Tables. PostgreSQL is the source of truth: every unfinished piece of work is a row here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Sequence,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _enum(enum_cls: type[StrEnum], name: str) -> Enum:
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class EventStatus(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    RETRYING = "retrying"
+    PARKED = "parked"
+    DONE = "done"
+    SKIPPED = "skipped"
+    DEAD = "dead"
+    IGNORED = "ignored"
+    UNSUPPORTED = "unsupported"
+
+
+# Statuses a worker still has to act on; everything else is final (or waits on a gate).
+DUE_STATUSES = (EventStatus.QUEUED, EventStatus.RETRYING, EventStatus.PROCESSING)
+FINAL_STATUSES = (
+    EventStatus.DONE,
+    EventStatus.SKIPPED,
+    EventStatus.DEAD,
+    EventStatus.IGNORED,
+    EventStatus.UNSUPPORTED,
+)
+
+
+class Event(Base):
+    """One webhook delivery from Procore, normalised across payload versions."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # The ULID (v2/v3 `ulid`, v4 `id`): Procore's identity of the event, so the dedupe key.
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    payload_version: Mapped[str] = mapped_column(String(8))
+    procore_event_id: Mapped[int | None] = mapped_column(BigInteger)
+    company_id: Mapped[int] = mapped_column(BigInteger)
+    project_id: Mapped[int | None] = mapped_column(BigInteger)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    resource_name: Mapped[str | None] = mapped_column(String(128))
+    resource_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Normalised to create/update/delete where recognised; `reason` keeps Procore's word.
+    event_type: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    source_application_id: Mapped[str | None] = mapped_column(String(128))
+    occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    raw: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+    status: Mapped[EventStatus] = mapped_column(_enum(EventStatus, "event_status"))
+    # Transient failures spent against RETRY_MAX_ATTEMPTS (429s do not count).
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Incremented on every claim; a fencing token so a late worker cannot overwrite.
+    claims: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    # Lease: while in the future, nobody else hands this row to a worker.
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    gate_id: Mapped[int | None] = mapped_column(ForeignKey("gates.id", ondelete="SET NULL"))
+    credential_id: Mapped[int | None] = mapped_column(
+        ForeignKey("credentials.id", ondelete="SET NULL")
+    )
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        # The dispatcher's scan: due rows only, so the index stays small however large the
+        # table grows.
+        Index(
+            "ix_events_due",
+            "company_id",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('queued', 'retrying', 'processing')"),
+        ),
+        Index("ix_events_company_status_key", "company_id", "status", "dedupe_key"),
+        Index(
+            "ix_events_resource_pending",
+            "company_id",
+            "resource_name",
+            "resource_id",
+            postgresql_where=text("status IN ('queued', 'retrying', 'processing', 'parked')"),
+        ),
+        Index("ix_events_finished_at", "finished_at"),
+        Index(
+            "ix_events_gate_parked",
+            "gate_id",
+            "dedupe_key",
+            postgresql_where=text("status = 'parked'"),
+        ),
+    )
+
+
+class GateScope(StrEnum):
+    CREDENTIAL = "credential"
+    COMPANY = "company"
+    PROJECT = "project"
+
+
+class GateState(StrEnum):
+    OPEN = "open"
+    SUSPECT = "suspect"
+    PARKED = "parked"
+
+
+class Gate(Base):
+    """Guards one scope (a credential, a company, or a company's project) against calls."""
+
+    __tablename__ = "gates"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # "credential:7", "company:31", "project:31:900": one row per scope.
+    scope_key: Mapped[str] = mapped_column(String(96), unique=True)
+    scope: Mapped[GateScope] = mapped_column(_enum(GateScope, "gate_scope"))
+    credential_id: Mapped[int | None] = mapped_column(
+        ForeignKey("credentials.id", ondelete="CASCADE")
+    )
+    company_id: Mapped[int | None] = mapped_column(BigInteger)
+    project_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    state: Mapped[GateState] = mapped_column(_enum(GateState, "gate_state"))
+    signals: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    window_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_signal_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    parked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    parked_by: Mapped[str | None] = mapped_column(String(32))  # "policy" | "operator"
+    probe_attempt: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_probe_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Single probe in flight across all workers: a probe holds this lease.
+    probe_locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_probe_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    body_excerpt: Mapped[str | None] = mapped_column(Text)
+    diagnosis: Mapped[str | None] = mapped_column(String(64))
+    remediation: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+    __table_args__ = (
+        Index("ix_gates_state_next_probe", "state", "next_probe_at"),
+        Index("ix_gates_company_id", "company_id"),
+    )
+
+
+class CredentialKind(StrEnum):
+    CLIENT_CREDENTIALS = "client_credentials"
+    AUTHORIZATION_CODE = "authorization_code"
+
+
+class Credential(Base):
+    """A principal the service calls Procore as: the app's service account or a connected user.
+
+    Tokens are stored encrypted (MultiFernet over ENCRYPTION_KEY), never in clear.
+    """
+
+    __tablename__ = "credentials"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[CredentialKind] = mapped_column(_enum(CredentialKind, "credential_kind"))
+    label: Mapped[str] = mapped_column(String(200))
+    client_id: Mapped[str] = mapped_column(String(200))
+    procore_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    procore_login: Mapped[str | None] = mapped_column(String(320))
+    access_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    refresh_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    access_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set before a refresh is sent, cleared when its answer is committed: a value left behind
+    # means the answer was lost and the refresh token is already dead at Procore.
+    refresh_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    needs_reauth: Mapped[bool] = mapped_column(server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class CompanyCredential(Base):
+    """Which credential serves a company: the one that last proved access to it."""
+
+    __tablename__ = "company_credentials"
+
+    company_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    credential_id: Mapped[int] = mapped_column(ForeignKey("credentials.id", ondelete="CASCADE"))
+    company_name: Mapped[str | None] = mapped_column(String(300))
+    proved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class OAuthState(Base):
+    """A single-use `state` for the Connect-to-Procore flow, issued only by the service."""
+
+    __tablename__ = "oauth_states"
+
+    # SHA-256 of the state value: the value itself is only ever in the issued link.
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    company_id: Mapped[int | None] = mapped_column(BigInteger)
+    issued_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+resource_change_seq = Sequence("resource_change_seq", metadata=Base.metadata)
+
+
+class Resource(Base):
+    """The mirror: the latest known state of each Procore resource the service was told about."""
+
+    __tablename__ = "resources"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    company_id: Mapped[int] = mapped_column(BigInteger)
+    resource_name: Mapped[str] = mapped_column(String(128))
+    resource_id: Mapped[int] = mapped_column(BigInteger)
+    project_id: Mapped[int | None] = mapped_column(BigInteger)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Procore's `updated_at`: the newest wins, whatever order fetches finish in.
+    procore_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Change cursor for downstream consumers: bumped from one sequence on every change.
+    change_seq: Mapped[int] = mapped_column(
+        BigInteger, resource_change_seq, server_default=resource_change_seq.next_value()
+    )
+
+    __table_args__ = (
+        UniqueConstraint("company_id", "resource_name", "resource_id", name="uq_resources_key"),
+        Index("ix_resources_change_seq", "change_seq"),
+    )
+
+
+class ProcoreCall(Base):
+    """Audit of every call made to Procore: who was called, the answer, when."""
+
+    __tablename__ = "procore_calls"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    credential_id: Mapped[int | None] = mapped_column(BigInteger)
+    company_id: Mapped[int | None] = mapped_column(BigInteger)
+    project_id: Mapped[int | None] = mapped_column(BigInteger)
+    event_id: Mapped[int | None] = mapped_column(BigInteger)
+    purpose: Mapped[str] = mapped_column(String(32))  # fetch | probe | diagnose | token | hooks
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(500))
+    status: Mapped[int | None] = mapped_column(Integer)  # null: no answer (timeout, reset)
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_procore_calls_at", "at"),
+        Index("ix_procore_calls_company_at", "company_id", "at"),
+    )
+
+
+class AdminAction(Base):
+    """Every action taken through the admin API or CLI."""
+
+    __tablename__ = "admin_actions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # A short fingerprint of the token used, never the token.
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class WorkerHeartbeat(Base):
+    """Each worker process writes its heartbeat here; /health and `worker --check` read it."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    jobs_done: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))

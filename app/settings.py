@@ -1,0 +1,133 @@
+"""Configuration: one pydantic-settings class, read from the environment and an optional `.env`.
+
+The variable names are part of the operator contract (README, `.env.example`, compose file).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated, Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Values that ship in `.env.example` and the compose file; production refuses them.
+PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder", "example")
+
+
+class AppEnv(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    app_env: AppEnv = AppEnv.DEVELOPMENT
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/procore_hooks"
+    # Pool per process; all replicas together must stay well under Postgres's max_connections.
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=5, ge=0)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    queue_name: str = "procore-hooks:queue"
+
+    # Accepted `Authorization` values on POST /webhooks/procore, newest first (rotation).
+    webhook_auth_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # Bearer tokens for /admin, a list so they can be rotated.
+    admin_token: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # MultiFernet keys, newest first.
+    encryption_key: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+
+    procore_api_base: str = "https://api.procore.com"
+    procore_login_base: str = "https://login.procore.com"
+    procore_client_id: str = ""
+    procore_client_secret: SecretStr = SecretStr("")
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    webhook_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Group commit: how many webhook rows one INSERT may carry.
+    ingest_batch_max: int = Field(default=256, ge=1)
+    # A freshly received row is handed to the queue directly; the dispatcher leaves it alone
+    # for this long so it is not enqueued twice (if the enqueue failed it is picked up after).
+    dispatch_lease_seconds: float = Field(default=30.0, gt=0)
+    dispatch_interval_seconds: int = Field(default=2, ge=1, le=60)
+    dispatch_batch_size: int = Field(default=500, ge=1)
+    dispatch_per_company: int = Field(default=100, ge=1)
+    # The dispatcher stops handing out work while this many rows wait in Redis unclaimed.
+    dispatch_max_backlog: int = Field(default=2000, ge=1)
+    job_batch_size: int = Field(default=50, ge=1)
+    processing_lease_seconds: float = Field(default=120.0, gt=0)
+
+    worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    worker_stale_seconds: float = Field(default=60.0, gt=0)
+    worker_max_jobs: int = Field(default=10, ge=1)
+    worker_metrics_port: int = Field(default=9100, ge=0)
+    health_queue_depth_degraded: int = Field(default=10_000, ge=1)
+    health_oldest_due_degraded_seconds: float = Field(default=300.0, gt=0)
+
+    log_level: str = "INFO"
+    log_format: str = Field(default="json", pattern="^(json|console)$")
+
+    @field_validator("webhook_auth_tokens", "admin_token", "encryption_key", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_url(cls, value: str) -> str:
+        if not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("DATABASE_URL must start with postgresql+asyncpg://")
+        return value
+
+    @model_validator(mode="after")
+    def _production_secrets(self) -> Self:
+        if self.app_env is not AppEnv.PRODUCTION:
+            return self
+        problems: list[str] = []
+        for name, values in (
+            ("WEBHOOK_AUTH_TOKENS", self.webhook_auth_tokens),
+            ("ADMIN_TOKEN", self.admin_token),
+            ("ENCRYPTION_KEY", self.encryption_key),
+        ):
+            if not values:
+                problems.append(f"{name} is not set")
+            elif any(_is_placeholder(v.get_secret_value()) for v in values):
+                problems.append(f"{name} holds a placeholder value")
+        if not self.procore_client_id:
+            problems.append("PROCORE_CLIENT_ID is not set")
+        secret = self.procore_client_secret.get_secret_value()
+        if not secret:
+            problems.append("PROCORE_CLIENT_SECRET is not set")
+        elif _is_placeholder(secret):
+            problems.append("PROCORE_CLIENT_SECRET holds a placeholder value")
+        if problems:
+            raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+    @property
+    def webhook_token_values(self) -> list[bytes]:
+        return [t.get_secret_value().encode() for t in self.webhook_auth_tokens]
+
+    @property
+    def uses_simulator(self) -> bool:
+        """In development with no Procore credentials, the embedded simulator stands in."""
+        return self.app_env is AppEnv.DEVELOPMENT and not self.procore_client_id
+
+
+def _is_placeholder(value: str) -> bool:
+    lowered = value.lower()
+    return any(marker in lowered for marker in PLACEHOLDER_MARKERS)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

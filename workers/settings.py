@@ -1,0 +1,89 @@
+"""arq WorkerSettings: `arq workers.settings.WorkerSettings` or `procore-hooks worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, ClassVar
+
+from arq import cron
+from arq.connections import RedisSettings
+from arq.cron import CronJob
+from arq.typing import WorkerCoroutine
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.health import heartbeat
+from app.logs import configure_logging, get_logger
+from app.queue import redis_settings
+from app.runtime import open_runtime
+from app.settings import Settings, get_settings
+from workers import jobs
+
+log = get_logger(__name__)
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    # Tests and the CLI may pass their own Settings in ctx; otherwise read the environment.
+    settings: Settings = ctx.setdefault("settings", get_settings())
+    configure_logging(settings)
+    ctx["runtime"] = open_runtime(settings, name="procore-hooks-worker")
+    ctx["worker"] = identity = heartbeat.WorkerIdentity()
+    ctx["jobs_done"] = 0
+    ctx["heartbeat_task"] = asyncio.create_task(_beat_forever(ctx))
+    log.info("worker.started", worker_id=identity.worker_id)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    task: asyncio.Task[None] | None = ctx.get("heartbeat_task")
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    runtime = ctx.get("runtime")
+    if runtime is not None:
+        with contextlib.suppress(SQLAlchemyError, OSError):
+            async with runtime.sessions() as session, session.begin():
+                await heartbeat.forget(session, ctx["worker"])
+        await runtime.close()
+    log.info("worker.stopped")
+
+
+async def _beat_forever(ctx: dict[str, Any]) -> None:
+    runtime = ctx["runtime"]
+    while True:
+        try:
+            async with runtime.sessions() as session, session.begin():
+                await heartbeat.beat(session, ctx["worker"], ctx["jobs_done"])
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("worker.heartbeat_failed", error=str(exc))
+        await asyncio.sleep(runtime.settings.worker_heartbeat_seconds)
+
+
+def _dispatch_seconds(settings: Settings) -> set[int]:
+    return set(range(0, 60, settings.dispatch_interval_seconds))
+
+
+_settings = get_settings()
+
+
+class WorkerSettings:
+    functions: ClassVar[list[WorkerCoroutine]] = [jobs.process_events]
+    cron_jobs: ClassVar[list[CronJob]] = [
+        cron(
+            jobs.dispatch_due,
+            second=_dispatch_seconds(_settings),
+            run_at_startup=True,
+            unique=True,
+            timeout=60,
+        )
+    ]
+    on_startup = startup
+    on_shutdown = shutdown
+    redis_settings: ClassVar[RedisSettings] = redis_settings(_settings)
+    queue_name: ClassVar[str] = _settings.queue_name
+    max_jobs: ClassVar[int] = _settings.worker_max_jobs
+    job_timeout: ClassVar[int] = 300
+    # Results are not read by anyone; keep them briefly so arq's job-id memory stays small.
+    keep_result: ClassVar[int] = 60
+    max_tries: ClassVar[int] = 3
+    health_check_interval: ClassVar[int] = 30
