@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from app.logs import configure_logging
 from app.runtime import open_runtime
 from app.settings import Settings, get_settings
+
+# Every surface of the api, in the order they appear in the OpenAPI schema.
+ROUTERS: list[APIRouter] = []
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -26,6 +29,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await runtime.close()
 
     app = FastAPI(title="procore-hooks", version="0.1.0", lifespan=lifespan)
+    for router in ROUTERS:
+        app.include_router(router)
     return app
 
 

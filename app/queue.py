@@ -40,5 +40,5 @@ async def enqueue_events(pool: ArqRedis, event_ids: Sequence[int]) -> None:
     await pool.enqueue_job(
         PROCESS_EVENTS,
         list(event_ids),
-        _job_id=f"events:{event_ids[0]}:{uuid.uuid4().hex[:12]}",
+        _job_id=f"{pool.default_queue_name}:events:{event_ids[0]}:{uuid.uuid4().hex[:12]}",
     )

@@ -1,0 +1,163 @@
+"""Shared fixtures: a fresh Postgres database built by the Alembic migrations, a private Redis
+namespace, and the api app. Nothing here touches data the suite did not create."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from alembic import command
+from alembic.config import Config
+from arq.connections import ArqRedis
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from app.main import create_app
+from app.runtime import Runtime, open_runtime
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_BASE = PG_ADMIN_DSN.rsplit("/", 1)[0]
+REDIS_BASE = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+RUN_ID = f"ph-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+WEBHOOK_TOKEN = "test-webhook-token-1"
+WEBHOOK_TOKEN_OLD = "test-webhook-token-0"
+ADMIN_TOKEN = "test-admin-token"
+# A valid Fernet key (32 url-safe base64 bytes), for tests only.
+ENCRYPTION_KEY = "7tq2pEGJN0dBqz4Uq0Yf9V3aZfKq0S0CqkzQ2rJ1b0o="
+CLIENT_ID = "procore-hooks-test-client"
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["url"] = database_url
+    config.attributes["configure_logger"] = False
+    return config
+
+
+async def create_database(name: str) -> str:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return f"{PG_BASE.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+
+
+async def drop_database(name: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "app_env": "development",
+        "database_url": database_url,
+        "database_pool_size": 5,
+        "redis_url": REDIS_BASE,
+        "queue_name": f"{RUN_ID}:queue",
+        "webhook_auth_tokens": f"{WEBHOOK_TOKEN},{WEBHOOK_TOKEN_OLD}",
+        "admin_token": ADMIN_TOKEN,
+        "encryption_key": ENCRYPTION_KEY,
+        "procore_client_id": CLIENT_ID,
+        "procore_client_secret": "test-client-secret",
+        "log_format": "console",
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def database_name() -> str:
+    return f"{RUN_ID.replace('-', '_')}"
+
+
+@pytest.fixture(scope="session")
+async def database_url(database_name: str) -> AsyncIterator[str]:
+    url = await create_database(database_name)
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+    yield url
+    await drop_database(database_name)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture(scope="session")
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    rt = open_runtime(settings, name="procore-hooks-tests")
+    yield rt
+    await rt.close()
+
+
+TABLES = (
+    "events",
+    "gates",
+    "company_credentials",
+    "credentials",
+    "oauth_states",
+    "resources",
+    "procore_calls",
+    "admin_actions",
+    "worker_heartbeats",
+)
+
+
+@pytest.fixture
+async def db(runtime: Runtime) -> Runtime:
+    """A runtime whose database tables are empty at the start of the test."""
+    async with runtime.engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    return runtime
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[ArqRedis]:
+    """The suite's Redis namespace, emptied of this run's keys before each test."""
+    client = ArqRedis.from_url(settings.redis_url)
+    await _delete_run_keys(client)
+    yield client
+    await client.aclose()
+
+
+async def _delete_run_keys(client: Redis) -> None:
+    async for key in client.scan_iter(match=f"*{RUN_ID}*"):
+        await client.delete(key)
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _cleanup_redis(settings: Settings) -> AsyncIterator[None]:
+    yield
+    client = Redis.from_url(settings.redis_url)
+    await _delete_run_keys(client)
+    await client.aclose()
+
+
+@pytest.fixture
+async def app(settings: Settings, db: Runtime) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
