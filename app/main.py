@@ -7,12 +7,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from app.health.router import router as health_router
 from app.logs import configure_logging
+from app.migrate import head_revision
 from app.runtime import open_runtime
 from app.settings import Settings, get_settings
+from app.webhooks.router import router as webhooks_router
+from app.webhooks.service import Ingester
 
 # Every surface of the api, in the order they appear in the OpenAPI schema.
-ROUTERS: list[APIRouter] = []
+ROUTERS: list[APIRouter] = [webhooks_router, health_router]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -22,10 +26,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings)
         runtime = open_runtime(settings, name="procore-hooks-api")
+        ingester = Ingester(runtime)
+        ingester.start()
         app.state.runtime = runtime
+        app.state.ingester = ingester
+        app.state.webhook_tokens = settings.webhook_token_values
+        app.state.migration_head = head_revision()
         try:
             yield
         finally:
+            # uvicorn has stopped accepting and drained requests: write what they handed in.
+            await ingester.stop()
             await runtime.close()
 
     app = FastAPI(title="procore-hooks", version="0.1.0", lifespan=lifespan)

@@ -28,7 +28,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.http.aclose()
-        await self.queue.aclose()
+        await self.queue.aclose(close_connection_pool=True)
         await self.engine.dispose()
 
 

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
 
     webhook_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Answer 503 rather than pass Procore's 5 s delivery timeout while Postgres is slow.
+    webhook_store_timeout_seconds: float = Field(default=4.0, gt=0)
     # Group commit: how many webhook rows one INSERT may carry.
     ingest_batch_max: int = Field(default=256, ge=1)
     # A freshly received row is handed to the queue directly; the dispatcher leaves it alone
@@ -65,6 +67,27 @@ class Settings(BaseSettings):
     dispatch_max_backlog: int = Field(default=2000, ge=1)
     job_batch_size: int = Field(default=50, ge=1)
     processing_lease_seconds: float = Field(default=120.0, gt=0)
+
+    # Events of one job batch fetched at the same time (one process runs max_jobs batches).
+    process_concurrency: int = Field(default=16, ge=1)
+    # Transient failures (5xx, timeouts): full-jitter exponential backoff, then `dead`.
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    retry_cap_seconds: float = Field(default=900.0, gt=0)
+    retry_max_attempts: int = Field(default=8, ge=1)
+    # Added on top of a 429/503 wait so the callers who waited do not return all at once.
+    rate_limit_jitter_seconds: float = Field(default=0.5, ge=0)
+    # A call that would wait longer than this for the shared rate budget is deferred (the
+    # event goes back to `retrying`, no attempt spent) instead of holding its job.
+    rate_limit_max_wait_seconds: float = Field(default=2.0, ge=0)
+    # Calls allowed on a budget before any answer told us the real limit.
+    rate_limit_initial_burst: int = Field(default=5, ge=1)
+    procore_timeout_seconds: float = Field(default=20.0, gt=0)
+    # Access tokens are refreshed this long before they expire.
+    token_refresh_margin_seconds: float = Field(default=300.0, ge=0)
+    # A decrypted access token is reused from process memory for this long.
+    token_cache_seconds: float = Field(default=30.0, ge=0)
+    # How long an issued Connect-to-Procore link stays usable.
+    connect_link_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
 
     worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
     worker_stale_seconds: float = Field(default=60.0, gt=0)

@@ -7,23 +7,20 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
-from alembic import command
-from alembic.config import Config
 from arq.connections import ArqRedis
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from app import migrate
 from app.main import create_app
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_BASE = PG_ADMIN_DSN.rsplit("/", 1)[0]
 REDIS_BASE = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -35,13 +32,6 @@ ADMIN_TOKEN = "test-admin-token"
 # A valid Fernet key (32 url-safe base64 bytes), for tests only.
 ENCRYPTION_KEY = "7tq2pEGJN0dBqz4Uq0Yf9V3aZfKq0S0CqkzQ2rJ1b0o="
 CLIENT_ID = "procore-hooks-test-client"
-
-
-def alembic_config(database_url: str) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["url"] = database_url
-    config.attributes["configure_logger"] = False
-    return config
 
 
 async def create_database(name: str) -> str:
@@ -89,7 +79,7 @@ def database_name() -> str:
 @pytest.fixture(scope="session")
 async def database_url(database_name: str) -> AsyncIterator[str]:
     url = await create_database(database_name)
-    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+    await asyncio.to_thread(migrate.upgrade, url)
     yield url
     await drop_database(database_name)
 

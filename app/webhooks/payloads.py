@@ -1,0 +1,256 @@
+"""Procore webhook payloads (v2.0, v3.0, v4.0) → one internal event.
+
+Liberal by design: every refusal makes Procore pause *all* deliveries to this endpoint, so a
+body is refused only when it cannot be stored and routed at all — not a JSON object, no dedupe
+key, no usable 64-bit company id. Anything else is stored; what cannot be processed is stored
+as `unsupported` (visible, replayable), and unknown extra fields stay in the raw payload.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from app.models import EventStatus
+
+INT64_MAX = 2**63 - 1
+
+# Resources the worker knows how to fetch (FACTS.md §4). Others are stored as `unsupported`.
+SUPPORTED_RESOURCES = frozenset(
+    {
+        "Projects",
+        "RFIs",
+        "Submittals",
+        "Observation Items",
+        "Punch Items",
+        "Company Users",
+        "Project Vendors",
+    }
+)
+
+# Resources that belong to the company, not to a project (no project_id in their events).
+COMPANY_RESOURCES = frozenset({"Projects", "Company Users"})
+
+# v2/v3 `event_type` and v4 `reason` (newer resources use the past tense) → our three kinds.
+EVENT_KINDS = {
+    "create": "create",
+    "created": "create",
+    "update": "update",
+    "updated": "update",
+    "restored": "update",
+    "delete": "delete",
+    "deleted": "delete",
+    "destroyed": "delete",
+    "recycled": "delete",
+}
+
+# Column widths of the events table: longer values are cut (the raw payload keeps them whole).
+_WIDTHS = {"dedupe_key": 64, "resource_name": 128, "event_type": 32, "reason": 64, "source": 128}
+
+
+class PayloadRejected(ValueError):
+    """The body cannot be stored and routed. `status` is the HTTP answer, `field` names why."""
+
+    def __init__(self, status: int, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class NormalisedEvent:
+    dedupe_key: str
+    payload_version: str
+    procore_event_id: int | None
+    company_id: int
+    project_id: int | None
+    user_id: int | None
+    resource_name: str | None
+    resource_id: int | None
+    event_type: str | None
+    reason: str | None
+    source_application_id: str | None
+    occurred_at: datetime | None
+    status: EventStatus
+    # Why the event is stored but not processed (ignored / unsupported); None when queued.
+    note: str | None
+    # The payload as JSON text, ready for a jsonb column.
+    raw: str
+
+
+def read_event(body: bytes, *, own_client_id: str) -> NormalisedEvent:
+    """Parse and normalise one webhook body; raise PayloadRejected for what cannot be stored."""
+    data, exact = _parse(body)
+    if not exact:
+        data = _storable(data)
+    return _normalise(data, body if exact else None, own_client_id=own_client_id)
+
+
+def _parse(body: bytes) -> tuple[dict[str, Any], bool]:
+    """The JSON object and whether `body` itself can be stored as its jsonb text."""
+    try:
+        data = orjson.loads(body)
+        exact = b"\\u0000" not in body
+    except orjson.JSONDecodeError:
+        # orjson refuses integers beyond 64 bits, which are still valid JSON.
+        data = _parse_strict_json(body)
+        exact = False
+    if not isinstance(data, dict):
+        raise PayloadRejected(422, "body", "payload must be a JSON object")
+    return data, exact
+
+
+def _parse_strict_json(body: bytes) -> Any:
+    def refuse_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=refuse_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise PayloadRejected(400, None, "body is not valid JSON") from exc
+
+
+def _normalise(
+    data: dict[str, Any], exact_body: bytes | None, *, own_client_id: str
+) -> NormalisedEvent:
+    is_v4 = "ulid" not in data and ("reason" in data or "resource_type" in data)
+    dedupe_key = _dedupe_key(data, is_v4)
+    company_id = _int64(data.get("company_id"))
+    if company_id is None or company_id <= 0:
+        raise PayloadRejected(422, "company_id", "company_id must be a positive 64-bit integer")
+
+    notes: list[str] = []
+    project_id = _optional_id(data, "project_id", notes)
+    user_id = _optional_id(data, "user_id", None)
+    resource_id = _optional_id(data, "resource_id", notes)
+    resource_name = _text(data.get("resource_type" if is_v4 else "resource_name"))
+    reason = _text(data.get("reason" if is_v4 else "event_type"))
+    event_type = EVENT_KINDS.get(reason.lower()) if reason else None
+
+    if resource_name not in SUPPORTED_RESOURCES:
+        notes.append(f"unsupported resource {resource_name!r}")
+    elif resource_name not in COMPANY_RESOURCES and project_id is None:
+        notes.append(f"{resource_name} needs a project_id")
+    if event_type is None:
+        notes.append(f"unsupported reason {reason!r}")
+    if resource_id is None and data.get("resource_id") is None:
+        notes.append("no resource_id")
+
+    metadata = data.get("metadata")
+    source = None
+    if isinstance(metadata, dict) and metadata.get("source_application_id") is not None:
+        source = str(metadata["source_application_id"])
+
+    if source is not None and own_client_id and source == own_client_id:
+        status, note = EventStatus.IGNORED, "caused by this app (loop prevention)"
+    elif notes:
+        status, note = EventStatus.UNSUPPORTED, "; ".join(notes)
+    else:
+        status, note = EventStatus.QUEUED, None
+
+    return NormalisedEvent(
+        dedupe_key=dedupe_key,
+        payload_version=_version(data, is_v4),
+        procore_event_id=None if is_v4 else _int64(data.get("id")),
+        company_id=company_id,
+        project_id=project_id,
+        user_id=user_id,
+        resource_name=_cut(resource_name, "resource_name"),
+        resource_id=resource_id,
+        event_type=event_type,
+        reason=_cut(reason, "reason"),
+        source_application_id=_cut(source, "source"),
+        occurred_at=_timestamp(data.get("timestamp")),
+        status=status,
+        note=note,
+        raw=exact_body.decode("utf-8") if exact_body is not None else _jsonb_text(data),
+    )
+
+
+def _dedupe_key(data: dict[str, Any], is_v4: bool) -> str:
+    field = "id" if is_v4 else "ulid"
+    value = data.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise PayloadRejected(422, field, f"{field} must be a non-empty string (the event's ULID)")
+    key = value.strip().upper()
+    if len(key) > _WIDTHS["dedupe_key"]:
+        raise PayloadRejected(422, field, f"{field} is longer than 64 characters")
+    return key
+
+
+def _version(data: dict[str, Any], is_v4: bool) -> str:
+    if is_v4:
+        return "v4"
+    if "related_resources" in data:
+        return "v3"
+    api_version = data.get("api_version")
+    if isinstance(api_version, str) and api_version.startswith("v3"):
+        return "v3"
+    return "v2"
+
+
+def _int64(value: object) -> int | None:
+    """Ids arrive as JSON numbers (v2/v3, beyond 2^53) or strings (v4)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    elif isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        number = int(value)
+    else:
+        return None
+    return number if -INT64_MAX <= number <= INT64_MAX else None
+
+
+def _optional_id(data: dict[str, Any], field: str, notes: list[str] | None) -> int | None:
+    """An id that may be absent; a present but unusable one is noted (if notes are kept)."""
+    value = data.get(field)
+    if value is None:
+        return None
+    number = _int64(value)
+    if number is None and notes is not None:
+        notes.append(f"{field} is not a 64-bit integer")
+    return number
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def _cut(value: str | None, width: str) -> str | None:
+    return None if value is None else value[: _WIDTHS[width]]
+
+
+def _timestamp(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _jsonb_text(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _storable(value: Any) -> Any:
+    """Postgres text and jsonb refuse NUL characters and lone surrogates (which only the lenient
+    parser lets through): replace them so the event can still be stored."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value

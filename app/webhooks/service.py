@@ -1,0 +1,236 @@
+"""Durable ingest with group commit.
+
+Every accepted webhook is committed to Postgres before it is answered. Committing one row per
+request costs a round trip and an fsync each; instead, concurrent requests hand their event to
+one `Ingester`, which writes whatever has gathered in one `INSERT … ON CONFLICT DO NOTHING`
+(one statement, one commit) and then wakes each waiting request with its own result. Under
+load, batches grow by themselves; when idle, a lone request is written at once.
+
+After the commit, new rows are handed to the queue in the background: the answer never waits
+on Redis, and a row whose hand-off failed is picked up by the dispatcher (it is in Postgres).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from redis.exceptions import RedisError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+
+from app.events.dispatch import release_lease
+from app.logs import get_logger
+from app.models import EventStatus
+from app.queue import enqueue_events
+from app.runtime import Runtime
+from app.webhooks.payloads import NormalisedEvent
+
+log = get_logger(__name__)
+
+_INSERT = text(
+    """
+    INSERT INTO events (
+        dedupe_key, payload_version, procore_event_id, company_id, project_id, user_id,
+        resource_name, resource_id, event_type, reason, source_application_id, occurred_at,
+        raw, status, last_error, locked_until, finished_at
+    )
+    SELECT k, v, pe, c, p, u, rn, ri, et, r, sa, oa, raw::jsonb, st, note,
+           CASE WHEN st = 'queued' THEN now() + make_interval(secs => :lease) END,
+           CASE WHEN st = 'queued' THEN NULL ELSE now() END
+    FROM unnest(
+        CAST(:k AS text[]), CAST(:v AS text[]), CAST(:pe AS bigint[]), CAST(:c AS bigint[]),
+        CAST(:p AS bigint[]), CAST(:u AS bigint[]), CAST(:rn AS text[]), CAST(:ri AS bigint[]),
+        CAST(:et AS text[]), CAST(:r AS text[]), CAST(:sa AS text[]),
+        CAST(:oa AS timestamptz[]), CAST(:raw AS text[]), CAST(:st AS text[]),
+        CAST(:note AS text[])
+    ) AS t(k, v, pe, c, p, u, rn, ri, et, r, sa, oa, raw, st, note)
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING id, dedupe_key
+    """
+)
+
+
+class IngestStatus(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    status: IngestStatus
+    event_id: int | None = None
+
+
+class StorageUnavailable(Exception):
+    """Postgres could not take the event: the webhook must not be acknowledged."""
+
+
+class StorageRefused(Exception):
+    """Postgres refused this one event's values (the rest of its batch was stored)."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    event: NormalisedEvent
+    future: asyncio.Future[IngestResult]
+
+
+class Ingester:
+    def __init__(self, runtime: Runtime, *, concurrency: int = 2) -> None:
+        self._runtime = runtime
+        # None is the stop mark: everything queued before it is still written.
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._flush_slots = asyncio.Semaphore(concurrency)
+        self._max_batch = runtime.settings.ingest_batch_max
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name="ingester")
+
+    async def stop(self) -> None:
+        """Write everything handed in so far (its requests still wait for it), then stop."""
+        if self._loop_task is None:
+            return
+        self._queue.put_nowait(None)
+        await self._loop_task
+        self._loop_task = None
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def submit(self, event: NormalisedEvent) -> IngestResult:
+        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(event, future))
+        return await future
+
+    async def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                return
+            # While every flush slot is busy, arrivals gather into the next batch.
+            await self._flush_slots.acquire()
+            batch = [first]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._spawn(self._flush(batch))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self, batch: list[_Pending]) -> None:
+        try:
+            stored = await self._insert([p.event for p in batch])
+        except IntegrityError:
+            # Only the unique key can conflict, and ON CONFLICT absorbs it; anything else is
+            # a value Postgres refuses: store the batch one by one so one bad event stays alone.
+            await self._insert_one_by_one(batch)
+            return
+        except DBAPIError as exc:
+            if exc.connection_invalidated or _is_unavailable(exc):
+                self._fail(batch, exc)
+            else:
+                await self._insert_one_by_one(batch)
+            return
+        except (SQLAlchemyError, OSError) as exc:
+            self._fail(batch, exc)
+            return
+        finally:
+            self._flush_slots.release()
+        self._settle(batch, stored)
+
+    async def _insert(self, events: Sequence[NormalisedEvent]) -> dict[str, int]:
+        params = {
+            "lease": self._runtime.settings.dispatch_lease_seconds,
+            "k": [e.dedupe_key for e in events],
+            "v": [e.payload_version for e in events],
+            "pe": [e.procore_event_id for e in events],
+            "c": [e.company_id for e in events],
+            "p": [e.project_id for e in events],
+            "u": [e.user_id for e in events],
+            "rn": [e.resource_name for e in events],
+            "ri": [e.resource_id for e in events],
+            "et": [e.event_type for e in events],
+            "r": [e.reason for e in events],
+            "sa": [e.source_application_id for e in events],
+            "oa": [e.occurred_at for e in events],
+            "raw": [e.raw for e in events],
+            "st": [e.status.value for e in events],
+            "note": [e.note for e in events],
+        }
+        async with self._runtime.engine.begin() as conn:
+            rows = (await conn.execute(_INSERT, params)).all()
+        return {key: event_id for event_id, key in rows}
+
+    def _settle(self, batch: list[_Pending], stored: dict[str, int]) -> None:
+        """Wake each request: the first holder of a new key is accepted, the rest duplicates."""
+        to_queue: list[int] = []
+        for pending in batch:
+            event_id = stored.pop(pending.event.dedupe_key, None)
+            if event_id is None:
+                result = IngestResult(IngestStatus.DUPLICATE)
+            else:
+                result = IngestResult(IngestStatus.ACCEPTED, event_id)
+                if pending.event.status is EventStatus.QUEUED:
+                    to_queue.append(event_id)
+            if not pending.future.done():
+                pending.future.set_result(result)
+        if to_queue:
+            self._spawn(self._hand_to_queue(to_queue))
+
+    async def _insert_one_by_one(self, batch: list[_Pending]) -> None:
+        for pending in batch:
+            try:
+                stored = await self._insert([pending.event])
+            except (IntegrityError, DBAPIError) as exc:
+                if isinstance(exc, DBAPIError) and _is_unavailable(exc):
+                    self._fail([pending], exc)
+                    continue
+                log.warning(
+                    "webhook.refused_by_database",
+                    dedupe_key=pending.event.dedupe_key,
+                    error=str(exc.orig)[:200],
+                )
+                if not pending.future.done():
+                    pending.future.set_exception(StorageRefused(str(exc.orig)[:200]))
+                continue
+            except (SQLAlchemyError, OSError) as exc:
+                self._fail([pending], exc)
+                continue
+            self._settle([pending], stored)
+
+    def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
+        log.error("webhook.storage_unavailable", events=len(batch), error=str(exc)[:200])
+        for pending in batch:
+            if not pending.future.done():
+                pending.future.set_exception(StorageUnavailable(str(exc)[:200]))
+
+    async def _hand_to_queue(self, event_ids: list[int]) -> None:
+        try:
+            await enqueue_events(self._runtime.queue, event_ids)
+        except (RedisError, OSError) as exc:
+            log.warning("webhook.enqueue_failed", events=len(event_ids), error=str(exc))
+            # Let the dispatcher take them at its next tick instead of after the lease.
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                async with self._runtime.sessions() as session, session.begin():
+                    await release_lease(session, event_ids)
+
+
+def _is_unavailable(exc: DBAPIError) -> bool:
+    """Connection-level failures (server gone, shutting down) versus a refused value."""
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    # 08: connection exception; 57: operator intervention (shutdown); 53: insufficient
+    # resources; 40001/40P01: serialization / deadlock (retryable, not the event's fault).
+    return sqlstate[:2] in {"08", "57", "53"} or sqlstate in {"40001", "40P01"} or not sqlstate

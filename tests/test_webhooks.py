@@ -1,0 +1,430 @@
+"""POST /webhooks/procore against real Postgres and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+from arq.connections import ArqRedis
+from sqlalchemy import func, select
+
+from app.events.dispatch import dispatch_once
+from app.main import create_app
+from app.models import Event, EventStatus
+from app.runtime import Runtime, open_runtime
+from app.settings import Settings
+from tests import payloads
+from tests.conftest import CLIENT_ID, WEBHOOK_TOKEN, WEBHOOK_TOKEN_OLD, make_settings
+
+URL = "/webhooks/procore"
+AUTH = {"Authorization": WEBHOOK_TOKEN}
+
+
+async def post(client: httpx.AsyncClient, body: Any, **headers: str) -> httpx.Response:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return await client.post(
+        URL, content=content, headers={**AUTH, "Content-Type": "application/json", **headers}
+    )
+
+
+async def count_events(runtime: Runtime) -> int:
+    async with runtime.sessions() as session:
+        return (await session.execute(select(func.count()).select_from(Event))).scalar_one()
+
+
+async def load(runtime: Runtime, dedupe_key: str) -> Event:
+    async with runtime.sessions() as session:
+        event = (
+            await session.execute(select(Event).where(Event.dedupe_key == dedupe_key))
+        ).scalar_one()
+        return event
+
+
+async def queued_job_ids(redis: ArqRedis, settings: Settings) -> list[list[int]]:
+    """The event-id batches of the jobs waiting in this suite's arq queue."""
+    batches = []
+    for job in await redis.queued_jobs(queue_name=settings.queue_name):
+        batches.append(list(job.args[0]))
+    return batches
+
+
+# --- refusals: the right status, and nothing stored --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "label"),
+    [({}, "missing"), ({"Authorization": "nope"}, "wrong"), ({"Authorization": ""}, "empty")],
+)
+async def test_bad_authorization_is_refused_and_nothing_stored(
+    client: httpx.AsyncClient, db: Runtime, headers: dict[str, str], label: str
+) -> None:
+    request_headers = {"Content-Type": "application/json", **headers}
+    response = await client.post(URL, content=json.dumps(payloads.v2()), headers=request_headers)
+    assert response.status_code == 401, label
+    assert "Authorization" in response.json()["detail"]
+    assert await count_events(db) == 0
+
+
+async def test_previous_token_still_accepted_during_rotation(
+    client: httpx.AsyncClient, db: Runtime
+) -> None:
+    response = await post(client, payloads.v2(), Authorization=WEBHOOK_TOKEN_OLD)
+    assert response.status_code == 202
+    assert await count_events(db) == 1
+
+
+async def test_oversized_body_is_refused_with_413(
+    client: httpx.AsyncClient, db: Runtime, settings: Settings
+) -> None:
+    body = payloads.v2(padding="x" * settings.webhook_max_body_bytes)
+    response = await post(client, body)
+    assert response.status_code == 413
+    assert "larger than" in response.json()["detail"]
+    assert await count_events(db) == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b'{"ulid": ', b"\xff\xfe{}", b'{"a": NaN}', b""],
+    ids=["text", "truncated", "invalid-utf8", "nan", "empty"],
+)
+async def test_non_json_is_refused_with_400(
+    client: httpx.AsyncClient, db: Runtime, body: bytes
+) -> None:
+    response = await post(client, body)
+    assert response.status_code == 400
+    assert response.json()["detail"] == "body is not valid JSON"
+    assert await count_events(db) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ([payloads.v2()], "body"),
+        ("a string", "body"),
+        (payloads.v2(ulid=None), "ulid"),
+        (payloads.v2(ulid=12345), "ulid"),
+        (payloads.v2(ulid="x" * 65), "ulid"),
+        ({k: v for k, v in payloads.v2().items() if k != "ulid"}, "ulid"),
+        (payloads.v4(id=None), "id"),
+        (payloads.v2(company_id=None), "company_id"),
+        (payloads.v2(company_id="thirty-one"), "company_id"),
+        (payloads.v2(company_id=2**63), "company_id"),
+        (payloads.v2(company_id=-4), "company_id"),
+        (payloads.v2(company_id=True), "company_id"),
+        (payloads.v4(company_id=""), "company_id"),
+    ],
+    ids=[
+        "list",
+        "string",
+        "null-ulid",
+        "numeric-ulid",
+        "long-ulid",
+        "no-ulid",
+        "v4-null-id",
+        "null-company",
+        "word-company",
+        "company-over-int64",
+        "negative-company",
+        "bool-company",
+        "v4-empty-company",
+    ],
+)
+async def test_unroutable_json_is_refused_with_422_naming_the_field(
+    client: httpx.AsyncClient, db: Runtime, body: Any, field: str
+) -> None:
+    response = await post(client, body)
+    assert response.status_code == 422
+    assert response.json()["field"] == field
+    assert await count_events(db) == 0
+
+
+# --- acceptance and normalisation --------------------------------------------------------
+
+
+async def test_v2_payload_is_stored_normalised(client: httpx.AsyncClient, db: Runtime) -> None:
+    body = payloads.v2(api_version="v2", brand_new_field={"kept": True})
+    response = await post(client, body)
+    assert response.status_code == 202
+    answer = response.json()
+    assert answer["status"] == "accepted"
+    event = await load(db, body["ulid"])
+    assert answer["event_id"] == event.id
+    assert event.payload_version == "v2"
+    assert event.procore_event_id == body["id"]
+    assert event.procore_event_id > 2**53
+    assert (event.company_id, event.project_id, event.user_id) == (31, 900, 77)
+    assert (event.resource_name, event.resource_id) == ("RFIs", 5150)
+    assert (event.event_type, event.reason) == ("update", "update")
+    assert event.status is EventStatus.QUEUED
+    assert event.occurred_at is not None and event.occurred_at.microsecond == 123456
+    assert event.raw["brand_new_field"] == {"kept": True}
+    assert event.raw["id"] == body["id"]
+
+
+async def test_v3_payload_is_stored_as_v3(client: httpx.AsyncClient, db: Runtime) -> None:
+    body = payloads.v3(related_resources=[{"id": 12, "name": "Direct Costs"}])
+    assert (await post(client, body)).status_code == 202
+    event = await load(db, body["ulid"])
+    assert event.payload_version == "v3"
+    assert event.raw["related_resources"] == [{"id": 12, "name": "Direct Costs"}]
+    assert event.status is EventStatus.QUEUED
+
+
+async def test_v4_payload_with_string_ids_is_stored_normalised(
+    client: httpx.AsyncClient, db: Runtime
+) -> None:
+    body = payloads.v4(company_id="9007199254741000", resource_id="9007199254741001")
+    assert (await post(client, body)).status_code == 202
+    event = await load(db, body["id"])
+    assert event.payload_version == "v4"
+    assert event.procore_event_id is None
+    assert event.company_id == 9007199254741000
+    assert event.resource_id == 9007199254741001
+    assert (event.resource_name, event.event_type) == ("Submittals", "update")
+    assert event.status is EventStatus.QUEUED
+
+
+@pytest.mark.parametrize(("reason", "kind"), [("created", "create"), ("deleted", "delete")])
+async def test_v4_past_tense_reasons_are_understood(
+    client: httpx.AsyncClient, db: Runtime, reason: str, kind: str
+) -> None:
+    body = payloads.v4(reason=reason)
+    assert (await post(client, body)).status_code == 202
+    event = await load(db, body["id"])
+    assert (event.event_type, event.reason, event.status) == (kind, reason, EventStatus.QUEUED)
+
+
+async def test_company_level_event_without_project_and_null_metadata(
+    client: httpx.AsyncClient, db: Runtime
+) -> None:
+    body = payloads.v2(
+        resource_name="Company Users",
+        metadata={k: None for k in payloads.v2()["metadata"]},
+    )
+    del body["project_id"]
+    assert (await post(client, body)).status_code == 202
+    event = await load(db, body["ulid"])
+    assert event.project_id is None
+    assert event.source_application_id is None
+    assert event.status is EventStatus.QUEUED
+
+
+@pytest.mark.parametrize(
+    ("overrides", "note"),
+    [
+        ({"event_type": "archived"}, "unsupported reason"),
+        ({"resource_name": "Daily Logs"}, "unsupported resource"),
+        ({"resource_id": "abc"}, "resource_id is not a 64-bit integer"),
+        ({"resource_id": None}, "no resource_id"),
+        ({"project_id": None}, "needs a project_id"),
+    ],
+)
+async def test_unusable_but_routable_events_are_stored_as_unsupported(
+    client: httpx.AsyncClient, db: Runtime, redis: ArqRedis, overrides: dict[str, Any], note: str
+) -> None:
+    body = payloads.v2(**overrides)
+    response = await post(client, body)
+    assert response.status_code == 202
+    event = await load(db, body["ulid"])
+    assert event.status is EventStatus.UNSUPPORTED
+    assert event.last_error is not None and note in event.last_error
+    assert event.finished_at is not None
+
+
+async def test_integer_beyond_64_bits_elsewhere_in_the_body_is_kept(
+    client: httpx.AsyncClient, db: Runtime
+) -> None:
+    body = json.dumps(payloads.v2()).replace('"user_id": 77', '"user_id": 77, "huge": ' + "9" * 30)
+    response = await post(client, body.encode())
+    assert response.status_code == 202
+    ulid = json.loads(body)["ulid"]
+    event = await load(db, ulid)
+    assert event.raw["huge"] == int("9" * 30)
+
+
+async def test_nul_character_in_a_field_is_stored_replaced(
+    client: httpx.AsyncClient, db: Runtime
+) -> None:
+    body = payloads.v2(note="a\u0000b")
+    assert (await post(client, body)).status_code == 202
+    event = await load(db, body["ulid"])
+    assert event.raw["note"] == "a\ufffdb"
+
+
+async def test_events_caused_by_this_app_are_ignored(
+    client: httpx.AsyncClient, db: Runtime, redis: ArqRedis, settings: Settings
+) -> None:
+    metadata = {**payloads.v2()["metadata"], "source_application_id": CLIENT_ID}
+    body = payloads.v2(metadata=metadata)
+    assert (await post(client, body)).status_code == 202
+    event = await load(db, body["ulid"])
+    assert event.status is EventStatus.IGNORED
+    assert event.source_application_id == CLIENT_ID
+    await asyncio.sleep(0.2)
+    assert all(event.id not in batch for batch in await queued_job_ids(redis, settings))
+
+
+# --- dedupe ---------------------------------------------------------------------------------
+
+
+async def test_duplicate_delivery_answers_200_duplicate(
+    client: httpx.AsyncClient, db: Runtime
+) -> None:
+    body = payloads.v2()
+    assert (await post(client, body)).status_code == 202
+    again = await post(client, body)
+    assert again.status_code == 200
+    assert again.json() == {"status": "duplicate"}
+    assert await count_events(db) == 1
+
+
+async def test_ulid_case_does_not_defeat_dedupe(client: httpx.AsyncClient, db: Runtime) -> None:
+    body = payloads.v2()
+    assert (await post(client, body)).status_code == 202
+    lower = {**body, "ulid": body["ulid"].lower()}
+    assert (await post(client, lower)).json() == {"status": "duplicate"}
+
+
+async def test_hundred_concurrent_duplicates_store_exactly_one_row(
+    client: httpx.AsyncClient, db: Runtime
+) -> None:
+    body = payloads.v4()
+    responses = await asyncio.gather(*(post(client, body) for _ in range(100)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] * 99 + [202]
+    assert await count_events(db) == 1
+
+
+async def test_concurrent_distinct_events_are_all_stored(
+    client: httpx.AsyncClient, db: Runtime
+) -> None:
+    bodies = [payloads.v2() for _ in range(200)]
+    responses = await asyncio.gather(*(post(client, b) for b in bodies))
+    assert {r.status_code for r in responses} == {202}
+    assert len({r.json()["event_id"] for r in responses}) == 200
+    assert await count_events(db) == 200
+
+
+# --- queue hand-off -------------------------------------------------------------------------
+
+
+async def test_accepted_event_is_handed_to_the_queue(
+    client: httpx.AsyncClient, db: Runtime, redis: ArqRedis, settings: Settings
+) -> None:
+    response = await post(client, payloads.v2())
+    event_id = response.json()["event_id"]
+    for _ in range(50):
+        batches = await queued_job_ids(redis, settings)
+        if batches:
+            break
+        await asyncio.sleep(0.02)
+    assert [event_id] in batches
+
+
+async def test_redis_down_still_answers_202_and_dispatcher_enqueues_later(
+    settings: Settings, db: Runtime, redis: ArqRedis
+) -> None:
+    dead_redis = make_settings(settings.database_url, redis_url="redis://127.0.0.1:1/15")
+    app = create_app(dead_redis)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            body = payloads.v2()
+            response = await post(client, body)
+        assert response.status_code == 202
+        event_id = response.json()["event_id"]
+    # The failed hand-off released the dispatch lease: the row is due for the dispatcher.
+    event = await load(db, body["ulid"])
+    assert event.status is EventStatus.QUEUED
+    assert event.locked_until is None
+    assert await queued_job_ids(redis, settings) == []
+
+    # Redis is back (the suite's real one): the dispatcher's next tick enqueues the row.
+    assert await dispatch_once(db) == 1
+    assert [event_id] in await queued_job_ids(redis, settings)
+    event = await load(db, body["ulid"])
+    assert event.locked_until is not None
+    # ...and not twice: its dispatch lease holds it until the worker claims it.
+    assert await dispatch_once(db) == 0
+
+
+async def test_postgres_unreachable_answers_503_and_readiness_fails(settings: Settings) -> None:
+    dead_db = make_settings(
+        "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere", redis_url=settings.redis_url
+    )
+    app = create_app(dead_db)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await post(client, payloads.v2())
+            ready = await client.get("/health/ready")
+            live = await client.get("/health/live")
+    assert response.status_code == 503
+    assert "storage unavailable" in response.json()["detail"]
+    assert ready.status_code == 503
+    assert live.status_code == 200
+
+
+async def test_events_written_while_shutting_down_are_answered(
+    settings: Settings, db: Runtime
+) -> None:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            pending = [asyncio.create_task(post(client, payloads.v2())) for _ in range(20)]
+            await asyncio.sleep(0)
+            responses = await asyncio.gather(*pending)
+    assert {r.status_code for r in responses} == {202}
+    assert await count_events(db) == 20
+
+
+async def test_dispatcher_takes_work_fairly_across_companies(
+    settings: Settings, db: Runtime, redis: ArqRedis
+) -> None:
+    fair = make_settings(
+        settings.database_url, dispatch_batch_size=30, dispatch_per_company=10, job_batch_size=5
+    )
+    runtime = open_runtime(fair, name="test")
+    try:
+        async with runtime.sessions() as session, session.begin():
+            for company, count in ((1, 500), (2, 3), (3, 3)):
+                for i in range(count):
+                    session.add(
+                        Event(
+                            dedupe_key=payloads.new_ulid(),
+                            payload_version="v2",
+                            company_id=company,
+                            project_id=1,
+                            resource_name="RFIs",
+                            resource_id=i,
+                            event_type="update",
+                            raw={},
+                            status=EventStatus.QUEUED,
+                        )
+                    )
+        assert await dispatch_once(runtime) == 16
+        batches = await queued_job_ids(redis, settings)
+        async with runtime.sessions() as session:
+            companies = dict(
+                (
+                    await session.execute(
+                        select(Event.id, Event.company_id).where(
+                            Event.id.in_([i for b in batches for i in b])
+                        )
+                    )
+                ).all()
+            )
+        per_company: dict[int, int] = {}
+        for batch in batches:
+            assert len(batch) <= 5
+            assert len({companies[i] for i in batch}) == 1, "a job serves one company"
+            for i in batch:
+                per_company[companies[i]] = per_company.get(companies[i], 0) + 1
+        assert per_company == {1: 10, 2: 3, 3: 3}
+    finally:
+        await runtime.close()
