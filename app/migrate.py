@@ -7,6 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 import migrations
 
@@ -27,6 +29,25 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def downgrade(database_url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(database_url), revision)
+
+
+async def ensure_database(database_url: str) -> bool:
+    """Create the database named in the URL if it does not exist (development start-up)."""
+    url = make_url(database_url)
+    name = url.database
+    server = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with server.connect() as conn:
+            exists = await conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+            if not exists:
+                quoted = server.dialect.identifier_preparer.quote(str(name))
+                await conn.execute(text(f"CREATE DATABASE {quoted}"))
+                return True
+            return False
+    finally:
+        await server.dispose()
 
 
 def head_revision() -> str:

@@ -1,0 +1,55 @@
+"""Alembic migrations: up from empty, down to base, and up again, on a database of their own."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+
+from app import migrate
+from tests.conftest import PG_ADMIN_DSN, create_database, drop_database
+
+
+async def _tables(database: str) -> set[str]:
+    conn = await asyncpg.connect(PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{database}")
+    try:
+        rows = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            " UNION SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
+        )
+    finally:
+        await conn.close()
+    return {r[0] for r in rows}
+
+
+async def test_upgrade_downgrade_upgrade_on_an_empty_database() -> None:
+    name = f"ph_migrations_{uuid.uuid4().hex[:8]}"
+    url = await create_database(name)
+    try:
+        await asyncio.to_thread(migrate.upgrade, url)
+        tables = await _tables(name)
+        assert {
+            "events",
+            "gates",
+            "credentials",
+            "company_credentials",
+            "oauth_states",
+            "resources",
+            "procore_calls",
+            "admin_actions",
+            "worker_heartbeats",
+            "resource_change_seq",
+        } <= tables
+
+        await asyncio.to_thread(migrate.downgrade, url, "base")
+        assert await _tables(name) == {"alembic_version"}
+
+        await asyncio.to_thread(migrate.upgrade, url)
+        assert "events" in await _tables(name)
+    finally:
+        await drop_database(name)
+
+
+def test_head_revision_is_known() -> None:
+    assert migrate.head_revision()
