@@ -1,0 +1,158 @@
+"""The gate rules, as pure functions: `(gate, what happened, now, rng) → (gate, actions)`.
+
+A gate guards one scope — a credential, a company, or a company's project:
+
+    open ──signal──▶ suspect ──N signals within W──▶ parked ──probe ok / confirmed──▶ open
+      ▲                 │ success, or W without a signal      │ probe fails: attempt+1,
+      └─────────────────┘                                     │ next probe later (capped)
+
+Nothing here does I/O; `app.gates.service` applies the results with conditional updates so
+that concurrent workers agree. Everything that varies (time, randomness) is an argument.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TypeVar
+
+from app.models import GateState
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    threshold: int = 3  # PARK_THRESHOLD: signals within the window that park the gate
+    window: timedelta = timedelta(minutes=10)  # PARK_WINDOW_SECONDS
+    probe_base_s: float = 30.0  # PROBE_BASE_SECONDS
+    probe_cap_s: float = 3600.0  # PROBE_CAP_SECONDS
+    retention: timedelta = timedelta(days=14)  # PARKED_RETENTION_DAYS
+    release_batch: int = 500  # RELEASE_BATCH_SIZE
+
+
+@dataclass(frozen=True, slots=True)
+class GateView:
+    """The part of a gate row the rules read and write."""
+
+    state: GateState = GateState.OPEN
+    signals: int = 0
+    window_started_at: datetime | None = None
+    parked_at: datetime | None = None
+    probe_attempt: int = 0
+    next_probe_at: datetime | None = None
+
+
+class Action(StrEnum):
+    # The Nth signal arrived: find out which scope is really at fault before parking.
+    DIAGNOSE = "diagnose"
+    # The gate just opened: parked events go back to the queue, in order, in paced batches.
+    RELEASE = "release"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    gate: GateView
+    actions: tuple[Action, ...] = ()
+
+
+def allows_calls(gate: GateView) -> bool:
+    """A parked gate never lets a call through; open and suspect gates do."""
+    return gate.state is not GateState.PARKED
+
+
+def decay(gate: GateView, now: datetime, policy: Policy) -> GateView:
+    """A suspect gate with no new signal for a whole window is open again."""
+    if gate.state is GateState.SUSPECT and _window_over(gate, now, policy):
+        return GateView()
+    return gate
+
+
+def on_signal(gate: GateView, now: datetime, policy: Policy) -> Decision:
+    """A 401/403 that survived a fresh token, seen on this gate's scope."""
+    if gate.state is GateState.PARKED:
+        return Decision(gate)
+    gate = decay(gate, now, policy)
+    if gate.state is GateState.OPEN:
+        gate = replace(gate, state=GateState.SUSPECT, signals=0, window_started_at=now)
+    gate = replace(gate, signals=gate.signals + 1)
+    if gate.signals >= policy.threshold:
+        return Decision(gate, (Action.DIAGNOSE,))
+    return Decision(gate)
+
+
+def on_success(gate: GateView) -> Decision:
+    """A 2xx from the scope proves access: the gate opens (releasing anything parked)."""
+    if gate.state is GateState.PARKED:
+        return Decision(GateView(), (Action.RELEASE,))
+    return Decision(GateView())
+
+
+def park(gate: GateView, now: datetime, policy: Policy, rng: random.Random) -> GateView:
+    """Close the gate after a diagnosis named this scope; the first probe is scheduled."""
+    if gate.state is GateState.PARKED:
+        return gate
+    return GateView(
+        state=GateState.PARKED,
+        signals=gate.signals,
+        window_started_at=gate.window_started_at,
+        parked_at=now,
+        probe_attempt=0,
+        next_probe_at=now + timedelta(seconds=probe_delay(0, policy, rng)),
+    )
+
+
+def on_probe_failure(gate: GateView, now: datetime, policy: Policy, rng: random.Random) -> GateView:
+    """The probe still fails: wait longer next time, up to the cap. Probing never stops."""
+    attempt = gate.probe_attempt + 1
+    return replace(
+        gate,
+        probe_attempt=attempt,
+        next_probe_at=now + timedelta(seconds=probe_delay(attempt, policy, rng)),
+    )
+
+
+def probe_delay(attempt: int, policy: Policy, rng: random.Random) -> float:
+    """`min(cap, base·2^attempt)` with equal jitter: a random point in its upper half.
+
+    The floor (half the capped delay) keeps probes from bunching up near zero, and the jitter
+    keeps many parked gates from probing in lockstep. The cap bounds the delay, not the count.
+    """
+    ceiling = probe_ceiling(attempt, policy)
+    return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+def probe_ceiling(attempt: int, policy: Policy) -> float:
+    # Cap the exponent first: 2**attempt for a gate parked for months must not overflow.
+    exponent = min(attempt, 62)
+    return min(policy.probe_cap_s, policy.probe_base_s * 2.0**exponent)
+
+
+def probe_floor(attempt: int, policy: Policy) -> float:
+    return probe_ceiling(attempt, policy) / 2
+
+
+def probe_due(gate: GateView, now: datetime) -> bool:
+    return (
+        gate.state is GateState.PARKED
+        and gate.next_probe_at is not None
+        and gate.next_probe_at <= now
+    )
+
+
+def expired(received_at: datetime, now: datetime, policy: Policy) -> bool:
+    """A parked event older than the retention goes to `dead` (expired_while_parked)."""
+    return now - received_at > policy.retention
+
+
+T = TypeVar("T")
+
+
+def release_batches(ordered: Sequence[T], size: int) -> list[list[T]]:
+    """Parked events leave in received (ULID) order, in batches paced by the caller."""
+    return [list(ordered[i : i + size]) for i in range(0, len(ordered), size)]
+
+
+def _window_over(gate: GateView, now: datetime, policy: Policy) -> bool:
+    return gate.window_started_at is None or now - gate.window_started_at > policy.window
