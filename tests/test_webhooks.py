@@ -37,10 +37,9 @@ async def count_events(runtime: Runtime) -> int:
 
 async def load(runtime: Runtime, dedupe_key: str) -> Event:
     async with runtime.sessions() as session:
-        event = (
+        return (
             await session.execute(select(Event).where(Event.dedupe_key == dedupe_key))
         ).scalar_one()
-        return event
 
 
 async def queued_job_ids(redis: ArqRedis, settings: Settings) -> list[list[int]]:
@@ -160,7 +159,8 @@ async def test_v2_payload_is_stored_normalised(client: httpx.AsyncClient, db: Ru
     assert (event.resource_name, event.resource_id) == ("RFIs", 5150)
     assert (event.event_type, event.reason) == ("update", "update")
     assert event.status is EventStatus.QUEUED
-    assert event.occurred_at is not None and event.occurred_at.microsecond == 123456
+    assert event.occurred_at is not None
+    assert event.occurred_at.microsecond == 123456
     assert event.raw["brand_new_field"] == {"kept": True}
     assert event.raw["id"] == body["id"]
 
@@ -203,7 +203,7 @@ async def test_company_level_event_without_project_and_null_metadata(
 ) -> None:
     body = payloads.v2(
         resource_name="Company Users",
-        metadata={k: None for k in payloads.v2()["metadata"]},
+        metadata=dict.fromkeys(payloads.v2()["metadata"]),
     )
     del body["project_id"]
     assert (await post(client, body)).status_code == 202
@@ -231,7 +231,8 @@ async def test_unusable_but_routable_events_are_stored_as_unsupported(
     assert response.status_code == 202
     event = await load(db, body["ulid"])
     assert event.status is EventStatus.UNSUPPORTED
-    assert event.last_error is not None and note in event.last_error
+    assert event.last_error is not None
+    assert note in event.last_error
     assert event.finished_at is not None
 
 
