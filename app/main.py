@@ -4,22 +4,49 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from starlette.types import Receive, Scope, Send
 
 from app.health.router import router as health_router
 from app.logs import configure_logging
 from app.migrate import head_revision
 from app.runtime import open_runtime
 from app.settings import Settings, get_settings
-from app.webhooks.router import router as webhooks_router
+from app.webhooks.router import OPENAPI_PATH, PROBLEM_SCHEMA, WEBHOOK_PATH, WebhookEndpoint
 from app.webhooks.service import Ingester
 
-# Every surface of the api, in the order they appear in the OpenAPI schema.
-ROUTERS: list[APIRouter] = [webhooks_router, health_router]
+# Every FastAPI surface of the api, in the order they appear in the OpenAPI schema.
+ROUTERS: list[APIRouter] = [health_router]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+class ServiceApp(FastAPI):
+    """FastAPI, with Procore's deliveries handed straight to their lean endpoint."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == WEBHOOK_PATH
+            and scope["method"] == "POST"
+            and hasattr(self.state, "webhook_endpoint")
+        ):
+            await self.state.webhook_endpoint(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            schema["paths"] = {WEBHOOK_PATH: OPENAPI_PATH, **schema.get("paths", {})}
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+                PROBLEM_SCHEMA
+            )
+            self.openapi_schema = schema
+        return self.openapi_schema
+
+
+def create_app(settings: Settings | None = None) -> ServiceApp:
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -30,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ingester.start()
         app.state.runtime = runtime
         app.state.ingester = ingester
-        app.state.webhook_tokens = settings.webhook_token_values
+        app.state.webhook_endpoint = WebhookEndpoint(settings, ingester)
         app.state.migration_head = head_revision()
         try:
             yield
@@ -39,7 +66,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await ingester.stop()
             await runtime.close()
 
-    app = FastAPI(title="procore-hooks", version="0.1.0", lifespan=lifespan)
+    app = ServiceApp(
+        title="procore-hooks",
+        version="0.1.0",
+        summary="Install-aware Procore webhook receiver and sync workers",
+        lifespan=lifespan,
+    )
     for router in ROUTERS:
         app.include_router(router)
     return app

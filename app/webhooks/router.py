@@ -2,15 +2,21 @@
 
 A non-2xx answer makes Procore pause *all* deliveries to this endpoint, so a valid event never
 gets one; only Postgres being unable to store it (503) does, since Procore will then retry.
+
+This is the one hot path of the api, so it is served as a plain ASGI endpoint: the service app
+hands it `POST /webhooks/procore` before the framework's routing, middleware and request
+objects (which cost more than the whole durable ingest). Everything else goes through FastAPI.
+The OpenAPI schema documents it like any other route (`openapi_path`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from starlette.types import Receive, Scope, Send
 
 from app.logs import get_logger
 from app.settings import Settings
@@ -19,82 +25,151 @@ from app.webhooks.service import Ingester, IngestStatus, StorageRefused, Storage
 
 log = get_logger(__name__)
 
-router = APIRouter(tags=["webhooks"])
+WEBHOOK_PATH = "/webhooks/procore"
 
 
 class BodyTooLarge(Exception):
     pass
 
 
-def _json(status: int, content: dict[str, object]) -> Response:
-    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
-
-
-def authorized(header: str | None, accepted: list[bytes]) -> bool:
+def authorized(header: bytes | None, accepted: list[bytes]) -> bool:
     """Compare against every accepted value (rotation) in constant time, without stopping early."""
     if not header or not accepted:
         return False
-    presented = header.encode()
     matched = False
     for token in accepted:
-        matched |= hmac.compare_digest(presented, token)
+        matched |= hmac.compare_digest(header, token)
     return matched
 
 
-async def _read_bounded(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+class WebhookEndpoint:
+    """The ASGI endpoint for Procore's deliveries."""
 
+    def __init__(self, settings: Settings, ingester: Ingester) -> None:
+        self._settings = settings
+        self._ingester = ingester
+        self._tokens = settings.webhook_token_values
+        self._limit = settings.webhook_max_body_bytes
 
-@router.post(
-    "/webhooks/procore",
-    status_code=202,
-    summary="Receive one Procore webhook event (v2.0, v3.0 or v4.0 payload)",
-    responses={
-        200: {"description": 'Already received (same ULID): `{"status": "duplicate"}`'},
-        202: {"description": '`{"status": "accepted", "event_id": <id>}`'},
-        400: {"description": "Body is not JSON"},
-        401: {"description": "Missing or wrong Authorization header"},
-        413: {"description": "Body larger than WEBHOOK_MAX_BODY_BYTES"},
-        422: {"description": "JSON that cannot be stored and routed; `field` names why"},
-        503: {"description": "Storage unavailable; nothing acknowledged, Procore retries"},
-    },
-)
-async def receive_webhook(request: Request) -> Response:
-    settings: Settings = request.app.state.runtime.settings
-    if not authorized(request.headers.get("authorization"), request.app.state.webhook_tokens):
-        return _json(401, {"detail": "missing or invalid Authorization header"})
-    try:
-        body = await _read_bounded(request, settings.webhook_max_body_bytes)
-    except BodyTooLarge:
-        return _json(413, {"detail": f"body larger than {settings.webhook_max_body_bytes} bytes"})
-    try:
-        event = read_event(body, own_client_id=settings.procore_client_id)
-    except PayloadRejected as exc:
-        log.info("webhook.rejected", status=exc.status, field=exc.field, reason=exc.message)
-        content: dict[str, object] = {"detail": exc.message}
-        if exc.field is not None:
-            content["field"] = exc.field
-        return _json(exc.status, content)
-
-    ingester: Ingester = request.app.state.ingester
-    try:
-        result = await asyncio.wait_for(
-            ingester.submit(event), timeout=settings.webhook_store_timeout_seconds
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            status, content = await self._answer(scope, receive)
+        except Exception:  # the endpoint must answer, whatever happened
+            log.exception("webhook.unexpected_error")
+            status, content = 500, {"detail": "internal error"}
+        body = orjson.dumps(content)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
         )
-    except (StorageUnavailable, TimeoutError):
-        return _json(503, {"detail": "storage unavailable, retry later"})
-    except StorageRefused as exc:
-        return _json(422, {"detail": f"event cannot be stored: {exc}", "field": "body"})
-    if result.status is IngestStatus.DUPLICATE:
-        return _json(200, {"status": "duplicate"})
-    return _json(202, {"status": "accepted", "event_id": result.event_id})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any]]:
+        headers = dict(scope["headers"])
+        if not authorized(headers.get(b"authorization"), self._tokens):
+            return 401, {"detail": "missing or invalid Authorization header"}
+        try:
+            body = await self._read_bounded(headers.get(b"content-length"), receive)
+        except BodyTooLarge:
+            return 413, {"detail": f"body larger than {self._limit} bytes"}
+        try:
+            event = read_event(body, own_client_id=self._settings.procore_client_id)
+        except PayloadRejected as exc:
+            log.info("webhook.rejected", status=exc.status, field=exc.field, reason=exc.message)
+            content: dict[str, Any] = {"detail": exc.message}
+            if exc.field is not None:
+                content["field"] = exc.field
+            return exc.status, content
+        try:
+            result = await asyncio.wait_for(
+                self._ingester.submit(event), timeout=self._settings.webhook_store_timeout_seconds
+            )
+        except (StorageUnavailable, TimeoutError):
+            return 503, {"detail": "storage unavailable, retry later"}
+        except StorageRefused as exc:
+            return 422, {"detail": f"event cannot be stored: {exc}", "field": "body"}
+        if result.status is IngestStatus.DUPLICATE:
+            return 200, {"status": "duplicate"}
+        return 202, {"status": "accepted", "event_id": result.event_id}
+
+    async def _read_bounded(self, declared: bytes | None, receive: Receive) -> bytes:
+        if declared is not None and declared.isdigit() and int(declared) > self._limit:
+            raise BodyTooLarge
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._limit:
+                raise BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+# The OpenAPI entry for the endpoint (it bypasses FastAPI's routing, so it is declared here).
+OPENAPI_PATH: dict[str, Any] = {
+    "post": {
+        "tags": ["webhooks"],
+        "summary": "Receive one Procore webhook event (v2.0, v3.0 or v4.0 payload)",
+        "operationId": "receive_webhook",
+        "parameters": [
+            {
+                "name": "Authorization",
+                "in": "header",
+                "required": True,
+                "description": "The value configured as the hook's destination_headers",
+                "schema": {"type": "string"},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        "responses": {
+            "202": {
+                "description": "Stored durably and queued",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "status": {"type": "string", "enum": ["accepted"]},
+                                "event_id": {"type": "integer"},
+                            },
+                        }
+                    }
+                },
+            },
+            "200": {"description": 'Already received (same ULID): {"status": "duplicate"}'},
+            "400": _error("Body is not JSON"),
+            "401": _error("Missing or wrong Authorization header"),
+            "413": _error("Body larger than WEBHOOK_MAX_BODY_BYTES"),
+            "422": _error("JSON that cannot be stored and routed; `field` names why"),
+            "503": _error("Storage unavailable; nothing acknowledged, Procore retries"),
+        },
+    }
+}
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}, "field": {"type": "string"}},
+    "required": ["detail"],
+}

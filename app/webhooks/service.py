@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import asyncpg
 from redis.exceptions import RedisError
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.events.dispatch import release_lease
 from app.logs import get_logger
@@ -32,27 +33,24 @@ from app.webhooks.payloads import NormalisedEvent
 
 log = get_logger(__name__)
 
-_INSERT = text(
-    """
+# One statement, one implicit transaction, one round trip for the whole batch.
+_INSERT = """
     INSERT INTO events (
         dedupe_key, payload_version, procore_event_id, company_id, project_id, user_id,
         resource_name, resource_id, event_type, reason, source_application_id, occurred_at,
         raw, status, last_error, locked_until, finished_at
     )
     SELECT k, v, pe, c, p, u, rn, ri, et, r, sa, oa, raw::jsonb, st, note,
-           CASE WHEN st = 'queued' THEN now() + make_interval(secs => :lease) END,
+           CASE WHEN st = 'queued' THEN now() + make_interval(secs => $1) END,
            CASE WHEN st = 'queued' THEN NULL ELSE now() END
     FROM unnest(
-        CAST(:k AS text[]), CAST(:v AS text[]), CAST(:pe AS bigint[]), CAST(:c AS bigint[]),
-        CAST(:p AS bigint[]), CAST(:u AS bigint[]), CAST(:rn AS text[]), CAST(:ri AS bigint[]),
-        CAST(:et AS text[]), CAST(:r AS text[]), CAST(:sa AS text[]),
-        CAST(:oa AS timestamptz[]), CAST(:raw AS text[]), CAST(:st AS text[]),
-        CAST(:note AS text[])
+        $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[],
+        $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::timestamptz[],
+        $14::text[], $15::text[], $16::text[]
     ) AS t(k, v, pe, c, p, u, rn, ri, et, r, sa, oa, raw, st, note)
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING id, dedupe_key
-    """
-)
+"""
 
 
 class IngestStatus(StrEnum):
@@ -85,7 +83,9 @@ class Ingester:
         self._runtime = runtime
         # None is the stop mark: everything queued before it is still written.
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._concurrency = concurrency
         self._flush_slots = asyncio.Semaphore(concurrency)
+        self._connections: asyncpg.Pool | None = None
         self._max_batch = runtime.settings.ingest_batch_max
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
@@ -102,6 +102,8 @@ class Ingester:
         self._loop_task = None
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._connections is not None:
+            await self._connections.close()
 
     async def submit(self, event: NormalisedEvent) -> IngestResult:
         future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
@@ -133,18 +135,15 @@ class Ingester:
     async def _flush(self, batch: list[_Pending]) -> None:
         try:
             stored = await self._insert([p.event for p in batch])
-        except IntegrityError:
-            # Only the unique key can conflict, and ON CONFLICT absorbs it; anything else is
-            # a value Postgres refuses: store the batch one by one so one bad event stays alone.
-            await self._insert_one_by_one(batch)
-            return
-        except DBAPIError as exc:
-            if exc.connection_invalidated or _is_unavailable(exc):
+        except asyncpg.PostgresError as exc:
+            if _is_unavailable(exc):
                 self._fail(batch, exc)
             else:
+                # A value Postgres refuses: store the batch one by one so that one bad event
+                # is refused alone and the others are stored.
                 await self._insert_one_by_one(batch)
             return
-        except (SQLAlchemyError, OSError) as exc:
+        except (asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             self._fail(batch, exc)
             return
         finally:
@@ -152,27 +151,43 @@ class Ingester:
         self._settle(batch, stored)
 
     async def _insert(self, events: Sequence[NormalisedEvent]) -> dict[str, int]:
-        params = {
-            "lease": self._runtime.settings.dispatch_lease_seconds,
-            "k": [e.dedupe_key for e in events],
-            "v": [e.payload_version for e in events],
-            "pe": [e.procore_event_id for e in events],
-            "c": [e.company_id for e in events],
-            "p": [e.project_id for e in events],
-            "u": [e.user_id for e in events],
-            "rn": [e.resource_name for e in events],
-            "ri": [e.resource_id for e in events],
-            "et": [e.event_type for e in events],
-            "r": [e.reason for e in events],
-            "sa": [e.source_application_id for e in events],
-            "oa": [e.occurred_at for e in events],
-            "raw": [e.raw for e in events],
-            "st": [e.status.value for e in events],
-            "note": [e.note for e in events],
-        }
-        async with self._runtime.engine.begin() as conn:
-            rows = (await conn.execute(_INSERT, params)).all()
+        pool = await self._pool()
+        rows = await pool.fetch(
+            _INSERT,
+            self._runtime.settings.dispatch_lease_seconds,
+            [e.dedupe_key for e in events],
+            [e.payload_version for e in events],
+            [e.procore_event_id for e in events],
+            [e.company_id for e in events],
+            [e.project_id for e in events],
+            [e.user_id for e in events],
+            [e.resource_name for e in events],
+            [e.resource_id for e in events],
+            [e.event_type for e in events],
+            [e.reason for e in events],
+            [e.source_application_id for e in events],
+            [e.occurred_at for e in events],
+            [e.raw for e in events],
+            [e.status.value for e in events],
+            [e.note for e in events],
+        )
         return {key: event_id for event_id, key in rows}
+
+    async def _pool(self) -> asyncpg.Pool:
+        """The ingester's own small asyncpg pool: statements go straight to the driver, without
+        an ORM session, a BEGIN/COMMIT pair or a pre-ping per batch. Opened on first use so
+        the api starts while Postgres is down."""
+        if self._connections is None:
+            url = make_url(self._runtime.settings.database_url)
+            self._connections = await asyncpg.create_pool(
+                url.set(drivername="postgresql").render_as_string(hide_password=False),
+                min_size=0,
+                max_size=self._concurrency,
+                timeout=3,
+                command_timeout=10,
+                server_settings={"application_name": "procore-hooks-ingest"},
+            )
+        return self._connections
 
     def _settle(self, batch: list[_Pending], stored: dict[str, int]) -> None:
         """Wake each request: the first holder of a new key is accepted, the rest duplicates."""
@@ -194,19 +209,19 @@ class Ingester:
         for pending in batch:
             try:
                 stored = await self._insert([pending.event])
-            except (IntegrityError, DBAPIError) as exc:
-                if isinstance(exc, DBAPIError) and _is_unavailable(exc):
+            except asyncpg.PostgresError as exc:
+                if _is_unavailable(exc):
                     self._fail([pending], exc)
                     continue
                 log.warning(
                     "webhook.refused_by_database",
                     dedupe_key=pending.event.dedupe_key,
-                    error=str(exc.orig)[:200],
+                    error=str(exc)[:200],
                 )
                 if not pending.future.done():
-                    pending.future.set_exception(StorageRefused(str(exc.orig)[:200]))
+                    pending.future.set_exception(StorageRefused(str(exc)[:200]))
                 continue
-            except (SQLAlchemyError, OSError) as exc:
+            except (asyncpg.InterfaceError, OSError, TimeoutError) as exc:
                 self._fail([pending], exc)
                 continue
             self._settle([pending], stored)
@@ -228,9 +243,9 @@ class Ingester:
                     await release_lease(session, event_ids)
 
 
-def _is_unavailable(exc: DBAPIError) -> bool:
+def _is_unavailable(exc: asyncpg.PostgresError) -> bool:
     """Connection-level failures (server gone, shutting down) versus a refused value."""
-    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    sqlstate = getattr(exc, "sqlstate", None) or ""
     # 08: connection exception; 57: operator intervention (shutdown); 53: insufficient
     # resources; 40001/40P01: serialization / deadlock (retryable, not the event's fault).
     return sqlstate[:2] in {"08", "57", "53"} or sqlstate in {"40001", "40P01"} or not sqlstate
