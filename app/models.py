@@ -185,6 +185,8 @@ class Gate(Base):
     body_excerpt: Mapped[str | None] = mapped_column(Text)
     diagnosis: Mapped[str | None] = mapped_column(String(64))
     remediation: Mapped[str | None] = mapped_column(Text)
+    # The refused call, asked again by probes to see whether a permission was granted.
+    probe_path: Mapped[str | None] = mapped_column(String(500))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -217,6 +219,9 @@ class Credential(Base):
     access_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     refresh_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     access_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the access token was issued: a 401 on a token this young is not about the token,
+    # so it is not refreshed again (that would only burn refresh tokens).
+    access_issued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Set before a refresh is sent, cleared when its answer is committed: a value left behind
     # means the answer was lost and the refresh token is already dead at Procore.
     refresh_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -224,6 +229,16 @@ class Credential(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+    __table_args__ = (
+        # One app-level (client credentials) credential per client id, created on first use.
+        Index(
+            "uq_credentials_app_client",
+            "client_id",
+            unique=True,
+            postgresql_where=text("kind = 'client_credentials'"),
+        ),
     )
 
 

@@ -89,17 +89,36 @@ class Settings(BaseSettings):
     # How long an issued Connect-to-Procore link stays usable.
     connect_link_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
 
+    # Gates (DESIGN.md "Gates"): N signals within W park a scope; probes back off from base
+    # to cap with jitter; parked events expire to `dead` after the retention.
+    park_threshold: int = Field(default=3, ge=1)
+    park_window_seconds: float = Field(default=600.0, gt=0)
+    probe_base_seconds: float = Field(default=30.0, gt=0)
+    probe_cap_seconds: float = Field(default=3600.0, gt=0)
+    probe_lease_seconds: float = Field(default=120.0, gt=0)
+    parked_retention_days: float = Field(default=14.0, gt=0)
+    release_batch_size: int = Field(default=500, ge=1)
+
     worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
     worker_stale_seconds: float = Field(default=60.0, gt=0)
     worker_max_jobs: int = Field(default=10, ge=1)
     worker_metrics_port: int = Field(default=9100, ge=0)
+    # Optional bearer tokens for /metrics and the worker metrics port (a list, for rotation);
+    # empty: metrics are open (keep the port private then).
+    metrics_token: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # Gauges read from Postgres (gates, parked events, queue) are refreshed at most this often.
+    metrics_refresh_seconds: float = Field(default=5.0, ge=0)
+    # How long a signed setup-page link stays valid.
+    setup_link_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     health_queue_depth_degraded: int = Field(default=10_000, ge=1)
     health_oldest_due_degraded_seconds: float = Field(default=300.0, gt=0)
 
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
 
-    @field_validator("webhook_auth_tokens", "admin_token", "encryption_key", mode="before")
+    @field_validator(
+        "webhook_auth_tokens", "admin_token", "encryption_key", "metrics_token", mode="before"
+    )
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.events import dispatch, service
+from app.gates import service as gates
 from app.runtime import Runtime
 
 
@@ -21,3 +22,7 @@ async def process_events(ctx: dict[str, Any], event_ids: list[int]) -> int:
 
 async def dispatch_due(ctx: dict[str, Any]) -> int:
     return await dispatch.dispatch_once(_runtime(ctx))
+
+
+async def tend_gates(ctx: dict[str, Any]) -> None:
+    await gates.tend(_runtime(ctx))

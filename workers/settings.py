@@ -75,7 +75,15 @@ class WorkerSettings:
             run_at_startup=True,
             unique=True,
             timeout=60,
-        )
+        ),
+        # Probes, release of opened gates, expiry of old parked events.
+        cron(
+            jobs.tend_gates,
+            second=_dispatch_seconds(_settings),
+            run_at_startup=True,
+            unique=True,
+            timeout=300,
+        ),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -53,6 +53,7 @@ def upgrade() -> None:
         sa.Column("access_token_enc", sa.LargeBinary(), nullable=True),
         sa.Column("refresh_token_enc", sa.LargeBinary(), nullable=True),
         sa.Column("access_expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("access_issued_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("refresh_started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("needs_reauth", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column(
@@ -68,6 +69,13 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_credentials")),
+    )
+    op.create_index(
+        "uq_credentials_app_client",
+        "credentials",
+        ["client_id"],
+        unique=True,
+        postgresql_where=sa.text("kind = 'client_credentials'"),
     )
     op.create_table(
         "oauth_states",
@@ -205,6 +213,7 @@ def upgrade() -> None:
         sa.Column("body_excerpt", sa.Text(), nullable=True),
         sa.Column("diagnosis", sa.String(length=64), nullable=True),
         sa.Column("remediation", sa.Text(), nullable=True),
+        sa.Column("probe_path", sa.String(length=500), nullable=True),
         sa.Column(
             "updated_at",
             sa.DateTime(timezone=True),
@@ -347,6 +356,11 @@ def downgrade() -> None:
     op.drop_index("ix_procore_calls_at", table_name="procore_calls")
     op.drop_table("procore_calls")
     op.drop_table("oauth_states")
+    op.drop_index(
+        "uq_credentials_app_client",
+        table_name="credentials",
+        postgresql_where=sa.text("kind = 'client_credentials'"),
+    )
     op.drop_table("credentials")
     op.drop_table("admin_actions")
     op.execute(sa.schema.DropSequence(sa.Sequence("resource_change_seq")))

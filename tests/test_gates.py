@@ -1,0 +1,249 @@
+"""Gates applied to Postgres: signals, parking, verdicts, release order, expiry, operator actions.
+
+The end-to-end scenarios against the simulator are in tests/test_gate_scenarios.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, text, update
+
+from app.gates import service as gates
+from app.gates.probes import Diagnosis
+from app.models import Credential, CredentialKind, Event, EventStatus, Gate, GateScope, GateState
+from app.procore.answers import Outcome, OutcomeKind
+from app.runtime import Runtime, open_runtime
+from app.settings import Settings
+from tests import payloads
+from tests.conftest import make_settings
+
+NOT_CONNECTED = Outcome(OutcomeKind.NOT_INSTALLED, 403, "App is not connected to this company.")
+FORBIDDEN = Outcome(OutcomeKind.FORBIDDEN, 403, "You do not have permission")
+OK = Outcome(OutcomeKind.OK, 200)
+
+
+def outcome(company: int, result: Outcome, project: int | None = None, cred: int | None = 1):
+    return gates.ScopeOutcome(cred, company, project, result, f"/rest/v1.0/x/{company}")
+
+
+async def record(runtime: Runtime, *items: gates.ScopeOutcome) -> None:
+    async with runtime.sessions() as session, session.begin():
+        await gates.record_outcomes(session, runtime.settings, items)
+
+
+async def gate(runtime: Runtime, key: str) -> Gate | None:
+    async with runtime.sessions() as session:
+        return (await session.execute(select(Gate).where(Gate.scope_key == key))).scalar()
+
+
+async def verdict(runtime: Runtime, company: int, project: int | None = None, cred: int = 1):
+    async with runtime.sessions() as session:
+        return await gates.verdict(
+            session, credential_id=cred, company_id=company, project_id=project
+        )
+
+
+async def test_signals_below_threshold_leave_the_gate_suspect_and_open(db: Runtime) -> None:
+    await record(db, outcome(7, NOT_CONNECTED), outcome(7, NOT_CONNECTED))
+    row = await gate(db, "company:7")
+    assert row is not None
+    assert (row.state, row.signals) == (GateState.SUSPECT, 2)
+    assert (await verdict(db, 7)).open
+
+
+async def test_threshold_signals_park_the_company_pending_diagnosis(db: Runtime) -> None:
+    await record(db, *(outcome(7, NOT_CONNECTED) for _ in range(3)))
+    row = await gate(db, "company:7")
+    assert row is not None
+    assert row.state is GateState.PARKED
+    assert row.diagnosis == Diagnosis.PENDING
+    assert row.last_status == 403
+    assert row.body_excerpt == "App is not connected to this company."
+    assert row.next_probe_at is not None
+    assert row.next_probe_at <= datetime.now(UTC)  # diagnosed at the next tick
+    answer = await verdict(db, 7, project=900)
+    assert not answer.open
+    assert answer.gate_id == row.id
+    # Other companies are untouched.
+    assert (await verdict(db, 8)).open
+
+
+async def test_success_resets_a_suspect_gate(db: Runtime) -> None:
+    await record(db, outcome(7, NOT_CONNECTED), outcome(7, NOT_CONNECTED))
+    await record(db, outcome(7, OK, project=900))
+    row = await gate(db, "company:7")
+    assert row is not None
+    assert (row.state, row.signals) == (GateState.OPEN, 0)
+    await record(db, outcome(7, NOT_CONNECTED), outcome(7, NOT_CONNECTED))
+    row = await gate(db, "company:7")
+    assert row is not None
+    assert row.state is GateState.SUSPECT
+
+
+async def test_project_forbidden_parks_only_the_project(db: Runtime) -> None:
+    await record(db, *(outcome(4, FORBIDDEN, project=2) for _ in range(3)))
+    project_gate = await gate(db, "project:4:2")
+    assert project_gate is not None
+    assert project_gate.state is GateState.PARKED
+    assert not (await verdict(db, 4, project=2)).open
+    assert (await verdict(db, 4, project=1)).open
+    assert await gate(db, "company:4") is None
+
+
+async def add_credentials(runtime: Runtime, *ids: int) -> None:
+    async with runtime.sessions() as session, session.begin():
+        for credential_id in ids:
+            session.add(
+                Credential(
+                    id=credential_id,
+                    kind=CredentialKind.AUTHORIZATION_CODE,
+                    label=f"user {credential_id}",
+                    client_id="test-client",
+                )
+            )
+
+
+async def test_lost_refresh_parks_the_credential_at_once(db: Runtime) -> None:
+    await add_credentials(db, 5)
+    reauth = Outcome(OutcomeKind.UNAUTHORIZED, None, "credential 5 needs re-authorization")
+    await record(db, outcome(7, reauth, cred=5))
+    row = await gate(db, "credential:5")
+    assert row is not None
+    assert row.state is GateState.PARKED
+    assert row.diagnosis == Diagnosis.CREDENTIAL_INVALID
+    assert row.remediation is not None
+    assert "re-authenticate" in row.remediation
+    assert not (await verdict(db, 7, cred=5)).open
+    assert not (await verdict(db, 99, cred=5)).open  # every company the credential serves
+    assert await gate(db, "company:7") is None
+
+
+async def _add_events(runtime: Runtime, company: int, count: int, **fields: object) -> list[str]:
+    keys = sorted(payloads.new_ulid() for _ in range(count))
+    async with runtime.sessions() as session, session.begin():
+        # Inserted out of ULID order, so release order cannot come from insertion order.
+        for key in reversed(keys):
+            session.add(
+                Event(
+                    dedupe_key=key,
+                    payload_version="v2",
+                    company_id=company,
+                    project_id=1,
+                    resource_name="RFIs",
+                    resource_id=1,
+                    event_type="update",
+                    raw={},
+                    **{"status": EventStatus.PARKED, **fields},
+                )
+            )
+    return keys
+
+
+async def test_release_of_an_opened_gate_goes_in_ulid_order_and_in_paced_batches(
+    settings: Settings, db: Runtime
+) -> None:
+    runtime = open_runtime(make_settings(settings.database_url, release_batch_size=4), name="t")
+    try:
+        await record(runtime, *(outcome(7, NOT_CONNECTED) for _ in range(3)))
+        row = await gate(runtime, "company:7")
+        assert row is not None
+        keys = await _add_events(runtime, 7, 10, gate_id=row.id)
+
+        # Parked: nothing leaves.
+        assert await gates.release_opened(runtime) == 0
+
+        await record(runtime, outcome(7, OK))  # a success opens it
+        assert await gates.release_opened(runtime) == 4
+        # The next batch waits until the company's released work has drained.
+        assert await gates.release_opened(runtime) == 0
+        async with runtime.sessions() as session:
+            queued = (
+                await session.execute(
+                    select(Event.dedupe_key)
+                    .where(Event.status == EventStatus.QUEUED)
+                    .order_by(Event.next_attempt_at, Event.id)
+                )
+            ).scalars()
+            assert list(queued) == keys[:4]
+        async with runtime.sessions() as session, session.begin():
+            await session.execute(
+                update(Event).where(Event.status == EventStatus.QUEUED).values(status="done")
+            )
+        assert await gates.release_opened(runtime) == 4
+        async with runtime.sessions() as session, session.begin():
+            await session.execute(
+                update(Event).where(Event.status == EventStatus.QUEUED).values(status="done")
+            )
+        assert await gates.release_opened(runtime) == 2
+        async with runtime.sessions() as session:
+            parked = (
+                await session.execute(text("SELECT count(*) FROM events WHERE status = 'parked'"))
+            ).scalar_one()
+        assert parked == 0
+    finally:
+        await runtime.close()
+
+
+async def test_parked_events_expire_after_retention(db: Runtime) -> None:
+    old = datetime.now(UTC) - timedelta(days=15)
+    await _add_events(db, 7, 3, received_at=old)
+    fresh = await _add_events(db, 7, 2)
+    assert await gates.expire_parked(db) == 3
+    async with db.sessions() as session:
+        rows = (
+            await session.execute(select(Event.dedupe_key, Event.status, Event.last_error))
+        ).all()
+    dead = [r for r in rows if r.status is EventStatus.DEAD]
+    assert len(dead) == 3
+    assert {r.last_error for r in dead} == {"expired_while_parked"}
+    assert {r.dedupe_key for r in rows if r.status is EventStatus.PARKED} == set(fresh)
+
+
+async def test_operator_park_holds_against_successes_and_unpark_opens(db: Runtime) -> None:
+    await record(db, outcome(7, OK))
+    async with db.sessions() as session, session.begin():
+        await gates._ensure_gate(
+            session,
+            "company:7",
+            gates._Signal(GateScope.COMPANY, None, 7, None, OK, None),
+        )
+        gate_id = (
+            await session.execute(text("SELECT id FROM gates WHERE scope_key = 'company:7'"))
+        ).scalar_one()
+        assert await gates.operator_park(session, gate_id, reason="maintenance window")
+        assert not await gates.operator_park(session, 999_999, reason="none")
+    assert not (await verdict(db, 7)).open
+    await record(db, outcome(7, OK))  # a stray success does not undo an operator's park
+    assert not (await verdict(db, 7)).open
+    async with db.sessions() as session, session.begin():
+        assert await gates.operator_unpark(session, gate_id, reason="done")
+    assert (await verdict(db, 7)).open
+
+
+async def test_connect_opens_company_and_credential_gates(db: Runtime) -> None:
+    await add_credentials(db, 5, 6)
+    reauth = Outcome(OutcomeKind.UNAUTHORIZED, None, "needs re-authorization")
+    await record(db, outcome(7, reauth, cred=5), *(outcome(8, NOT_CONNECTED) for _ in range(3)))
+    cred_gate = await gate(db, "credential:5")
+    assert cred_gate is not None
+    await _add_events(db, 7, 2, gate_id=cred_gate.id)
+    async with db.sessions() as session, session.begin():
+        await gates.connected(session, credential_id=6, company_ids=[7, 8])
+    assert (await verdict(db, 8)).open
+    # The old credential's gate held company 7's events: the new connection releases them.
+    assert (await verdict(db, 7, cred=6)).open
+    row = await gate(db, "credential:5")
+    assert row is not None
+    assert row.state is GateState.OPEN
+
+
+async def test_concurrent_signals_count_every_one(db: Runtime) -> None:
+    async def one() -> None:
+        await record(db, outcome(9, FORBIDDEN))
+
+    await asyncio.gather(*(one() for _ in range(2)))
+    row = await gate(db, "company:9")
+    assert row is not None
+    assert row.signals == 2
