@@ -1,0 +1,66 @@
+# Entry points for people and CI. `make run` and `make test` work on a fresh clone with only
+# python3 (3.11+), make and git: they create the virtualenv and start Postgres and Redis.
+#
+#   make run        the service for development (migrations, api, worker)
+#   make test       THE CI suite (what .ci/run calls)
+#   make proof      the heavy runs: slow scenarios and the ingest benchmark
+#
+# Overrides: make test ARGS="-k webhooks -x"; VENV=/tmp/x/.venv make venv; PYTHON=python3.12.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Touched after a successful install: the install reruns only when pyproject.toml is newer.
+STAMP := $(VENV)/.procore-hooks-installed
+ARGS ?=
+
+export VENV
+
+.PHONY: help venv services run test lint format typecheck check bench proof deploy-check
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+venv: $(STAMP) ## Create .venv and install procore-hooks[dev] (only when pyproject.toml changed)
+
+$(STAMP): pyproject.toml scripts/venv.sh
+	@scripts/venv.sh "$(PYTHON)" "$(VENV)"
+	@touch "$@"
+
+services: ## Make sure PostgreSQL and Redis answer on 127.0.0.1 (start them if not)
+	@scripts/services.sh
+
+run: venv services ## Run the service for development: migrate, api on :8000, worker
+	$(BIN)/procore-hooks dev $(ARGS)
+
+test: venv services ## Run the CI suite (pytest against real Postgres and Redis)
+	@scripts/test.sh $(ARGS)
+
+lint: venv ## ruff check + ruff format --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv ## Apply ruff format and the safe ruff fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: venv ## mypy --strict over app/ and workers/ (config in pyproject.toml)
+	$(BIN)/mypy
+
+check: lint typecheck test ## Everything CI checks
+
+bench: venv services ## Ingest benchmark: receiver vs bare FastAPI vs naive stack (wrk)
+	$(BIN)/python -m bench.ingest $(ARGS)
+
+proof: venv services ## Heavy runs: the slow scenarios, then the ingest benchmark
+	@status=0; scripts/test.sh -m slow || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "proof: no test is marked slow yet"; \
+	elif [ $$status -ne 0 ]; then exit $$status; fi
+	$(BIN)/python -m bench.ingest
+
+deploy-check: ## Validate docker-compose.yml (Compose v2) and lint the Dockerfile (hadolint)
+	@scripts/deploy-check.sh

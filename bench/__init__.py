@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` (or `python -m bench.ingest`). Not part of the test suite."""

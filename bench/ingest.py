@@ -1,0 +1,546 @@
+"""Ingest benchmark: the service's receiver against a bare endpoint and the naive stack.
+
+    python -m bench.ingest [--duration 15] [--connections 64] [--threads N]   (or: make bench)
+
+Three servers, the same load, one run, on loopback; each is one uvicorn process with the same
+flags, started alone so they never compete for the two cores:
+
+  (a) receiver  `app.main:app`: POST /webhooks/procore stores every event durably in Postgres
+                (group commit) and hands it to the arq queue after the commit.
+  (b) bare      `bench.bare_app:app`: the same payload validated into a pydantic model, 202,
+                no I/O. The floor for a FastAPI endpoint.
+  (c) naive     `bench.naive_app:app`: pydantic model + SQLAlchemy ORM insert + commit per
+                request + arq enqueue_job per request, on the same Postgres and Redis.
+
+The load is wrk with a Lua script that sends a fresh v2.0 event (a new ULID) on every request,
+with the Authorization header. Printed: req/s, p50 and p99 latency, the ratios a/b and a/c,
+and, after (a) has shut down, whether every event it answered 2xx is in its database.
+
+The script makes its own Postgres database (migrated with Alembic) and its own Redis queue
+names, and removes both at the end. wrk comes from Debian (`apt-get install wrk`); the script
+installs it when missing and it runs as root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from contextlib import suppress
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from cryptography.fernet import Fernet
+from redis.asyncio import Redis
+from ulid import ULID
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_DSN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+RUN_ID = f"ph-bench-{os.getpid()}-{secrets.token_hex(3)}"
+DATABASE = RUN_ID.replace("-", "_")
+WEBHOOK_TOKEN = f"bench-webhook-token-{secrets.token_hex(8)}"
+PATH = "/webhooks/procore"
+
+# The same for every server: one process, uvloop, httptools, no access log.
+UVICORN_FLAGS = (
+    "--host",
+    "127.0.0.1",
+    "--loop",
+    "uvloop",
+    "--http",
+    "httptools",
+    "--no-access-log",
+    "--log-level",
+    "warning",
+    "--timeout-graceful-shutdown",
+    "20",
+)
+
+# One new v2.0 event per request (FACTS.md §1). The ULID is unique across threads and runs:
+# 10 chars of time, 4 of a per-run nonce, 2 of the thread, 10 of a per-thread counter. The
+# event id is above 2^53, as real ones are, so it is built as a string (LuaJIT has doubles).
+WRK_SCRIPT = r"""
+local CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+local RESOURCES = {"RFIs", "Submittals", "Observation Items"}
+local BODY = '{"id":%s,"ulid":"%s","timestamp":"%s",' ..
+  '"metadata":{"source_user_id":77,"source_company_id":%d,"source_project_id":%d,' ..
+  '"source_operation_id":null,"source_application_id":null},' ..
+  '"user_id":77,"company_id":%d,"project_id":%d,"api_version":"v2.0",' ..
+  '"event_type":"update","resource_name":"%s","resource_id":%d}'
+
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+
+local function base32(n, width)
+  local out = {}
+  for i = width, 1, -1 do
+    local d = n % 32
+    out[i] = CROCKFORD:sub(d + 1, d + 1)
+    n = math.floor(n / 32)
+  end
+  return table.concat(out)
+end
+
+local prefix, id_prefix, stamp
+local counter = 0
+function init(args)
+  local nonce = tonumber(args[2])
+  wrk.method = "POST"
+  wrk.headers["Authorization"] = args[1]
+  wrk.headers["Content-Type"] = "application/json"
+  prefix = base32(os.time() * 1000, 10) .. base32(nonce, 4) .. base32(tid, 2)
+  id_prefix = string.format("9%04d%02d", nonce % 10000, tid % 100)
+  stamp = os.date("!%Y-%m-%dT%H:%M:%S.000000Z")
+end
+
+function request()
+  counter = counter + 1
+  local company = 31 + counter % 16
+  local project = 900 + counter % 50
+  local body = string.format(BODY, id_prefix .. string.format("%011d", counter),
+    prefix .. base32(counter, 10), stamp, company, project, company, project,
+    RESOURCES[counter % 3 + 1], 5000 + counter)
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+@dataclass
+class Target:
+    key: str
+    label: str
+    app: str
+    env: dict[str, str]
+    # Rows of this table hold what the server stored (None: it stores nothing).
+    table: str | None
+
+
+@dataclass
+class Load:
+    requests: int = 0
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    non_2xx: int = 0
+    socket_errors: int = 0
+
+    @property
+    def answered_2xx(self) -> int:
+        return self.requests - self.non_2xx
+
+
+@dataclass
+class Outcome:
+    target: str
+    label: str
+    load: Load | None = None
+    answered_2xx_total: int = 0
+    stored_rows: int | None = None
+    skipped: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# --- the machine ------------------------------------------------------------------------------
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        sys.exit("bench: wrk is missing; install it with: sudo apt-get install -y wrk")
+    print("bench: installing wrk (apt-get)", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, env=env)
+    found = shutil.which("wrk")
+    if not found:
+        sys.exit("bench: apt-get installed no wrk")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- database and queue -----------------------------------------------------------------------
+
+
+def database_url() -> str:
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    return f"{base}/{DATABASE}"
+
+
+async def create_database() -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'CREATE DATABASE "{DATABASE}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database() -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def migrate() -> None:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["url"] = database_url()
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head")
+
+
+async def count_rows(table: str) -> int | None:
+    dsn = database_url().replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        exists = await conn.fetchval("SELECT to_regclass($1)", table)
+        if exists is None:
+            return None
+        return int(await conn.fetchval(f'SELECT count(*) FROM "{table}"'))  # noqa: S608
+    finally:
+        await conn.close()
+
+
+async def checkpoint() -> None:
+    """Flush what the previous server wrote, so it does not slow the next one down."""
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+
+
+async def forget_queues(queue_names: list[str]) -> int:
+    """Remove the queued jobs of this run (no worker ran) and anything named after it."""
+    client = Redis.from_url(REDIS_URL)
+    removed = 0
+    try:
+        for queue in queue_names:
+            job_ids = await client.zrange(queue, 0, -1)
+            for start in range(0, len(job_ids), 1000):
+                keys = [b"arq:job:" + job_id for job_id in job_ids[start : start + 1000]]
+                removed += await client.delete(*keys)
+            removed += await client.delete(queue)
+        async for key in client.scan_iter(match=f"*{RUN_ID}*", count=1000):
+            removed += await client.delete(key)
+    finally:
+        await client.aclose()
+    return removed
+
+
+# --- servers ----------------------------------------------------------------------------------
+
+
+def start_server(target: Target, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    # The working directory is empty, so no developer's `.env` leaks into the run.
+    argv = [sys.executable, "-m", "uvicorn", target.app, "--port", str(port), *UVICORN_FLAGS]
+    argv += ["--app-dir", str(ROOT)]
+    env = {**os.environ, **target.env, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(argv, cwd=workdir, env=env, start_new_session=True)
+
+
+def wait_listening(port: int, server: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"server exited with {server.returncode} before listening")
+        with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"server not listening on {port} after {timeout:.0f}s")
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def preflight(port: int) -> tuple[int, str]:
+    """One real request before the load, so a broken server is reported, not measured."""
+    body = json.dumps(
+        {
+            "id": 9_100_000_000_000_000_001,
+            "ulid": str(ULID()),
+            "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "metadata": {"source_user_id": 77, "source_application_id": None},
+            "user_id": 77,
+            "company_id": 31,
+            "project_id": 900,
+            "api_version": "v2.0",
+            "event_type": "update",
+            "resource_name": "RFIs",
+            "resource_id": 5150,
+        }
+    ).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{PATH}",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": WEBHOOK_TOKEN},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            return answer.status, answer.read(300).decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(300).decode(errors="replace")
+
+
+# --- load -------------------------------------------------------------------------------------
+
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def parse_wrk(output: str) -> Load:
+    load = Load()
+    if match := re.search(r"(\d+) requests in", output):
+        load.requests = int(match.group(1))
+    if match := re.search(r"Requests/sec:\s+([\d.]+)", output):
+        load.rps = float(match.group(1))
+    for percent, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.M):
+        setattr(load, f"p{percent}_ms", float(value) * _UNIT_MS[unit])
+    if match := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
+        load.non_2xx = int(match.group(1))
+    if match := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    ):
+        load.socket_errors = sum(int(n) for n in match.groups())
+    return load
+
+
+def run_wrk(
+    wrk: str, script: Path, port: int, args: argparse.Namespace, seconds: int, nonce: int
+) -> tuple[Load, str]:
+    argv = [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s"]
+    argv += ["--latency", "--timeout", "5s", "-s", str(script)]
+    argv += [f"http://127.0.0.1:{port}{PATH}", "--", WEBHOOK_TOKEN, str(nonce)]
+    answer = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if answer.returncode != 0:
+        raise RuntimeError(f"wrk failed ({answer.returncode}): {answer.stderr.strip()}")
+    return parse_wrk(answer.stdout), answer.stdout
+
+
+# --- one target -------------------------------------------------------------------------------
+
+
+def bench_target(
+    target: Target, wrk: str, script: Path, args: argparse.Namespace, nonces: list[int]
+) -> Outcome:
+    outcome = Outcome(target=target.key, label=target.label)
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="ph-bench-") as workdir:
+        server = start_server(target, port, Path(workdir))
+        try:
+            wait_listening(port, server)
+            status, text = preflight(port)
+            if status == 404 and target.key == "a":
+                outcome.skipped = f"no {PATH} route in the service yet (404)"
+                return outcome
+            if not 200 <= status < 300:
+                outcome.skipped = f"preflight answered {status}: {text[:200]}"
+                return outcome
+            outcome.answered_2xx_total = 1
+            if args.warmup > 0:
+                warm, _ = run_wrk(wrk, script, port, args, args.warmup, nonces.pop())
+                outcome.answered_2xx_total += warm.answered_2xx
+            load, raw = run_wrk(wrk, script, port, args, args.duration, nonces.pop())
+            outcome.load = load
+            outcome.answered_2xx_total += load.answered_2xx
+            if args.verbose:
+                print(raw)
+        finally:
+            # Stopped (gracefully) before counting: what was answered 2xx must be stored
+            # by the time the process is gone.
+            stop_server(server)
+    if target.table is not None:
+        outcome.stored_rows = asyncio.run(count_rows(target.table))
+    if outcome.load.non_2xx:
+        outcome.notes.append(f"{outcome.load.non_2xx} non-2xx answers")
+    if outcome.load.socket_errors:
+        outcome.notes.append(f"{outcome.load.socket_errors} socket errors")
+    return outcome
+
+
+def targets(database: str, run_queue: str, naive_queue: str) -> list[Target]:
+    service_env = {
+        "APP_ENV": "development",
+        "DATABASE_URL": database,
+        "REDIS_URL": REDIS_URL,
+        "QUEUE_NAME": run_queue,
+        "WEBHOOK_AUTH_TOKENS": WEBHOOK_TOKEN,
+        "ADMIN_TOKEN": f"bench-admin-{secrets.token_hex(8)}",
+        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        # Never called during ingest; set so development mode does not reach for a simulator.
+        "PROCORE_CLIENT_ID": "bench-client",
+        "PROCORE_CLIENT_SECRET": "bench-client-secret",
+        "PROCORE_API_BASE": "http://127.0.0.1:9",
+        "PROCORE_LOGIN_BASE": "http://127.0.0.1:9",
+        "LOG_LEVEL": "WARNING",
+        "LOG_FORMAT": "json",
+    }
+    bench_env = {
+        "BENCH_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+        "BENCH_DATABASE_URL": database,
+        "BENCH_REDIS_URL": REDIS_URL,
+        "BENCH_QUEUE_NAME": naive_queue,
+    }
+    return [
+        Target("a", "receiver (app.main)", "app.main:app", service_env, "events"),
+        Target("b", "bare FastAPI + pydantic", "bench.bare_app:app", bench_env, None),
+        Target(
+            "c",
+            "naive ORM commit + enqueue",
+            "bench.naive_app:app",
+            bench_env,
+            "naive_webhook_events",
+        ),
+    ]
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def report(outcomes: list[Outcome], args: argparse.Namespace) -> bool:
+    """Print the table, the ratios and the durability check; False if an event was lost."""
+    print()
+    print(
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s (after {args.warmup}s "
+        f"warm-up), one uvicorn process each: {' '.join(UVICORN_FLAGS[2:])}"
+    )
+    print(f"{'':4}{'server':30}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}  notes")
+    by_key = {o.target: o for o in outcomes}
+    for o in outcomes:
+        if o.load is None:
+            print(f"({o.target}) {o.label:30}{'-':>10}{'-':>9}{'-':>9}  skipped: {o.skipped}")
+            continue
+        notes = "; ".join(o.notes)
+        print(
+            f"({o.target}) {o.label:30}{o.load.rps:>10.0f}{o.load.p50_ms:>9.2f}"
+            f"{o.load.p99_ms:>9.2f}  {notes}"
+        )
+    print()
+    a = by_key.get("a")
+    for other, goal in (("b", 1.0), ("c", 3.0)):
+        o = by_key.get(other)
+        if a and a.load and o and o.load and o.load.rps:
+            ratio = a.load.rps / o.load.rps
+            print(f"a/{other} = {ratio:.2f}x   (goal >= {goal:.1f}x)")
+    if a and a.load:
+        print(f"a p99 = {a.load.p99_ms:.2f} ms   (goal < 50 ms)")
+    print()
+    durable = True
+    for o in outcomes:
+        if o.load is None or o.stored_rows is None:
+            continue
+        extra = o.stored_rows - o.answered_2xx_total
+        verdict = "ok" if extra >= 0 else f"LOST {-extra}"
+        print(
+            f"({o.target}) answered 2xx {o.answered_2xx_total}, rows stored {o.stored_rows}: "
+            f"{verdict}"
+            + (f" (+{extra} cut off by wrk before their answer arrived)" if extra > 0 else "")
+        )
+        durable = durable and extra >= 0
+    return durable
+
+
+def save(outcomes: list[Outcome], args: argparse.Namespace) -> Path:
+    out = ROOT / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"ingest-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    results = []
+    for o in outcomes:
+        record = asdict(o)
+        if o.load:
+            record["load"]["answered_2xx"] = o.load.answered_2xx
+        results.append(record)
+    payload = {"args": vars(args), "uvicorn_flags": list(UVICORN_FLAGS), "results": results}
+    path.write_text(json.dumps(payload, indent=2))
+    return path
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=15, help="seconds of measured load")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of load before it")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        # On two cores a second wrk thread takes CPU from the server being measured.
+        default=max(1, min(2, (os.cpu_count() or 2) - 1)),
+        help="wrk threads (default: one less than the cores, at most 2)",
+    )
+    parser.add_argument("--only", default="abc", help="which servers, e.g. 'bc'")
+    parser.add_argument("--verbose", action="store_true", help="print wrk's own output")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    wrk = ensure_wrk()
+    load_1m = os.getloadavg()[0]
+    print(
+        f"bench: run {RUN_ID}; {os.cpu_count()} cores; load average {load_1m:.2f}; "
+        f"Python {sys.version.split()[0]}"
+    )
+    if load_1m > 0.5:
+        print("bench: warning: the machine is busy; the numbers will be noisy")
+    run_queue, naive_queue = f"{RUN_ID}:queue", f"{RUN_ID}:naive-queue"
+    outcomes: list[Outcome] = []
+    nonces = secrets.SystemRandom().sample(range(32**4), 16)
+    asyncio.run(create_database())
+    try:
+        migrate()
+        with tempfile.TemporaryDirectory(prefix="ph-bench-wrk-") as scripts:
+            script = Path(scripts) / "procore_v2.lua"
+            script.write_text(WRK_SCRIPT)
+            for target in targets(database_url(), run_queue, naive_queue):
+                if target.key not in args.only:
+                    continue
+                print(f"bench: ({target.key}) {target.label} ...", flush=True)
+                outcomes.append(bench_target(target, wrk, script, args, nonces))
+                if target.table is not None:
+                    asyncio.run(checkpoint())
+                    time.sleep(2)
+        durable = report(outcomes, args)
+        print(f"\nbench: results saved to {save(outcomes, args).relative_to(ROOT)}")
+    finally:
+        removed = asyncio.run(forget_queues([run_queue, naive_queue]))
+        asyncio.run(drop_database())
+        print(f"bench: dropped database {DATABASE}; removed {removed} Redis keys")
+    return 0 if durable else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
