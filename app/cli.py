@@ -14,11 +14,12 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from app.settings import Settings, get_settings
+from app.settings import AppEnv, Settings, get_settings
 
 cli = typer.Typer(
     name="procore-hooks",
@@ -48,9 +49,12 @@ def api(
     """Serve the HTTP api (webhooks, health, admin, metrics)."""
     import uvicorn
 
-    _settings()  # refuse to start on bad configuration, naming the variable
+    from app.logs import uvicorn_log_config
+
+    settings = _settings()  # refuse to start on bad configuration, naming the variable
     uvicorn.run(
         "app.main:app",
+        log_config=uvicorn_log_config(settings) or uvicorn.config.LOGGING_CONFIG,
         host=host,
         port=port,
         workers=workers,
@@ -112,10 +116,92 @@ def migrate(
 
 
 @cli.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    every_gate: Annotated[bool, typer.Option("--all", help="Open gates too.")] = False,
+) -> None:
+    """Queue depth, events by status, workers, and the gates that are not open.
+
+    Exits 1 when a gate is parked or no worker is alive (usable in scripts and cron)."""
+    from rich.console import Console
+
+    from app.admin import console
+
+    settings = _settings()
+    code = asyncio.run(
+        console.status(settings, console=Console(), as_json=as_json, every_gate=every_gate)
+    )
+    raise typer.Exit(code)
+
+
+@cli.command()
+def replay(
+    status: Annotated[
+        list[str] | None, typer.Option("--status", help="Final status to replay (repeatable).")
+    ] = None,
+    company: Annotated[int | None, typer.Option(help="Company id.")] = None,
+    project: Annotated[int | None, typer.Option(help="Project id.")] = None,
+    resource: Annotated[str | None, typer.Option(help="Resource name, e.g. RFIs.")] = None,
+    gate: Annotated[int | None, typer.Option(help="Events held by this gate id.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Received at or after: ISO time, or 90m / 24h / 7d ago.")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Received before (same forms).")] = None,
+    force: Annotated[
+        bool, typer.Option(help="Also replay done, ignored and unsupported events.")
+    ] = False,
+    limit: Annotated[int | None, typer.Option("--max", min=1, help="At most this many.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Only count what would be replayed.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Send final events (default: dead ones) back to the queue, attempts reset."""
+    from rich.console import Console
+
+    from app.admin import console, service
+    from app.models import EventStatus
+
+    settings = _settings()
+    try:
+        statuses = [EventStatus(s) for s in status or ["dead"]]
+        service.check_replay_statuses(statuses, force=force)
+        where = service.EventFilter(
+            status=statuses,
+            company_id=company,
+            project_id=project,
+            resource_name=resource,
+            gate_id=gate,
+            received_since=console.moment(since),
+            received_until=console.moment(until),
+        )
+    except ValueError as exc:
+        typer.secho(f"replay: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    matching = asyncio.run(console.count(settings, where))
+    planned = matching if limit is None else min(matching, limit)
+    typer.echo(f"{matching} events match; {planned} to replay")
+    if dry_run or planned == 0:
+        return
+    if not yes and not typer.confirm("Replay them?"):
+        raise typer.Exit(1)
+    done = asyncio.run(
+        console.replay(
+            settings, where, force=force, max_events=limit, expected=matching, console=Console()
+        )
+    )
+    typer.echo(f"replayed {done} events (back to queued; workers pick them up)")
+
+
+@cli.command()
 def dev(
     port: Annotated[int, typer.Option(help="api port.")] = 8000,
+    sim_port: Annotated[
+        int, typer.Option(help="Simulator port (when no Procore credentials are set).")
+    ] = 8001,
 ) -> None:
-    """Development: migrate, then run the api and a worker (Ctrl-C stops everything)."""
+    """Development: migrate, then run the api and a worker (Ctrl-C stops everything).
+
+    With no PROCORE_CLIENT_ID, the Procore simulator runs too, with demo companies and a
+    trickle of webhook events (one company has not installed the app)."""
     settings = _settings()
     from app import migrate as migrations
 
@@ -125,12 +211,45 @@ def dev(
     env = dict(os.environ)
     exe = [sys.executable, "-m", "app.cli"]
     # The children are this same program, with fixed arguments.
-    children = [
+    children: list[subprocess.Popen[Any]] = []
+    demo = None
+    if settings.uses_simulator:
+        from app import demo as demos
+
+        demo = demos.plan(settings, api_port=port, sim_port=sim_port)
+        env.update(demo.env)
+        simulate_args = ["simulate", "--host", "127.0.0.1", "--port", str(sim_port)]
+        children.append(subprocess.Popen([*exe, *simulate_args], env=env))  # noqa: S603
+    children += [
         subprocess.Popen([*exe, "api", "--host", "127.0.0.1", "--port", str(port)], env=env),  # noqa: S603
         subprocess.Popen([*exe, "worker"], env=env),  # noqa: S603
     ]
     typer.echo(f"procore-hooks running: http://127.0.0.1:{port}/health  (Ctrl-C to stop)")
-    _supervise(children)
+    if demo is not None:
+        demo.start()
+    try:
+        _supervise(children)
+    finally:
+        if demo is not None:
+            demo.stop()
+
+
+@cli.command()
+def simulate(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind (0: any free port).")] = 8001,
+    seed: Annotated[
+        Path | None, typer.Option(help="Seed JSON (companies, projects, resources, clients).")
+    ] = None,
+) -> None:
+    """Serve the Procore simulator (OAuth, REST, webhooks, /_sim control API). Dev only."""
+    settings = _settings()
+    if settings.app_env is AppEnv.PRODUCTION:
+        typer.secho("the simulator does not run with APP_ENV=production", fg="red", err=True)
+        raise typer.Exit(2)
+    from app.simulator import serve
+
+    serve(host, port, seed)
 
 
 def _supervise(children: list[subprocess.Popen[Any]]) -> None:

@@ -6,7 +6,9 @@ Event-style names (`event.parked`, `gate.opened`) with bound ids; never a secret
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from typing import Any
 
 import structlog
 
@@ -62,3 +64,53 @@ def configure_logging(settings: Settings) -> None:
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
     return logger
+
+
+# Signed or single-use values travel in query strings (setup links, embed keys, OAuth state
+# and code): a server log line quoting a URL must not carry them.
+_SECRET_QUERY = re.compile(r"\b(sig|key|state|code|token|access_token)=[^&\s\"']+")
+
+
+def _redact_urls(
+    _logger: object, _method: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    for key, value in event_dict.items():
+        if isinstance(value, str) and "=" in value:
+            event_dict[key] = _SECRET_QUERY.sub(r"\1=[redacted]", value)
+    return event_dict
+
+
+def uvicorn_log_config(settings: Settings) -> dict[str, Any] | None:
+    """uvicorn's own loggers (startup, shutdown, errors, access) in the service's JSON lines.
+
+    None for console logs: uvicorn's default configuration is the readable one there."""
+    if settings.log_format != "json":
+        return None
+    level = settings.log_level.upper()
+    formatter = {
+        "()": structlog.stdlib.ProcessorFormatter,
+        "foreign_pre_chain": [
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact,
+            _redact_urls,
+        ],
+        "processors": [
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+    }
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": formatter},
+        "handlers": {"json": handler},
+        "loggers": {
+            "uvicorn": {"handlers": ["json"], "level": level, "propagate": False},
+            "uvicorn.error": {"level": level},
+            "uvicorn.access": {"handlers": ["json"], "level": level, "propagate": False},
+        },
+    }

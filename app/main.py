@@ -9,16 +9,26 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from starlette.types import Receive, Scope, Send
 
+from app.admin.router import router as admin_router
+from app.connect.router import router as connect_router
 from app.health.router import router as health_router
 from app.logs import configure_logging
+from app.metrics.router import router as metrics_router
 from app.migrate import head_revision
 from app.runtime import open_runtime
 from app.settings import Settings, get_settings
+from app.setup.router import router as setup_router
 from app.webhooks.router import OPENAPI_PATH, PROBLEM_SCHEMA, WEBHOOK_PATH, WebhookEndpoint
 from app.webhooks.service import Ingester
 
 # Every FastAPI surface of the api, in the order they appear in the OpenAPI schema.
-ROUTERS: list[APIRouter] = [health_router]
+ROUTERS: list[APIRouter] = [
+    health_router,
+    connect_router,
+    admin_router,
+    metrics_router,
+    setup_router,
+]
 
 
 class ServiceApp(FastAPI):

@@ -68,8 +68,10 @@ class Settings(BaseSettings):
     job_batch_size: int = Field(default=50, ge=1)
     processing_lease_seconds: float = Field(default=120.0, gt=0)
 
-    # Events of one job batch fetched at the same time (one process runs max_jobs batches).
+    # Events of one job batch fetched at the same time (one process runs max_jobs batches)...
     process_concurrency: int = Field(default=16, ge=1)
+    # ...and Procore calls in flight at once per process, whatever the number of jobs.
+    procore_max_in_flight: int = Field(default=32, ge=1, le=100)
     # Transient failures (5xx, timeouts): full-jitter exponential backoff, then `dead`.
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_cap_seconds: float = Field(default=900.0, gt=0)

@@ -24,12 +24,15 @@ router = APIRouter(tags=["health"])
 
 _CHECK_TIMEOUT = 2.0
 
+# Due: waiting (queued/retrying) or abandoned (processing past its lease); a row a worker is
+# processing right now is not waiting.
 _QUEUE = text(
     """
     SELECT count(*) AS depth,
            extract(epoch FROM now() - min(next_attempt_at)) AS oldest_due_seconds
     FROM events
     WHERE status IN ('queued', 'retrying', 'processing') AND next_attempt_at <= now()
+      AND (status <> 'processing' OR locked_until < now())
     """
 )
 _PARKED = text(

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from app import metrics
 from app.logs import get_logger
 from app.settings import Settings
 from app.webhooks.payloads import PayloadRejected, read_event
@@ -56,6 +57,7 @@ class WebhookEndpoint:
             status, content = await self._answer(scope, receive)
         except Exception:  # the endpoint must answer, whatever happened
             log.exception("webhook.unexpected_error")
+            metrics.webhook_rejected("internal")
             status, content = 500, {"detail": "internal error"}
         body = orjson.dumps(content)
         await send(
@@ -73,15 +75,18 @@ class WebhookEndpoint:
     async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any]]:
         headers = dict(scope["headers"])
         if not authorized(headers.get(b"authorization"), self._tokens):
+            metrics.webhook_rejected("auth")
             return 401, {"detail": "missing or invalid Authorization header"}
         try:
             body = await self._read_bounded(headers.get(b"content-length"), receive)
         except BodyTooLarge:
+            metrics.webhook_rejected("too_large")
             return 413, {"detail": f"body larger than {self._limit} bytes"}
         try:
             event = read_event(body, own_client_id=self._settings.procore_client_id)
         except PayloadRejected as exc:
             log.info("webhook.rejected", status=exc.status, field=exc.field, reason=exc.message)
+            metrics.webhook_rejected("not_json" if exc.status == 400 else "unroutable")
             content: dict[str, Any] = {"detail": exc.message}
             if exc.field is not None:
                 content["field"] = exc.field
@@ -91,11 +96,16 @@ class WebhookEndpoint:
                 self._ingester.submit(event), timeout=self._settings.webhook_store_timeout_seconds
             )
         except (StorageUnavailable, TimeoutError):
+            metrics.webhook_rejected("storage")
             return 503, {"detail": "storage unavailable, retry later"}
         except StorageRefused as exc:
+            metrics.webhook_rejected("storage")
             return 422, {"detail": f"event cannot be stored: {exc}", "field": "body"}
-        if result.status is IngestStatus.DUPLICATE:
+        duplicate = result.status is IngestStatus.DUPLICATE
+        metrics.webhook_received(event.payload_version, duplicate=duplicate)
+        if duplicate:
             return 200, {"status": "duplicate"}
+        metrics.webhook_stored_as(event.status.value)
         return 202, {"status": "accepted", "event_id": result.event_id}
 
     async def _read_bounded(self, declared: bytes | None, receive: Receive) -> bytes:

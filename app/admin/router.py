@@ -1,0 +1,372 @@
+"""The admin API (`/admin`): bearer ADMIN_TOKEN; actions are audited in `admin_actions`.
+
+Thin edge: parse, authorise, open the request's session, call `app.admin.service`, commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import bearer
+from app.admin import audit, cursor, service
+from app.admin.schemas import (
+    ActionPage,
+    ConnectLinkIn,
+    ConnectLinkOut,
+    EventDetail,
+    EventPage,
+    GateDetail,
+    GateOut,
+    GatePage,
+    ProbeOut,
+    Problem,
+    ReasonIn,
+    ReplayFilterIn,
+    ReplayIn,
+    ReplayOneOut,
+    ReplayOut,
+    ResourcePage,
+    SetupLinkIn,
+    SetupLinkOut,
+    SummaryOut,
+)
+from app.connect.service import issue_connect_link
+from app.logs import get_logger
+from app.models import EventStatus, GateScope, GateState
+from app.runtime import Runtime
+from app.setup import links
+from app.webhooks.payloads import INT64_MAX
+
+log = get_logger(__name__)
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="AdminToken",
+    description="One of the ADMIN_TOKEN values (a list, so a token can be rotated)",
+)
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def admin_actor(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """The caller as the audit names it (`admin:<sha256 of its token, 8 hex>`), or 401."""
+    token = None if credentials is None else credentials.credentials
+    matched = bearer.matching(token, _runtime(request).settings.admin_token)
+    if matched is None:
+        log.warning("admin.unauthorized", path=request.url.path, presented=token is not None)
+        raise HTTPException(
+            401, "missing or invalid admin bearer token", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return f"admin:{bearer.fingerprint(matched)}"
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with _runtime(request).sessions() as session:
+        yield session
+
+
+Actor = Annotated[str, Depends(admin_actor)]
+Session = Annotated[AsyncSession, Depends(_session)]
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+# Ids are Postgres bigints: anything outside is refused as invalid input, not sent to the database.
+PathId = Annotated[int, Path(ge=1, le=INT64_MAX)]
+QueryId = Annotated[int | None, Query(ge=1, le=INT64_MAX)]
+Limit = Annotated[int, Query(ge=1, le=service.MAX_PAGE, description="Page size (≤ 500)")]
+Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Missing or wrong bearer token"},
+}
+
+router = APIRouter(
+    prefix="/admin",
+    tags=["admin"],
+    dependencies=[Depends(admin_actor)],
+    responses=_ERRORS,
+)
+
+
+def _not_found(what: str) -> HTTPException:
+    return HTTPException(404, f"{what} not found")
+
+
+def _bad_cursor(exc: cursor.InvalidCursor, name: str = "cursor") -> HTTPException:
+    return HTTPException(400, f"{name}: {exc}")
+
+
+# --- gates ----------------------------------------------------------------------------------
+
+
+@router.get("/gates", summary="Gates: state, diagnosis, remediation, parked events, next probe")
+async def list_gates(
+    session: Session,
+    state: Annotated[list[GateState] | None, Query(description="Repeatable")] = None,
+    scope: GateScope | None = None,
+    company_id: QueryId = None,
+    cursor_: Annotated[str | None, Query(alias="cursor")] = None,
+    limit: Limit = 100,
+) -> GatePage:
+    try:
+        return await service.list_gates(
+            session,
+            state=state or (),
+            scope=scope,
+            company_id=company_id,
+            after=cursor_,
+            limit=limit,
+        )
+    except cursor.InvalidCursor as exc:
+        raise _bad_cursor(exc) from exc
+
+
+@router.get(
+    "/gates/{gate_id}",
+    summary="One gate, with Procore's recent answers for its scope",
+    responses={404: {"model": Problem}},
+)
+async def get_gate(
+    session: Session,
+    gate_id: PathId,
+    calls: Annotated[int, Query(ge=0, le=service.MAX_PAGE, description="Recent calls")] = 20,
+) -> GateDetail:
+    gate = await service.get_gate(session, gate_id, calls=calls)
+    if gate is None:
+        raise _not_found(f"gate {gate_id}")
+    return gate
+
+
+@router.post(
+    "/companies/{company_id}/confirm-install",
+    summary="Probe the company now; on success its gates open and parked events are released",
+)
+async def confirm_install(runtime: RuntimeDep, actor: Actor, company_id: PathId) -> ProbeOut:
+    return await service.confirm_install(runtime, company_id, actor=actor)
+
+
+@router.post(
+    "/gates/{gate_id}/park",
+    summary="Park a gate by hand (no probe reopens it; unpark does)",
+    responses={404: {"model": Problem}},
+)
+async def park_gate(session: Session, actor: Actor, gate_id: PathId, body: ReasonIn) -> GateOut:
+    return await _operate(session, actor, gate_id, service.GateAction.PARK, body.reason)
+
+
+@router.post(
+    "/gates/{gate_id}/unpark",
+    summary="Open a gate by hand; its parked events are released in order",
+    responses={404: {"model": Problem}},
+)
+async def unpark_gate(session: Session, actor: Actor, gate_id: PathId, body: ReasonIn) -> GateOut:
+    return await _operate(session, actor, gate_id, service.GateAction.UNPARK, body.reason)
+
+
+async def _operate(
+    session: AsyncSession, actor: str, gate_id: int, action: service.GateAction, reason: str
+) -> GateOut:
+    async with session.begin():
+        gate = await service.operate_gate(session, gate_id, action, reason=reason, actor=actor)
+        if gate is None:
+            raise _not_found(f"gate {gate_id}")
+    return gate
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+@router.get("/events", summary="Events by status, company, resource, time received")
+async def list_events(
+    session: Session,
+    status: Annotated[list[EventStatus] | None, Query(description="Repeatable")] = None,
+    company_id: QueryId = None,
+    project_id: QueryId = None,
+    resource_name: str | None = None,
+    gate_id: QueryId = None,
+    received_since: Annotated[datetime | None, Query(description="Inclusive")] = None,
+    received_until: Annotated[datetime | None, Query(description="Exclusive")] = None,
+    order: Annotated[service.Order, Query(description="By id: newest first (desc)")] = "desc",
+    cursor_: Annotated[str | None, Query(alias="cursor")] = None,
+    limit: Limit = 100,
+) -> EventPage:
+    where = service.EventFilter(
+        status=status or (),
+        company_id=company_id,
+        project_id=project_id,
+        resource_name=resource_name,
+        gate_id=gate_id,
+        received_since=received_since,
+        received_until=received_until,
+    )
+    try:
+        return await service.list_events(session, where, after=cursor_, limit=limit, order=order)
+    except cursor.InvalidCursor as exc:
+        raise _bad_cursor(exc) from exc
+
+
+@router.get(
+    "/events/{event_id}",
+    summary="One event with its raw payload",
+    responses={404: {"model": Problem}},
+)
+async def get_event(session: Session, event_id: PathId) -> EventDetail:
+    event = await service.get_event(session, event_id)
+    if event is None:
+        raise _not_found(f"event {event_id}")
+    return event
+
+
+@router.post(
+    "/events/{event_id}/replay",
+    summary="Send a dead or skipped event back to the queue (attempts reset)",
+    responses={
+        404: {"model": Problem},
+        409: {"model": Problem, "description": "Not final, or needs force"},
+    },
+)
+async def replay_event(
+    session: Session, actor: Actor, event_id: PathId, body: ReplayIn | None = None
+) -> ReplayOneOut:
+    force = body.force if body is not None else False
+    async with session.begin():
+        try:
+            event = await service.replay_event(session, event_id, force=force, actor=actor)
+        except service.ReplayRefused as exc:
+            raise HTTPException(409, exc.message) from exc
+        if event is None:
+            raise _not_found(f"event {event_id}")
+    return ReplayOneOut(replayed=True, event=event)
+
+
+@router.post(
+    "/events/replay",
+    summary="Replay every event matching a filter (default: status dead); returns how many",
+    responses={422: {"model": Problem, "description": "A status that cannot be replayed"}},
+)
+async def replay_events(runtime: RuntimeDep, actor: Actor, body: ReplayFilterIn) -> ReplayOut:
+    where = service.EventFilter(
+        status=body.status,
+        company_id=body.company_id,
+        project_id=body.project_id,
+        resource_name=body.resource_name,
+        gate_id=body.gate_id,
+        received_since=body.received_since,
+        received_until=body.received_until,
+    )
+    try:
+        service.check_replay_statuses(body.status, force=body.force)
+    except ValueError as exc:
+        raise HTTPException(422, f"status: {exc}") from exc
+    replayed = await service.replay_matching(
+        runtime.sessions, where, force=body.force, actor=actor, max_events=body.max_events
+    )
+    return ReplayOut(replayed=replayed)
+
+
+# --- overview, mirror -----------------------------------------------------------------------
+
+
+@router.get("/summary", summary="Events by status, gates by state, queue depth and age")
+async def summary(runtime: RuntimeDep, session: Session) -> SummaryOut:
+    return await service.summary(
+        session, worker_stale_seconds=runtime.settings.worker_stale_seconds
+    )
+
+
+@router.get(
+    "/resources",
+    summary="Mirror rows changed since a cursor, in change order (deleted ones included)",
+)
+async def changed_resources(
+    runtime: RuntimeDep,
+    since: Annotated[
+        str | None, Query(description="`next_cursor` of the last call; omit to start over")
+    ] = None,
+    limit: Limit = 100,
+    company_id: QueryId = None,
+    resource_name: str | None = None,
+) -> ResourcePage:
+    try:
+        return await service.changed_resources(
+            runtime.sessions,
+            since=since,
+            limit=limit,
+            company_id=company_id,
+            resource_name=resource_name,
+        )
+    except cursor.InvalidCursor as exc:
+        raise _bad_cursor(exc, "since") from exc
+
+
+@router.get("/actions", summary="The audit trail of admin and CLI actions, newest first")
+async def list_actions(
+    session: Session,
+    cursor_: Annotated[str | None, Query(alias="cursor")] = None,
+    limit: Limit = 100,
+) -> ActionPage:
+    try:
+        return await service.list_actions(session, after=cursor_, limit=limit)
+    except cursor.InvalidCursor as exc:
+        raise _bad_cursor(exc) from exc
+
+
+# --- links ----------------------------------------------------------------------------------
+
+
+@router.post(
+    "/connect-links",
+    summary="Issue a single-use Connect-to-Procore link (authorization-code flow)",
+)
+async def connect_link(
+    runtime: RuntimeDep, session: Session, actor: Actor, body: ConnectLinkIn | None = None
+) -> ConnectLinkOut:
+    company_id = body.company_id if body is not None else None
+    settings = runtime.settings
+    async with session.begin():
+        url = await issue_connect_link(session, settings, company_id, issued_by=actor)
+        await audit.record(
+            session,
+            actor=actor,
+            action="connect_link",
+            target=None if company_id is None else f"company:{company_id}",
+        )
+    expires_at = datetime.now(UTC) + timedelta(seconds=settings.connect_link_ttl_seconds)
+    return ConnectLinkOut(url=url, company_id=company_id, expires_at=expires_at)
+
+
+@router.post(
+    "/setup-links",
+    summary="Issue a signed link to a company's setup page (its live state, next steps)",
+    responses={409: {"model": Problem, "description": "ENCRYPTION_KEY is not set"}},
+)
+async def setup_link(
+    runtime: RuntimeDep, session: Session, actor: Actor, body: SetupLinkIn
+) -> SetupLinkOut:
+    settings = runtime.settings
+    try:
+        link = links.setup_link(settings, body.company_id)
+        key = links.embed_key(settings, body.company_id)
+    except links.LinksUnavailable as exc:
+        raise HTTPException(409, str(exc)) from exc
+    async with session.begin():
+        await audit.record(
+            session,
+            actor=actor,
+            action="setup_link",
+            target=f"company:{body.company_id}",
+            detail={"expires_at": link.expires_at.isoformat()},
+        )
+    return SetupLinkOut(
+        url=link.url, company_id=link.company_id, expires_at=link.expires_at, embed_key=key
+    )

@@ -1,0 +1,210 @@
+"""What the admin API answers and accepts (the OpenAPI schema is generated from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.models import EventStatus, GateScope, GateState
+from app.webhooks.payloads import INT64_MAX
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class GateOut(_Out):
+    id: int
+    scope: GateScope
+    scope_key: str = Field(description='"credential:7", "company:31", "project:31:900"')
+    state: GateState
+    company_id: int | None
+    project_id: int | None
+    credential_id: int | None
+    diagnosis: str | None = Field(description="Why the gate is closed (not_installed, ...)")
+    remediation: str | None = Field(description="What someone must do to reopen it")
+    last_status: int | None = Field(description="HTTP status of the answer that was diagnosed")
+    body_excerpt: str | None
+    signals: int
+    parked_at: datetime | None
+    parked_by: str | None = Field(description='"policy" or "operator"')
+    probe_attempt: int
+    next_probe_at: datetime | None = Field(description="When the next probe runs")
+    last_probe_at: datetime | None
+    opened_at: datetime | None
+    updated_at: datetime
+    parked_events: int = Field(description="Events this gate holds")
+    oldest_parked_age_s: float | None = Field(description="Age of the oldest event it holds")
+
+
+class GatePage(BaseModel):
+    items: list[GateOut]
+    next_cursor: str | None
+
+
+class CallOut(_Out):
+    id: int
+    at: datetime
+    purpose: str
+    method: str
+    path: str
+    status: int | None
+    latency_ms: int
+    error: str | None
+    credential_id: int | None
+    company_id: int | None
+    project_id: int | None
+    event_id: int | None
+
+
+class GateDetail(GateOut):
+    recent_calls: list[CallOut] = Field(description="Procore's latest answers for this scope")
+
+
+class ProbeOut(BaseModel):
+    company_id: int
+    gate_id: int | None
+    opened: bool = Field(description="The install is confirmed and the company's gates opened")
+    status: int | None = Field(description="HTTP status of the probe call")
+    diagnosis: str | None
+    remediation: str | None
+    message: str
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, description="Why (kept in the audit)")
+
+
+class EventOut(_Out):
+    id: int
+    dedupe_key: str
+    payload_version: str
+    company_id: int
+    project_id: int | None
+    resource_name: str | None
+    resource_id: int | None
+    event_type: str | None
+    reason: str | None
+    status: EventStatus
+    attempts: int
+    received_at: datetime
+    next_attempt_at: datetime
+    finished_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+    gate_id: int | None
+    credential_id: int | None
+
+
+class EventDetail(EventOut):
+    raw: dict[str, Any] = Field(description="The payload as Procore sent it")
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: done")
+
+
+class ReplayIn(BaseModel):
+    force: bool = Field(
+        default=False, description="Also replay `done`, `ignored` and `unsupported` events"
+    )
+
+
+class ReplayFilterIn(BaseModel):
+    status: list[EventStatus] = Field(
+        default_factory=lambda: [EventStatus.DEAD], description="Final statuses to replay"
+    )
+    company_id: int | None = Field(default=None, ge=1, le=INT64_MAX)
+    project_id: int | None = Field(default=None, ge=1, le=INT64_MAX)
+    resource_name: str | None = None
+    gate_id: int | None = Field(default=None, ge=1, le=INT64_MAX)
+    received_since: datetime | None = None
+    received_until: datetime | None = None
+    force: bool = False
+    max_events: int | None = Field(default=None, ge=1, description="Stop after this many")
+
+
+class ReplayOut(BaseModel):
+    replayed: int
+
+
+class ReplayOneOut(BaseModel):
+    replayed: bool
+    event: EventOut
+
+
+class WorkersOut(BaseModel):
+    alive: int = Field(description="Workers whose heartbeat is fresh")
+    newest_heartbeat_age_s: float | None
+
+
+class SummaryOut(BaseModel):
+    events_by_status: dict[str, int]
+    gates_by_state: dict[str, int]
+    gates_by_scope_and_state: dict[str, dict[str, int]]
+    parked_events: int
+    queue_depth: int = Field(description="Events due now")
+    oldest_due_age_s: float = Field(description="How long the oldest due event has waited")
+    workers: WorkersOut
+
+
+class ResourceOut(_Out):
+    change_seq: int
+    company_id: int
+    resource_name: str
+    resource_id: int
+    project_id: int | None
+    data: dict[str, Any] | None = Field(description="Procore's object; null for a tombstone")
+    procore_updated_at: datetime | None
+    fetched_at: datetime
+    deleted_at: datetime | None = Field(description="Set when the resource was deleted")
+
+
+class ResourcePage(BaseModel):
+    items: list[ResourceOut]
+    next_cursor: str = Field(description="Pass as `since` next time (keep it: it never expires)")
+    has_more: bool = Field(description="More changes are ready now: ask again at once")
+
+
+class ConnectLinkIn(BaseModel):
+    company_id: int | None = Field(default=None, ge=1, le=INT64_MAX)
+
+
+class ConnectLinkOut(BaseModel):
+    url: str
+    company_id: int | None
+    expires_at: datetime
+
+
+class SetupLinkIn(BaseModel):
+    company_id: int = Field(ge=1, le=INT64_MAX)
+
+
+class SetupLinkOut(BaseModel):
+    url: str = Field(description="The company's setup page: its live state and next steps")
+    company_id: int
+    expires_at: datetime
+    embed_key: str = Field(
+        description="Value of the embedded app's configurable field for this company"
+    )
+
+
+class ActionOut(_Out):
+    id: int
+    at: datetime
+    actor: str = Field(description="admin:<token fingerprint> or cli:<user>@<host>")
+    action: str
+    target: str | None
+    detail: dict[str, Any] | None
+
+
+class ActionPage(BaseModel):
+    items: list[ActionOut]
+    next_cursor: str | None
+
+
+class Problem(BaseModel):
+    detail: str

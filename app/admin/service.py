@@ -1,0 +1,536 @@
+"""Operator work over Postgres, shared by the admin API and the CLI (one implementation, two
+edges). Functions take a session and flush; the edge commits — except bulk replay, which
+commits batch by batch so a large replay neither holds one huge transaction nor starts over
+when interrupted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Select, func, select, text, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
+
+from app.admin import audit, cursor
+from app.admin.schemas import (
+    ActionOut,
+    ActionPage,
+    CallOut,
+    EventDetail,
+    EventOut,
+    EventPage,
+    GateDetail,
+    GateOut,
+    GatePage,
+    ProbeOut,
+    ResourceOut,
+    ResourcePage,
+    SummaryOut,
+    WorkersOut,
+)
+from app.db import SessionFactory
+from app.gates import service as gates
+from app.models import (
+    FINAL_STATUSES,
+    AdminAction,
+    Event,
+    EventStatus,
+    Gate,
+    GateScope,
+    GateState,
+    ProcoreCall,
+    Resource,
+    WorkerHeartbeat,
+)
+from app.runtime import Runtime
+
+MAX_PAGE = 500
+
+# Final events an operator may send back to the queue. `done`, `ignored` (caused by this app)
+# and `unsupported` need `force`: replaying them is rarely what anyone wants.
+REPLAYABLE = frozenset({EventStatus.DEAD, EventStatus.SKIPPED})
+REPLAYABLE_WITH_FORCE = frozenset({EventStatus.DONE, EventStatus.IGNORED, EventStatus.UNSUPPORTED})
+
+_REPLAY_VALUES: dict[str, Any] = {
+    "status": EventStatus.QUEUED,
+    "attempts": 0,
+    "next_attempt_at": func.now(),
+    "locked_until": None,
+    "finished_at": None,
+}
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """Query parameters without a zone are taken as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+# --- gates ----------------------------------------------------------------------------------
+
+
+def _gates_query() -> Select[Any]:
+    parked = (
+        select(
+            func.count().label("parked_events"),
+            func.extract("epoch", func.now() - func.min(Event.received_at)).label("oldest_age"),
+        )
+        .where(Event.gate_id == Gate.id, Event.status == EventStatus.PARKED)
+        .lateral("parked")
+    )
+    return select(Gate, parked.c.parked_events, parked.c.oldest_age).outerjoin(parked, true())
+
+
+def _gate_fields(gate: Gate, parked_events: int | None, oldest_age: Any) -> dict[str, Any]:
+    fields = {
+        name: getattr(gate, name)
+        for name in GateOut.model_fields
+        if name not in ("parked_events", "oldest_parked_age_s")
+    }
+    fields["parked_events"] = int(parked_events or 0)
+    fields["oldest_parked_age_s"] = None if oldest_age is None else round(float(oldest_age), 1)
+    return fields
+
+
+async def list_gates(
+    session: AsyncSession,
+    *,
+    state: Sequence[GateState] = (),
+    scope: GateScope | None = None,
+    company_id: int | None = None,
+    after: str | None = None,
+    limit: int = 100,
+) -> GatePage:
+    query = _gates_query().order_by(Gate.id).limit(min(limit, MAX_PAGE) + 1)
+    if state:
+        query = query.where(Gate.state.in_(state))
+    if scope is not None:
+        query = query.where(Gate.scope == scope)
+    if company_id is not None:
+        query = query.where(Gate.company_id == company_id)
+    if after:
+        query = query.where(Gate.id > cursor.decode("gates", after))
+    rows = (await session.execute(query)).all()
+    page = rows[: min(limit, MAX_PAGE)]
+    items = [GateOut(**_gate_fields(gate, n, age)) for gate, n, age in page]
+    more = len(rows) > len(page)
+    return GatePage(
+        items=items, next_cursor=cursor.encode("gates", page[-1][0].id) if more else None
+    )
+
+
+async def get_gate(session: AsyncSession, gate_id: int, *, calls: int = 20) -> GateDetail | None:
+    row = (await session.execute(_gates_query().where(Gate.id == gate_id))).first()
+    if row is None:
+        return None
+    gate, parked_events, oldest_age = row
+    recent = await _recent_calls(session, gate, calls)
+    return GateDetail(**_gate_fields(gate, parked_events, oldest_age), recent_calls=recent)
+
+
+async def _recent_calls(session: AsyncSession, gate: Gate, limit: int) -> list[CallOut]:
+    query = select(ProcoreCall).order_by(ProcoreCall.at.desc(), ProcoreCall.id.desc())
+    if gate.scope is GateScope.CREDENTIAL:
+        query = query.where(ProcoreCall.credential_id == gate.credential_id)
+    else:
+        query = query.where(ProcoreCall.company_id == gate.company_id)
+        if gate.scope is GateScope.PROJECT:
+            query = query.where(ProcoreCall.project_id == gate.project_id)
+    rows = (await session.scalars(query.limit(min(limit, MAX_PAGE)))).all()
+    return [CallOut.model_validate(call) for call in rows]
+
+
+async def confirm_install(runtime: Runtime, company_id: int, *, actor: str) -> ProbeOut:
+    """Probe the company at once (never trust blindly); the probe opens its gates if it
+    succeeds. The action and what the probe found are audited."""
+    report = await gates.confirm_install(runtime, company_id)
+    result = ProbeOut(
+        company_id=company_id,
+        gate_id=report.gate_id,
+        opened=report.opened,
+        status=report.status,
+        diagnosis=report.diagnosis,
+        remediation=report.remediation,
+        message=report.message,
+    )
+    async with runtime.sessions() as session, session.begin():
+        await audit.record(
+            session,
+            actor=actor,
+            action="confirm_install",
+            target=f"company:{company_id}",
+            detail=result.model_dump(mode="json"),
+        )
+    return result
+
+
+class GateAction(StrEnum):
+    PARK = "park"
+    UNPARK = "unpark"
+
+
+async def operate_gate(
+    session: AsyncSession, gate_id: int, action: GateAction, *, reason: str, actor: str
+) -> GateOut | None:
+    """Park or unpark by hand, in the caller's transaction; None if there is no such gate."""
+    if await session.get(Gate, gate_id) is None:
+        return None
+    operate = gates.operator_park if action is GateAction.PARK else gates.operator_unpark
+    if not await operate(session, gate_id, reason=reason):
+        return None
+    await audit.record(
+        session, actor=actor, action=f"gate_{action}", target=f"gate:{gate_id}",
+        detail={"reason": reason},
+    )  # fmt: skip
+    row = (
+        await session.execute(
+            _gates_query().where(Gate.id == gate_id).execution_options(populate_existing=True)
+        )
+    ).one()
+    return GateOut(**_gate_fields(*row))
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    status: Sequence[EventStatus] = ()
+    company_id: int | None = None
+    project_id: int | None = None
+    resource_name: str | None = None
+    gate_id: int | None = None
+    received_since: datetime | None = None
+    received_until: datetime | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = []
+        if self.status:
+            found.append(Event.status.in_(self.status))
+        if self.company_id is not None:
+            found.append(Event.company_id == self.company_id)
+        if self.project_id is not None:
+            found.append(Event.project_id == self.project_id)
+        if self.resource_name is not None:
+            found.append(Event.resource_name == self.resource_name)
+        if self.gate_id is not None:
+            found.append(Event.gate_id == self.gate_id)
+        if self.received_since is not None:
+            found.append(Event.received_at >= utc(self.received_since))
+        if self.received_until is not None:
+            found.append(Event.received_at < utc(self.received_until))
+        return found
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "status": [s.value for s in self.status],
+            "company_id": self.company_id,
+            "project_id": self.project_id,
+            "resource_name": self.resource_name,
+            "gate_id": self.gate_id,
+            "received_since": _iso(self.received_since),
+            "received_until": _iso(self.received_until),
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    moment = utc(moment)
+    return None if moment is None else moment.isoformat()
+
+
+Order = Literal["desc", "asc"]
+
+
+async def list_events(
+    session: AsyncSession,
+    where: EventFilter,
+    *,
+    after: str | None = None,
+    limit: int = 100,
+    order: Order = "desc",
+) -> EventPage:
+    """A page of events, newest first by default; `next_cursor` continues after its last row
+    (rows received meanwhile never shift a page: the cursor is an id, not an offset)."""
+    kind = f"events-{order}"
+    size = min(limit, MAX_PAGE)
+    query = select(Event).options(defer(Event.raw)).where(*where.conditions())
+    if order == "desc":
+        query = query.order_by(Event.id.desc())
+        if after:
+            query = query.where(Event.id < cursor.decode(kind, after))
+    else:
+        query = query.order_by(Event.id)
+        if after:
+            query = query.where(Event.id > cursor.decode(kind, after))
+    rows = (await session.scalars(query.limit(size + 1))).all()
+    page = rows[:size]
+    more = len(rows) > size
+    return EventPage(
+        items=[EventOut.model_validate(e) for e in page],
+        next_cursor=cursor.encode(kind, page[-1].id) if more else None,
+    )
+
+
+async def get_event(session: AsyncSession, event_id: int) -> EventDetail | None:
+    event = await session.get(Event, event_id)
+    return None if event is None else EventDetail.model_validate(event)
+
+
+class ReplayRefused(Exception):
+    """The event exists but may not be replayed (`status`: what it is now)."""
+
+    def __init__(self, status: EventStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def replayable(force: bool) -> frozenset[EventStatus]:
+    return REPLAYABLE | REPLAYABLE_WITH_FORCE if force else REPLAYABLE
+
+
+async def replay_event(
+    session: AsyncSession, event_id: int, *, force: bool, actor: str
+) -> EventOut | None:
+    """Back to `queued` with its attempts reset (the dispatcher hands it out at its next tick).
+
+    None: no such event. ReplayRefused: it is not final, or needs `force`. A conditional
+    UPDATE, so a worker finishing the event at the same moment cannot be overwritten."""
+    statuses = replayable(force)
+    replayed = (
+        await session.scalars(
+            update(Event)
+            .where(Event.id == event_id, Event.status.in_(statuses))
+            .values(**_REPLAY_VALUES)
+            .returning(Event)
+            .execution_options(populate_existing=True, synchronize_session=False)
+        )
+    ).one_or_none()
+    if replayed is None:
+        status = (
+            await session.execute(select(Event.status).where(Event.id == event_id))
+        ).scalar_one_or_none()
+        if status is None:
+            return None
+        raise ReplayRefused(status, _refusal(status))
+    await audit.record(
+        session,
+        actor=actor,
+        action="event_replay",
+        target=f"event:{event_id}",
+        detail={"force": force},
+    )
+    return EventOut.model_validate(replayed)
+
+
+def _refusal(status: EventStatus) -> str:
+    if status in REPLAYABLE_WITH_FORCE:
+        return f"event is {status.value}: replaying it needs force=true"
+    if status is EventStatus.PARKED:
+        return "event is parked: it is released when its gate opens (confirm-install or unpark)"
+    return f"event is {status.value}, not final: it is still being processed"
+
+
+def check_replay_statuses(statuses: Sequence[EventStatus], *, force: bool) -> None:
+    """Raise ValueError naming a status a bulk replay cannot take."""
+    allowed = replayable(force)
+    for status in statuses:
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"status {status.value} is not final: nothing to replay")
+        if status not in allowed:
+            raise ValueError(f"replaying {status.value} events needs force")
+
+
+async def replay_matching(
+    sessions: SessionFactory,
+    where: EventFilter,
+    *,
+    force: bool,
+    actor: str,
+    max_events: int | None = None,
+    batch_size: int = 1000,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Replay every event matching `where` (default: dead ones), in id order, one committed
+    batch at a time; `progress` is called with the running total. Returns how many."""
+    statuses = list(where.status) or [EventStatus.DEAD]
+    check_replay_statuses(statuses, force=force)
+    conditions = replace(where, status=statuses).conditions()
+    total, after = 0, 0
+    while max_events is None or total < max_events:
+        size = batch_size if max_events is None else min(batch_size, max_events - total)
+        picked = (
+            select(Event.id)
+            .where(*conditions, Event.id > after)
+            .order_by(Event.id)
+            .limit(size)
+            .with_for_update(skip_locked=True)
+        )
+        async with sessions() as session, session.begin():
+            ids = (
+                await session.scalars(
+                    update(Event)
+                    .where(Event.id.in_(picked))
+                    .values(**_REPLAY_VALUES)
+                    .returning(Event.id)
+                    .execution_options(synchronize_session=False)
+                )
+            ).all()
+            if ids:
+                await audit.record(
+                    session,
+                    actor=actor,
+                    action="events_replay",
+                    target=f"events:{min(ids)}..{max(ids)}",
+                    detail={"filter": where.describe(), "force": force, "count": len(ids)},
+                )
+        if not ids:
+            break
+        total += len(ids)
+        after = max(ids)
+        if progress is not None:
+            progress(total)
+        if len(ids) < size:
+            break
+    return total
+
+
+async def count_matching(session: AsyncSession, where: EventFilter) -> int:
+    query = select(func.count()).select_from(Event).where(*where.conditions())
+    return int((await session.execute(query)).scalar_one())
+
+
+# --- summary --------------------------------------------------------------------------------
+
+_QUEUE = text(
+    """
+    SELECT count(*) AS depth,
+           coalesce(extract(epoch FROM now() - min(next_attempt_at)), 0) AS oldest_due_s
+    FROM events
+    WHERE status IN ('queued', 'retrying', 'processing') AND next_attempt_at <= now()
+      AND (status <> 'processing' OR locked_until < now())
+    """
+)
+
+
+async def summary(session: AsyncSession, *, worker_stale_seconds: float) -> SummaryOut:
+    by_status = {status.value: 0 for status in EventStatus}
+    for status, n in await session.execute(
+        select(Event.status, func.count()).group_by(Event.status)
+    ):
+        by_status[status.value] = int(n)
+    by_state = {state.value: 0 for state in GateState}
+    by_scope: dict[str, dict[str, int]] = {
+        scope.value: {state.value: 0 for state in GateState} for scope in GateScope
+    }
+    for scope, state, n in await session.execute(
+        select(Gate.scope, Gate.state, func.count()).group_by(Gate.scope, Gate.state)
+    ):
+        by_state[state.value] += int(n)
+        by_scope[scope.value][state.value] = int(n)
+    queue = (await session.execute(_QUEUE)).one()
+    beats = (
+        await session.execute(
+            select(
+                func.count().filter(
+                    WorkerHeartbeat.seen_at > func.now() - timedelta(seconds=worker_stale_seconds)
+                ),
+                func.extract("epoch", func.now() - func.max(WorkerHeartbeat.seen_at)),
+            )
+        )
+    ).one()
+    return SummaryOut(
+        events_by_status=by_status,
+        gates_by_state=by_state,
+        gates_by_scope_and_state=by_scope,
+        parked_events=by_status[EventStatus.PARKED.value],
+        queue_depth=int(queue.depth),
+        oldest_due_age_s=round(float(queue.oldest_due_s), 1),
+        workers=WorkersOut(
+            alive=int(beats[0]),
+            newest_heartbeat_age_s=None if beats[1] is None else round(float(beats[1]), 1),
+        ),
+    )
+
+
+# --- the audit trail -----------------------------------------------------------------------
+
+
+async def list_actions(
+    session: AsyncSession, *, after: str | None = None, limit: int = 100
+) -> ActionPage:
+    """The audit trail, newest first."""
+    size = min(limit, MAX_PAGE)
+    query = select(AdminAction).order_by(AdminAction.id.desc()).limit(size + 1)
+    if after:
+        query = query.where(AdminAction.id < cursor.decode("actions", after))
+    rows = (await session.scalars(query)).all()
+    page = rows[:size]
+    more = len(rows) > size
+    return ActionPage(
+        items=[ActionOut.model_validate(a) for a in page],
+        next_cursor=cursor.encode("actions", page[-1].id) if more else None,
+    )
+
+
+# --- the mirror's change feed ---------------------------------------------------------------
+
+# Mirror writers hold this advisory lock in shared mode for their transaction; the feed takes
+# it exclusively for an instant to learn a horizon: every change_seq at or below it belongs to
+# a committed (or rolled back) transaction. Without it, a consumer could read seq 11 while a
+# slower transaction holding seq 10 has not committed yet, and then skip 10 for ever.
+MIRROR_FEED_LOCK = 0x70686D6972726F72  # "phmirror"
+
+_HORIZON = text(
+    """
+    SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM resource_change_seq
+    """
+)
+
+
+async def _stable_horizon(sessions: SessionFactory) -> int:
+    async with sessions() as session, session.begin():
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIRROR_FEED_LOCK})
+        return int((await session.execute(_HORIZON)).scalar_one())
+
+
+async def changed_resources(
+    sessions: SessionFactory,
+    *,
+    since: str | None,
+    limit: int = 100,
+    company_id: int | None = None,
+    resource_name: str | None = None,
+) -> ResourcePage:
+    """Mirror rows changed after `since`, in change order, deleted ones included (with
+    `deleted_at`). A row changed again later shows up again, with its newest state."""
+    position = cursor.decode("resources", since) if since else 0
+    horizon = await _stable_horizon(sessions)
+    size = min(limit, MAX_PAGE)
+    query = (
+        select(Resource)
+        .where(Resource.change_seq > position, Resource.change_seq <= horizon)
+        .order_by(Resource.change_seq)
+        .limit(size + 1)
+    )
+    if company_id is not None:
+        query = query.where(Resource.company_id == company_id)
+    if resource_name is not None:
+        query = query.where(Resource.resource_name == resource_name)
+    async with sessions() as session:
+        rows = (await session.scalars(query)).all()
+    page = rows[:size]
+    more = len(rows) > size
+    # Nothing more up to the horizon: the consumer may skip straight to it.
+    reached = page[-1].change_seq if more else max(position, horizon)
+    return ResourcePage(
+        items=[ResourceOut.model_validate(r) for r in page],
+        next_cursor=cursor.encode("resources", reached),
+        has_more=more,
+    )

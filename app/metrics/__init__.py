@@ -1,0 +1,229 @@
+"""Every Prometheus metric of the service, and the small typed functions call sites use.
+
+Call sites never touch a metric object: they call `metrics.webhook_rejected("auth")`,
+`metrics.procore_call(403, "fetch")`, ... so the names, labels and label values live here
+only and stay bounded (no ids in labels).
+
+Two kinds of numbers:
+- Counters and the lag histogram are counted where things happen (api: the receiver;
+  worker: jobs, calls, probes, token renewals). Each process exposes its own; with several
+  uvicorn workers, set PROMETHEUS_MULTIPROC_DIR (an empty directory per api container) and
+  prometheus-client sums the processes at scrape time.
+- Gauges that describe the database (gates by state, parked events, queue depth, heartbeat
+  age) are read from Postgres by the api when scraped (`app.metrics.database`), at most once
+  per METRICS_REFRESH_SECONDS, never per metric. Only the api sets them, so a worker's
+  metrics port does not carry them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+RejectReason = Literal["auth", "too_large", "not_json", "unroutable", "storage", "internal"]
+JobOutcome = Literal["done", "skipped", "retrying", "dead", "parked"]
+CallPurpose = Literal["fetch", "probe", "diagnose", "token", "connect", "hooks"]
+ProbeResult = Literal["opened", "still_closed", "error"]
+TokenResult = Literal["ok", "refused", "failed", "lost"]
+TokenGrant = Literal["client_credentials", "refresh_token"]
+
+_NS = "procore_hooks"
+
+# `*_created` timestamps double the series count and no alert or dashboard here reads them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+_HOUR = 3600.0
+# From sub-second (the normal path) to days (a company parked until it installs the app).
+_LAG_BUCKETS: tuple[float, ...] = (0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+_LAG_BUCKETS += (_HOUR, 6 * _HOUR, 24 * _HOUR, 72 * _HOUR, 14 * 24 * _HOUR)
+
+# --- receiver (api) -------------------------------------------------------------------------
+
+EVENTS_RECEIVED = Counter(
+    "events_received",
+    "Valid webhook deliveries answered 2xx (new and duplicate), by payload version.",
+    ["payload_version"],
+    namespace=_NS,
+)
+EVENTS_DUPLICATE = Counter(
+    "events_duplicate",
+    "Deliveries of an event already stored (same ULID): answered 200, nothing stored.",
+    namespace=_NS,
+)
+WEBHOOKS_REJECTED = Counter(
+    "webhooks_rejected",
+    "Deliveries answered non-2xx (Procore pauses the endpoint on each), by reason.",
+    ["reason"],
+    namespace=_NS,
+)
+EVENTS_IGNORED = Counter(
+    "events_ignored",
+    "New events stored as `ignored` (caused by this app itself: loop prevention).",
+    namespace=_NS,
+)
+EVENTS_UNSUPPORTED = Counter(
+    "events_unsupported",
+    "New events stored as `unsupported` (unknown resource or reason; visible, not processed).",
+    namespace=_NS,
+)
+
+# --- pipeline (worker) ----------------------------------------------------------------------
+
+JOBS = Counter(
+    "jobs",
+    "Events whose processing ended a job run, by outcome.",
+    ["outcome"],
+    namespace=_NS,
+)
+EVENTS_EXPIRED = Counter(
+    "events_expired",
+    "Parked events that outlived the retention and went to `dead` (expired_while_parked).",
+    namespace=_NS,
+)
+EVENT_LAG = Histogram(
+    "event_lag_seconds",
+    "End-to-end lag of an event: received by the api → final (done, skipped or dead).",
+    namespace=_NS,
+    # From sub-second (the normal path) to days (a company parked until it installs the app).
+    buckets=_LAG_BUCKETS,
+)
+PROCORE_CALLS = Counter(
+    "procore_calls",
+    "Calls to Procore by answer status class (401/403/404/429 apart) and purpose.",
+    ["status_class", "purpose"],
+    namespace=_NS,
+)
+PROBES = Counter(
+    "probes",
+    "Probes of parked gates (including an operator's confirm-install), by result.",
+    ["result"],
+    namespace=_NS,
+)
+TOKEN_RENEWALS = Counter(
+    "token_refreshes",
+    "Access-token renewals (client-credentials mint or refresh-token rotation), by result.",
+    ["grant", "result"],
+    namespace=_NS,
+)
+
+# --- database state (api, refreshed at scrape time) ----------------------------------------
+
+GATES = Gauge(
+    "gates",
+    "Gates by scope and state (open gates are only those that ever saw a signal).",
+    ["scope", "state"],
+    namespace=_NS,
+    multiprocess_mode="mostrecent",
+)
+OLDEST_PARKED_GATE = Gauge(
+    "oldest_parked_gate_seconds",
+    "How long the longest-parked gate has been parked (0 when none is).",
+    namespace=_NS,
+    multiprocess_mode="mostrecent",
+)
+PARKED_EVENTS = Gauge(
+    "parked_events",
+    "Events held by a parked gate, waiting for the install to be confirmed.",
+    namespace=_NS,
+    multiprocess_mode="mostrecent",
+)
+QUEUE_DEPTH = Gauge(
+    "queue_depth",
+    "Events due now (queued, retrying, or processing with an expired lease).",
+    namespace=_NS,
+    multiprocess_mode="mostrecent",
+)
+QUEUE_OLDEST_DUE = Gauge(
+    "queue_oldest_due_seconds",
+    "How long the oldest due event has been waiting (0 when none is due).",
+    namespace=_NS,
+    multiprocess_mode="mostrecent",
+)
+WORKER_HEARTBEAT_AGE = Gauge(
+    "worker_heartbeat_age_seconds",
+    "Seconds since the freshest worker heartbeat (+Inf when no worker ever beat).",
+    namespace=_NS,
+    multiprocess_mode="mostrecent",
+)
+DATABASE_STATE_AGE = Gauge(
+    "database_state_age_seconds",
+    "Age of the database gauges above (grows when Postgres cannot be read at scrape time).",
+    namespace=_NS,
+    multiprocess_mode="mostrecent",
+)
+
+GATE_SCOPES = ("credential", "company", "project")
+GATE_STATES = ("open", "suspect", "parked")
+
+
+# --- call sites -----------------------------------------------------------------------------
+
+
+def webhook_received(payload_version: str, *, duplicate: bool) -> None:
+    EVENTS_RECEIVED.labels(payload_version).inc()
+    if duplicate:
+        EVENTS_DUPLICATE.inc()
+
+
+def webhook_stored_as(status: str) -> None:
+    """A new event stored without being queued (`ignored` or `unsupported`)."""
+    if status == "ignored":
+        EVENTS_IGNORED.inc()
+    elif status == "unsupported":
+        EVENTS_UNSUPPORTED.inc()
+
+
+def webhook_rejected(reason: RejectReason) -> None:
+    WEBHOOKS_REJECTED.labels(reason).inc()
+
+
+def job_outcome(outcome: JobOutcome, count: int = 1) -> None:
+    """Events that left a job not final (`retrying`, `parked`); final ones: `event_finished`."""
+    JOBS.labels(outcome).inc(count)
+
+
+def event_finished(status: JobOutcome, lag_seconds: float | None) -> None:
+    """An event reached a final state; `lag_seconds` = now - received_at."""
+    JOBS.labels(status).inc()
+    if lag_seconds is not None and status in ("done", "skipped", "dead"):
+        EVENT_LAG.observe(max(0.0, lag_seconds))
+
+
+def events_expired(count: int) -> None:
+    if count:
+        EVENTS_EXPIRED.inc(count)
+        JOBS.labels("dead").inc(count)
+
+
+def procore_call(status: int | None, purpose: CallPurpose | str) -> None:
+    """One HTTP answer from Procore (`status` None: no answer — timeout, connection error)."""
+    PROCORE_CALLS.labels(status_class(status), _purpose(purpose)).inc()
+
+
+def probe(result: ProbeResult) -> None:
+    PROBES.labels(result).inc()
+
+
+def token_refresh(result: TokenResult, grant: TokenGrant = "refresh_token") -> None:
+    """`ok`; `refused` (Procore said no: re-auth needed); `failed` (transient, will retry);
+    `lost` (the answer never arrived: the refresh token is gone, re-authorize)."""
+    TOKEN_RENEWALS.labels(grant, result).inc()
+
+
+def status_class(status: int | None) -> str:
+    """Bounded label values; the answers the gates act on are kept apart."""
+    if status is None:
+        return "error"
+    if status in (401, 403, 404, 429):
+        return str(status)
+    if 200 <= status < 600:
+        return f"{status // 100}xx"
+    return "other"
+
+
+_PURPOSES = frozenset({"fetch", "probe", "diagnose", "token", "connect", "hooks"})
+
+
+def _purpose(purpose: str) -> str:
+    return purpose if purpose in _PURPOSES else "other"

@@ -1,0 +1,122 @@
+"""Rendering the metrics: the api's GET /metrics and a worker's own metrics port.
+
+With PROMETHEUS_MULTIPROC_DIR set (several uvicorn workers in one container), each process
+writes its samples to files there and a scrape sums them; the directory must be empty when the
+processes start (the container's tmpfs, or wiped by the start command).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
+from pydantic import SecretStr
+
+from app import bearer
+from app.logs import get_logger
+from app.settings import Settings
+
+log = get_logger(__name__)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+# Binds every interface: Prometheus scrapes workers from outside their container.
+WORKER_METRICS_HOST = "0.0.0.0"  # noqa: S104
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def render() -> bytes:
+    if multiprocess_dir() is None:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
+def allowed(authorization: str | None, tokens: list[SecretStr]) -> bool:
+    """No METRICS_TOKEN configured: open. Otherwise a matching bearer token is required."""
+    if not tokens:
+        return True
+    return bearer.matching(bearer.presented(authorization), tokens) is not None
+
+
+# --- the worker's metrics port --------------------------------------------------------------
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes every few seconds are not worth a log line."""
+
+
+class MetricsServer:
+    """A worker's metrics endpoint, served from a daemon thread (prometheus-client is
+    thread-safe, and the worker's event loop never waits on a scrape)."""
+
+    def __init__(self, settings: Settings, host: str, port: int) -> None:
+        self._tokens = list(settings.metrics_token)
+        self._server = make_server(host, port, self._app, _Server, _QuietHandler)
+        self.port: int = self._server.server_port
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="metrics", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _app(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "/") not in ("/", "/metrics"):
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
+        if not allowed(environ.get("HTTP_AUTHORIZATION"), self._tokens):
+            start_response(
+                "401 Unauthorized",
+                [("Content-Type", "text/plain"), ("WWW-Authenticate", "Bearer")],
+            )
+            return [b"missing or invalid bearer token\n"]
+        body = render()
+        start_response(
+            "200 OK", [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+
+def start_worker_metrics(
+    settings: Settings, *, host: str = WORKER_METRICS_HOST
+) -> MetricsServer | None:
+    """Serve this worker process's metrics on WORKER_METRICS_PORT (0: off).
+
+    Called once from the worker start-up; keep the returned server and `stop()` it on
+    shutdown. A port already taken (two workers on one host) is logged, not fatal: metrics
+    must never stop a worker from processing events.
+    """
+    if settings.worker_metrics_port == 0:
+        return None
+    try:
+        server = MetricsServer(settings, host, settings.worker_metrics_port)
+    except OSError as exc:
+        log.warning("metrics.port_unavailable", port=settings.worker_metrics_port, error=str(exc))
+        return None
+    server.start()
+    log.info("metrics.serving", port=server.port)
+    return server
