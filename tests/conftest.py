@@ -66,6 +66,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "procore_client_secret": "test-client-secret",
         "log_format": "console",
         "log_level": "WARNING",
+        "worker_metrics_port": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.health import heartbeat
 from app.logs import configure_logging, get_logger
+from app.metrics.exposition import start_worker_metrics
 from app.queue import redis_settings
 from app.runtime import open_runtime
 from app.settings import Settings, get_settings
@@ -30,6 +31,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["worker"] = identity = heartbeat.WorkerIdentity()
     ctx["jobs_done"] = 0
     ctx["heartbeat_task"] = asyncio.create_task(_beat_forever(ctx))
+    ctx["metrics_server"] = start_worker_metrics(settings)
     log.info("worker.started", worker_id=identity.worker_id)
 
 
@@ -39,6 +41,9 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    metrics_server = ctx.get("metrics_server")
+    if metrics_server is not None:
+        metrics_server.stop()
     runtime = ctx.get("runtime")
     if runtime is not None:
         with contextlib.suppress(SQLAlchemyError, OSError):

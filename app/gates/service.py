@@ -28,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import metrics
 from app.gates import policy
 from app.gates.policy import Action, GateView, Policy
 from app.gates.probes import Diagnosis, Finding, GateTarget, probe, remediation
@@ -435,6 +436,12 @@ async def _probe_leased(runtime: Runtime, row: Any) -> ProbeReport:
     async with runtime.sessions() as session, session.begin():
         report = await _apply_finding(session, runtime.settings, row, finding)
         await record_calls(session, calls)
+    if report.opened:
+        metrics.probe("opened")
+    elif finding.diagnosis is Diagnosis.UNREACHABLE:
+        metrics.probe("error")
+    else:
+        metrics.probe("still_closed")
     return report
 
 
@@ -712,6 +719,7 @@ async def expire_parked(runtime: Runtime, *, batch: int = 1000) -> int:
         ).all()
     if rows:
         log.warning("events.expired_while_parked", events=len(rows))
+        metrics.events_expired(len(rows))
     return len(rows)
 
 
