@@ -133,9 +133,9 @@ async def _delete_run_keys(client: Redis) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-async def _cleanup_redis(settings: Settings) -> AsyncIterator[None]:
+async def _cleanup_redis() -> AsyncIterator[None]:
     yield
-    client = Redis.from_url(settings.redis_url)
+    client = Redis.from_url(REDIS_BASE)
     await _delete_run_keys(client)
     await client.aclose()
 

@@ -1,0 +1,51 @@
+"""Assemble the simulator: one ASGI application serving OAuth, REST and the control API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
+
+from app.simulator.control import ControlApi
+from app.simulator.edge import Edge
+from app.simulator.oauth import OAuthApi
+from app.simulator.rest import RestApi
+from app.simulator.seed import DEFAULT_SEED, Seed
+from app.simulator.sender import Sender
+from app.simulator.state import Simulator
+
+
+class SimulatorApp:
+    """The ASGI callable; `sim` and `sender` are exposed for the server and for tests that
+    run in the simulator's own event loop (anything else should use the control API)."""
+
+    def __init__(self, sim: Simulator, sender: Sender) -> None:
+        self.sim = sim
+        self.sender = sender
+
+        @asynccontextmanager
+        async def lifespan(_: Starlette) -> AsyncIterator[None]:
+            await sender.open()
+            try:
+                yield
+            finally:
+                await sender.close()
+
+        routes = [
+            *OAuthApi(sim).routes(),
+            *RestApi(sim).routes(),
+            *ControlApi(sim, sender).routes(),
+        ]
+        # The edge wraps Starlette from the outside so that it sees the server's own `send`
+        # (needed for true connection drops) and counts calls Starlette would 404.
+        self._asgi = Edge(Starlette(routes=routes, lifespan=lifespan), sim)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
+
+
+def create_app(seed: Seed | None = None) -> SimulatorApp:
+    """A fresh simulator over `seed` (the built-in `DEFAULT_SEED` when None)."""
+    return SimulatorApp(Simulator(seed or DEFAULT_SEED), Sender())

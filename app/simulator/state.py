@@ -1,0 +1,299 @@
+"""The simulated Procore world, in memory: companies, projects, resources, OAuth, budgets,
+faults and the exact call counters. Pure: no I/O; the HTTP layers read and change it.
+
+Everything here is touched from the simulator's own event loop only, so it needs no locks,
+and every counter is exact.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from app.simulator.faults import FaultPlan
+from app.simulator.payloads import EventIds
+from app.simulator.ratelimit import RateLimiter
+from app.simulator.resources import (
+    COMPANY_LEVEL,
+    Kind,
+    Resource,
+    apply_update,
+    new_resource,
+)
+from app.simulator.seed import Seed
+from app.simulator.tokens import TokenStore
+
+SERVICE_ACCOUNT_FIRST_ID = 990_000
+
+
+class Switches(BaseModel):
+    """Behaviours where Procore's documentation disagrees with itself (FACTS.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The install guide lists 401 for "app not installed"; the API answers 403 elsewhere.
+    not_installed_status: Literal[401, 403] = 403
+    # Reusing a spent refresh token also kills the one that replaced it.
+    refresh_reuse_revokes_family: bool = True
+    # The simulated user approves at /oauth/authorize (false: redirect with access_denied).
+    authorize_consents: bool = True
+
+
+@dataclass(slots=True)
+class Company:
+    id: int
+    name: str
+    installed: bool = True
+    is_active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    login: str
+    name: str
+
+    def body(self) -> dict[str, Any]:
+        return {"id": self.id, "login": self.login, "name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class CallKey:
+    company_id: int | None
+    project_id: int | None
+    path: str
+    route: str
+    status: str
+
+
+_NUMERIC_SEGMENT = re.compile(r"/\d+(?=/|$)")
+
+
+def route_of(path: str) -> str:
+    """`/rest/v1.0/projects/900/rfis/5150` → `/rest/v1.0/projects/{id}/rfis/{id}`."""
+    return _NUMERIC_SEGMENT.sub("/{id}", path)
+
+
+class CallLog:
+    """Every call received on /rest and /oauth, by company, project, path and status."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[CallKey] = Counter()
+        self._in_flight: Counter[int | None] = Counter()
+        self._in_flight_total = 0
+        self.max_in_flight: dict[int | None, int] = {}
+        self.max_in_flight_total = 0
+
+    def begin(self, company_id: int | None) -> None:
+        self._in_flight[company_id] += 1
+        self._in_flight_total += 1
+        now = self._in_flight[company_id]
+        if now > self.max_in_flight.get(company_id, 0):
+            self.max_in_flight[company_id] = now
+        self.max_in_flight_total = max(self.max_in_flight_total, self._in_flight_total)
+
+    def end(self, company_id: int | None, project_id: int | None, path: str, status: str) -> None:
+        self._in_flight[company_id] -= 1
+        self._in_flight_total -= 1
+        self.counts[CallKey(company_id, project_id, path, route_of(path), status)] += 1
+
+    def clear(self) -> None:
+        self.counts.clear()
+        self.max_in_flight = {}
+        self.max_in_flight_total = self._in_flight_total
+
+    def summary(
+        self, company_id: int | None = None, project_id: int | None = None
+    ) -> dict[str, Any]:
+        by_status: Counter[str] = Counter()
+        by_path: Counter[str] = Counter()
+        by_route: Counter[str] = Counter()
+        for key, n in self.counts.items():
+            if company_id is not None and key.company_id != company_id:
+                continue
+            if project_id is not None and key.project_id != project_id:
+                continue
+            by_status[key.status] += n
+            by_path[key.path] += n
+            by_route[key.route] += n
+        return {
+            "total": sum(by_status.values()),
+            "by_status": dict(sorted(by_status.items())),
+            "by_path": dict(sorted(by_path.items())),
+            "by_route": dict(sorted(by_route.items())),
+        }
+
+
+class Simulator:
+    def __init__(self, seed: Seed) -> None:
+        self.seed = seed
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the seeded world: every counter zero, every setting at its default."""
+        seed = self.seed
+        self.rng = random.Random(seed.rng_seed)
+        self.clock_offset_s = 0.0
+        self.switches = Switches()
+        self.tokens = TokenStore(seed.access_token_ttl_s)
+        for client in seed.clients:
+            self.tokens.register(client.client_id, client.client_secret)
+        self.users = {u.id: User(u.id, u.login, u.name) for u in seed.users}
+        self.authorizing_user_id: int | None = seed.users[0].id if seed.users else None
+        self._service_accounts: dict[str, User] = {}
+        self.rate_limiter = RateLimiter(seed.rate_limit)
+        self.faults = FaultPlan(self.rng)
+        self.event_ids = EventIds(self.rng)
+        self.calls = CallLog()
+        self.companies: dict[int, Company] = {}
+        self.permitted: dict[int, bool] = {}
+        self.resources: dict[tuple[Kind, int], Resource] = {}
+        self._next_id = 100_000
+        for company in seed.companies:
+            self.put_company(company.id, company.name, company.installed)
+            for project in company.projects:
+                self.put_project(company.id, project.id, project.name, project.permitted)
+        for r in seed.resources:
+            self.add_resource(r.resource_name, r.company_id, r.project_id, r.id, r.fields)
+
+    # -- time ------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """Unix seconds on the simulated clock (real time plus any advance)."""
+        return time.time() + self.clock_offset_s
+
+    def now_dt(self) -> datetime:
+        return datetime.fromtimestamp(self.now(), UTC)
+
+    # -- principals ------------------------------------------------------------------------
+
+    def service_account(self, client_id: str) -> User:
+        """The directory user a service account (client credentials) acts as."""
+        user = self._service_accounts.get(client_id)
+        if user is None:
+            user_id = SERVICE_ACCOUNT_FIRST_ID + len(self._service_accounts)
+            user = User(user_id, f"{client_id}@service-account.example.com", f"{client_id} (DMSA)")
+            self._service_accounts[client_id] = user
+        return user
+
+    def user(self, user_id: int) -> User:
+        for account in self._service_accounts.values():
+            if account.id == user_id:
+                return account
+        return self.users.get(user_id) or User(
+            user_id, f"user{user_id}@example.com", f"User {user_id}"
+        )
+
+    # -- companies and projects ------------------------------------------------------------
+
+    def put_company(self, company_id: int, name: str | None, installed: bool | None) -> Company:
+        company = self.companies.get(company_id)
+        if company is None:
+            company = Company(company_id, name or f"Company {company_id}")
+            self.companies[company_id] = company
+        if name is not None:
+            company.name = name
+        if installed is not None:
+            company.installed = installed
+        return company
+
+    def put_project(
+        self, company_id: int, project_id: int, name: str | None, permitted: bool | None
+    ) -> Resource:
+        if company_id not in self.companies:
+            raise LookupError(f"company {company_id} does not exist")
+        project = self.project(project_id)
+        if project is not None and project.company_id != company_id:
+            raise LookupError(f"project {project_id} belongs to company {project.company_id}")
+        if project is None:
+            project = self.add_resource(Kind.PROJECTS, company_id, None, project_id, {})
+        if name is not None:
+            project.fields["name"] = name
+            project.fields["display_name"] = f"{project_id} - {name}"
+        if permitted is not None:
+            self.permitted[project_id] = permitted
+        return project
+
+    def project(self, project_id: int) -> Resource | None:
+        return self.resources.get((Kind.PROJECTS, project_id))
+
+    def projects_of(self, company_id: int) -> list[Resource]:
+        return sorted(
+            (
+                r
+                for r in self.resources.values()
+                if r.kind is Kind.PROJECTS and r.company_id == company_id
+            ),
+            key=lambda r: r.id,
+        )
+
+    # -- resources -------------------------------------------------------------------------
+
+    def allocate_id(self) -> int:
+        while any((kind, self._next_id) in self.resources for kind in Kind):
+            self._next_id += 1
+        allocated = self._next_id
+        self._next_id += 1
+        return allocated
+
+    def add_resource(
+        self,
+        kind: Kind,
+        company_id: int,
+        project_id: int | None,
+        resource_id: int | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> Resource:
+        if company_id not in self.companies:
+            raise LookupError(f"company {company_id} does not exist")
+        if kind not in COMPANY_LEVEL:
+            project = None if project_id is None else self.project(project_id)
+            if project is None or project.company_id != company_id:
+                raise LookupError(f"{kind} needs a project of company {company_id}")
+        rid = self.allocate_id() if resource_id is None else resource_id
+        if (kind, rid) in self.resources:
+            raise ValueError(f"{kind} {rid} already exists")
+        resource = new_resource(kind, rid, company_id, project_id, self.now_dt(), fields)
+        self.resources[resource.key] = resource
+        if kind is Kind.PROJECTS:
+            self.permitted.setdefault(rid, True)
+            resource.fields.setdefault("name", f"Project {rid}")
+        return resource
+
+    def update_resource(self, resource: Resource, fields: dict[str, Any] | None = None) -> None:
+        apply_update(resource, self.now_dt(), fields)
+
+    def delete_resource(self, resource: Resource) -> None:
+        del self.resources[resource.key]
+
+    def find(
+        self,
+        company_id: int | None = None,
+        project_id: int | None = None,
+        kinds: Iterable[Kind] | None = None,
+    ) -> list[Resource]:
+        wanted = set(kinds) if kinds is not None else None
+        found = [
+            r
+            for r in self.resources.values()
+            if (company_id is None or r.company_id == company_id)
+            and (
+                project_id is None
+                or r.project_id == project_id
+                or (r.kind is Kind.PROJECTS and r.id == project_id)
+            )
+            and (wanted is None or r.kind in wanted)
+        ]
+        return sorted(found, key=lambda r: (r.kind.value, r.id))
+
+    def company_name(self, company_id: int) -> str:
+        company = self.companies.get(company_id)
+        return company.name if company else ""
