@@ -11,7 +11,12 @@ import httpx
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.crypto import Vault
 from app.db import SessionFactory, create_engine, create_session_factory
+from app.gates.guard import CompanyGuard
+from app.procore.budget import RateBudget
+from app.procore.client import ProcoreClient
+from app.procore.tokens import TokenService
 from app.queue import create_queue_pool
 from app.settings import Settings
 
@@ -25,8 +30,14 @@ class Runtime:
     sessions: SessionFactory
     queue: ArqRedis
     http: httpx.AsyncClient
+    vault: Vault
+    # The Procore client: tokens (single-flight renewal) and the shared rate budget in Redis.
+    procore: ProcoreClient
+    # Slow start and hold per company in this process, until the gates take over.
+    guard: CompanyGuard
 
     async def close(self) -> None:
+        await self.procore.budget.close()
         await self.http.aclose()
         await self.queue.aclose(close_connection_pool=True)
         await self.engine.dispose()
@@ -35,17 +46,35 @@ class Runtime:
 def create_http_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(
         timeout=httpx.Timeout(connect=5.0, read=20.0, write=10.0, pool=10.0),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        # Keep-alive for as many connections as the Procore client lets fly at once
+        # (PROCORE_MAX_IN_FLIGHT): closing and reopening them costs more than the call.
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
         headers={"User-Agent": USER_AGENT},
     )
 
 
 def open_runtime(settings: Settings, *, name: str) -> Runtime:
     engine = create_engine(settings, application_name=name)
+    queue = create_queue_pool(settings)
+    http = create_http_client()
+    vault = Vault(settings.encryption_key)
+    procore = ProcoreClient(
+        http=http,
+        settings=settings,
+        tokens=TokenService(engine=engine, http=http, settings=settings, vault=vault),
+        budget=RateBudget(
+            queue,
+            prefix=settings.queue_name,
+            initial_burst=settings.rate_limit_initial_burst,
+        ),
+    )
     return Runtime(
         settings=settings,
         engine=engine,
         sessions=create_session_factory(engine),
-        queue=create_queue_pool(settings),
-        http=create_http_client(),
+        queue=queue,
+        http=http,
+        vault=vault,
+        procore=procore,
+        guard=CompanyGuard(threshold=settings.park_threshold),
     )

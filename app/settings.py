@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     # Events of one job batch fetched at the same time (one process runs max_jobs batches)...
     process_concurrency: int = Field(default=16, ge=1)
     # ...and Procore calls in flight at once per process, whatever the number of jobs.
-    procore_max_in_flight: int = Field(default=32, ge=1, le=100)
+    procore_max_in_flight: int = Field(default=16, ge=1, le=100)
     # Transient failures (5xx, timeouts): full-jitter exponential backoff, then `dead`.
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_cap_seconds: float = Field(default=900.0, gt=0)

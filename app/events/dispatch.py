@@ -23,32 +23,63 @@ from app.runtime import Runtime
 
 log = get_logger(__name__)
 
-# Work is taken fairly: each company gets at most `per_company` rows a tick, so one company's
-# backlog or fan-out storm never starves the others.
+# Work is taken fairly: each company gets at most `per_company` rows a tick, and when the tick
+# cannot take them all the companies take turns (every company's first row, then every
+# company's second row, ...; ties in random order), so one company's backlog or fan-out storm
+# never starves the others. The companies with due rows are found by a loose index scan (one
+# index probe per company), not by reading every due row.
+#
+# A `processing` row whose lease ran out (its worker died or hung) goes back to `retrying`:
+# a worker claims it like any waiting row, and the late worker's fenced writes (which require
+# `status = 'processing'` and its own claim) can no longer land.
 _TAKE_DUE = text(
     """
-    WITH due_companies AS (
-        SELECT DISTINCT company_id FROM events
-        WHERE status IN ('queued', 'retrying', 'processing')
-          AND next_attempt_at <= now()
-          AND (locked_until IS NULL OR locked_until < now())
+    WITH RECURSIVE companies AS (
+        (
+            SELECT company_id FROM events
+            WHERE status IN ('queued', 'retrying', 'processing') AND next_attempt_at <= now()
+            ORDER BY company_id LIMIT 1
+        )
+        UNION ALL
+        SELECT (
+            SELECT e.company_id FROM events e
+            WHERE e.status IN ('queued', 'retrying', 'processing')
+              AND e.next_attempt_at <= now()
+              AND e.company_id > c.company_id
+            ORDER BY e.company_id LIMIT 1
+        )
+        FROM companies c WHERE c.company_id IS NOT NULL
     ),
-    picked AS (
-        SELECT e.id FROM due_companies c
+    candidates AS (
+        SELECT e.id,
+               row_number() OVER (PARTITION BY c.company_id ORDER BY e.next_attempt_at, e.id)
+                   AS turn
+        FROM companies c
         CROSS JOIN LATERAL (
-            SELECT id FROM events
+            SELECT id, next_attempt_at FROM events
             WHERE company_id = c.company_id
               AND status IN ('queued', 'retrying', 'processing')
               AND next_attempt_at <= now()
               AND (locked_until IS NULL OR locked_until < now())
             ORDER BY next_attempt_at, id
             LIMIT :per_company
-            FOR UPDATE SKIP LOCKED
         ) e
-        LIMIT :total
+        WHERE c.company_id IS NOT NULL
+    ),
+    picked AS (
+        SELECT id FROM candidates ORDER BY turn, random() LIMIT :total
+    ),
+    locked AS (
+        SELECT id FROM events
+        WHERE id IN (SELECT id FROM picked)
+          AND status IN ('queued', 'retrying', 'processing')
+          AND (locked_until IS NULL OR locked_until < now())
+        FOR UPDATE SKIP LOCKED
     )
-    UPDATE events SET locked_until = now() + make_interval(secs => :lease)
-    FROM picked WHERE events.id = picked.id
+    UPDATE events SET
+        locked_until = now() + make_interval(secs => :lease),
+        status = CASE WHEN events.status = 'processing' THEN 'retrying' ELSE events.status END
+    FROM locked WHERE events.id = locked.id
     RETURNING events.id, events.company_id, events.resource_name, events.resource_id
     """
 )

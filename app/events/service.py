@@ -1,12 +1,512 @@
-"""Processing of stored events (Flow 2)."""
+"""Processing of stored events (DESIGN.md Flow 2), one job batch at a time.
+
+1. Claim the batch's due rows in one UPDATE (status `processing`, `claims + 1`, a lease).
+   Rows not returned are finished or held by another worker: skipped, so a job may run twice.
+2. Coalesce: the events naming one (company, resource, id) become one target, served by one
+   fetch; `delete` events need no fetch.
+3. Ask the gates once per scope; a closed gate parks its events without a call.
+4. Fetch the targets concurrently (bounded by PROCESS_CONCURRENCY), classify each answer.
+5. Apply everything in one transaction: the mirror, every event (fenced by `claims`: a
+   worker whose lease ran out cannot overwrite a newer claim), the gate outcomes, the call
+   audit, and the other pending events of each fetched resource received before the fetch
+   (served by it too: a fan-out storm costs one call per resource).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import random
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import cast
 
+import orjson
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import metrics
+from app.events import mirror
+from app.events.policy import Decision, RetryPolicy, decide
+from app.gates import service as gates
+from app.logs import get_logger
+from app.models import EventStatus
+from app.procore.answers import Outcome, OutcomeKind
+from app.procore.calls import CallRecord, record_calls
+from app.procore.endpoints import MissingProject, is_supported, resource_path
+from app.procore.tokens import CredentialRef
 from app.runtime import Runtime
+from app.settings import Settings
+
+log = get_logger(__name__)
+
+_rng = random.Random()
+
+_CLAIM = text(
+    """
+    UPDATE events SET status = 'processing', claims = claims + 1,
+        locked_until = now() + make_interval(secs => :lease)
+    WHERE id = ANY(CAST(:ids AS bigint[]))
+      AND next_attempt_at <= now()
+      AND (status IN ('queued', 'retrying') OR (status = 'processing' AND locked_until < now()))
+    RETURNING id, claims, attempts, company_id, project_id, resource_name, resource_id,
+        event_type, occurred_at, received_at, now() AS claimed_at
+    """
+)
+
+_APPLY = text(
+    """
+    UPDATE events e SET
+        status = v.status,
+        attempts = v.attempts,
+        next_attempt_at = CASE
+            WHEN v.delay IS NULL THEN e.next_attempt_at
+            ELSE now() + make_interval(secs => v.delay)
+        END,
+        locked_until = NULL,
+        last_status = v.last_status,
+        last_error = v.last_error,
+        finished_at = CASE WHEN v.final THEN now() END,
+        credential_id = COALESCE(v.credential_id, e.credential_id),
+        gate_id = v.gate_id
+    FROM unnest(
+        CAST(:id AS bigint[]), CAST(:claims AS int[]), CAST(:status AS text[]),
+        CAST(:attempts AS int[]), CAST(:delay AS float8[]), CAST(:last_status AS int[]),
+        CAST(:last_error AS text[]), CAST(:final AS boolean[]), CAST(:credential_id AS bigint[]),
+        CAST(:gate_id AS bigint[])
+    ) AS v(id, claims, status, attempts, delay, last_status, last_error, final, credential_id,
+           gate_id)
+    WHERE e.id = v.id AND e.claims = v.claims AND e.status = 'processing'
+    RETURNING e.id, e.status
+    """
+)
+
+# Pending events of a fetched resource that arrived before the fetch began are served by it.
+# SKIP LOCKED: rows another transaction holds are left to their own job (and no deadlock).
+_SERVE_PENDING = text(
+    """
+    UPDATE events e SET status = 'done', finished_at = now(), locked_until = NULL,
+        last_status = 200, last_error = NULL, credential_id = s.credential_id
+    FROM (
+        SELECT ev.id, v.credential_id FROM unnest(
+            CAST(:company_id AS bigint[]), CAST(:resource_name AS text[]),
+            CAST(:resource_id AS bigint[]), CAST(:as_of AS timestamptz[]),
+            CAST(:credential_id AS bigint[])
+        ) AS v(company_id, resource_name, resource_id, as_of, credential_id)
+        JOIN events ev ON ev.company_id = v.company_id AND ev.resource_name = v.resource_name
+            AND ev.resource_id = v.resource_id
+        WHERE ev.status IN ('queued', 'retrying') AND ev.received_at < v.as_of
+          AND ev.event_type IS DISTINCT FROM 'delete'
+        ORDER BY ev.id
+        FOR UPDATE OF ev SKIP LOCKED
+    ) s
+    WHERE e.id = s.id
+    """
+)
+
+_RECORD_PROOF = text(
+    """
+    INSERT INTO company_credentials (company_id, credential_id)
+    SELECT * FROM unnest(CAST(:company_id AS bigint[]), CAST(:credential_id AS bigint[]))
+    ON CONFLICT (company_id) DO NOTHING
+    """
+)
+
+# Not tried in this job (out of time): back to `retrying` at once, no attempt spent.
+DEFERRED = Outcome(OutcomeKind.RATE_LIMITED, None, "deferred: the job ran out of time", 0.0)
+
+# Not called: this company refused PARK_THRESHOLD calls in this process and its gate is about
+# to park (app.gates.guard). No attempt spent; by the next try the gate decides.
+HELD = Outcome(
+    OutcomeKind.RATE_LIMITED, None, "held: the company refused repeatedly; its gate decides", 1.0
+)
+
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
+_APPLY_TRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    claims: int
+    attempts: int
+    company_id: int
+    project_id: int | None
+    resource_name: str | None
+    resource_id: int | None
+    event_type: str | None
+    occurred_at: datetime | None
+    received_at: datetime
+    claimed_at: datetime
+
+    @property
+    def is_delete(self) -> bool:
+        return self.event_type == "delete"
+
+
+@dataclass(slots=True)
+class Target:
+    """One resource of a batch and the events it serves."""
+
+    company_id: int
+    resource_name: str
+    resource_id: int
+    project_id: int | None
+    delete: bool
+    events: list[Claimed] = field(default_factory=list)
+    credential: CredentialRef | None = None
+    credential_recorded: bool = True
+    verdict: gates.GateVerdict = gates.OPEN
+    outcome: Outcome | None = None
+    snapshot: mirror.Snapshot | None = None
+    # The show endpoint called (the gates' probes ask it again).
+    path: str | None = None
+
+
+@dataclass(slots=True)
+class Result:
+    event: Claimed
+    decision: Decision
+    credential_id: int | None = None
+    gate_id: int | None = None
+    parked: bool = False
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        base_seconds=settings.retry_base_seconds,
+        cap_seconds=settings.retry_cap_seconds,
+        max_attempts=settings.retry_max_attempts,
+        rate_limit_jitter_seconds=settings.rate_limit_jitter_seconds,
+    )
 
 
 async def process_batch(runtime: Runtime, event_ids: Sequence[int]) -> int:
     """Claim and process a batch of events; returns how many reached a final state."""
-    raise NotImplementedError
+    claimed = await _claim(runtime, event_ids)
+    if not claimed:
+        return 0
+    targets, unservable = coalesce(claimed)
+    await _resolve(runtime, targets)
+    semaphore = asyncio.Semaphore(runtime.settings.process_concurrency)
+    # Targets not started by then are deferred, so a batch ends well inside its lease.
+    deadline = time.monotonic() + runtime.settings.processing_lease_seconds / 2
+    calls: list[CallRecord] = []
+    await asyncio.gather(*(_serve(runtime, t, semaphore, calls, deadline) for t in targets))
+    results = _decide(runtime.settings, targets, unservable)
+    written = await _apply(runtime, targets, results, calls)
+    finished = _count(claimed, written)
+    log.debug("events.batch_done", claimed=len(claimed), finished=finished, calls=len(calls))
+    return finished
+
+
+_FINAL = frozenset({EventStatus.DONE.value, EventStatus.SKIPPED.value, EventStatus.DEAD.value})
+
+
+def _count(claimed: Sequence[Claimed], written: Sequence[tuple[int, str]]) -> int:
+    """Metrics for the events this job wrote; returns how many of them are final."""
+    received = {e.id: e.received_at for e in claimed}
+    now = datetime.now(UTC)
+    finished = 0
+    waiting: dict[str, int] = {}
+    for event_id, status in written:
+        if status in _FINAL:
+            finished += 1
+            lag = (now - received[event_id]).total_seconds() if event_id in received else None
+            metrics.event_finished(cast(metrics.JobOutcome, status), lag)
+        else:
+            waiting[status] = waiting.get(status, 0) + 1
+    for status, count in waiting.items():
+        metrics.job_outcome(cast(metrics.JobOutcome, status), count)
+    return finished
+
+
+async def _claim(runtime: Runtime, event_ids: Sequence[int]) -> list[Claimed]:
+    async with runtime.sessions() as session, session.begin():
+        rows = await session.execute(
+            _CLAIM,
+            {"ids": list(event_ids), "lease": runtime.settings.processing_lease_seconds},
+        )
+        return [Claimed(*row) for row in rows.all()]
+
+
+def coalesce(claimed: Sequence[Claimed]) -> tuple[list[Target], list[Claimed]]:
+    """Group events by the resource they name; events naming nothing servable are apart."""
+    targets: dict[tuple[int, str, int, bool], Target] = {}
+    unservable: list[Claimed] = []
+    for event in claimed:
+        if event.resource_id is None or not is_supported(event.resource_name):
+            unservable.append(event)
+            continue
+        assert event.resource_name is not None
+        key = (event.company_id, event.resource_name, event.resource_id, event.is_delete)
+        target = targets.get(key)
+        if target is None:
+            target = targets[key] = Target(
+                event.company_id,
+                event.resource_name,
+                event.resource_id,
+                event.project_id,
+                event.is_delete,
+            )
+        elif target.project_id is None:
+            target.project_id = event.project_id
+        target.events.append(event)
+    return list(targets.values()), unservable
+
+
+async def _resolve(runtime: Runtime, targets: Sequence[Target]) -> None:
+    """Which credential serves each target, and may its scope be called (gates)."""
+    tokens = runtime.procore.tokens
+    verdicts: dict[tuple[int | None, int, int | None], gates.GateVerdict] = {}
+    async with runtime.sessions() as session:
+        for target in targets:
+            target.credential, target.credential_recorded = await tokens.credential_for(
+                target.company_id
+            )
+            credential_id = None if target.credential is None else target.credential.id
+            scope = (credential_id, target.company_id, target.project_id)
+            if scope not in verdicts:
+                verdicts[scope] = await gates.verdict(
+                    session,
+                    credential_id=credential_id,
+                    company_id=target.company_id,
+                    project_id=target.project_id,
+                )
+            target.verdict = verdicts[scope]
+        await session.commit()
+
+
+async def _serve(
+    runtime: Runtime,
+    target: Target,
+    semaphore: asyncio.Semaphore,
+    calls: list[CallRecord],
+    deadline: float,
+) -> None:
+    if not target.verdict.open:
+        return
+    if target.delete:
+        target.outcome = Outcome(OutcomeKind.OK, None)
+        return
+    guard = runtime.guard
+    # The company lock first: waiting for it must not hold one of the batch's call slots.
+    async with guard.calling(target.company_id), semaphore:
+        if time.monotonic() > deadline:
+            target.outcome = DEFERRED
+            return
+        if guard.held(target.company_id):
+            target.outcome = HELD
+            return
+        try:
+            await _fetch(runtime, target, calls)
+        except Exception as exc:
+            # A bug or an outage of ours must not sink the batch: retry this one later.
+            log.exception("events.fetch_failed", company_id=target.company_id)
+            target.outcome = Outcome(OutcomeKind.TRANSIENT, None, f"internal: {type(exc).__name__}")
+        if target.outcome is not None:
+            if target.outcome.kind is OutcomeKind.OK:
+                guard.succeeded(target.company_id)
+            elif target.outcome.is_gate_signal and target.outcome.status is not None:
+                guard.refused(target.company_id)
+
+
+async def _fetch(runtime: Runtime, target: Target, calls: list[CallRecord]) -> None:
+    if target.credential is None:
+        target.outcome = Outcome(
+            OutcomeKind.UNAUTHORIZED,
+            None,
+            f"no credential serves company {target.company_id}: set PROCORE_CLIENT_ID/"
+            "PROCORE_CLIENT_SECRET or connect a user",
+        )
+        return
+    try:
+        path = resource_path(
+            target.resource_name,
+            target.resource_id,
+            company_id=target.company_id,
+            project_id=target.project_id,
+        )
+    except MissingProject as exc:
+        target.outcome = Outcome(OutcomeKind.REJECTED, None, str(exc))
+        return
+    target.path = path
+    answer = await runtime.procore.get(
+        path,
+        credential=target.credential,
+        company_id=target.company_id,
+        project_id=target.project_id,
+        event_id=target.events[0].id,
+        calls=calls,
+        shared=True,
+    )
+    target.outcome = answer.outcome
+    if answer.outcome.kind is not OutcomeKind.OK:
+        return
+    try:
+        body = mirror.resource_body(answer.json())
+    except orjson.JSONDecodeError:
+        body = None
+    if body is None:
+        target.outcome = Outcome(
+            OutcomeKind.TRANSIENT, answer.outcome.status, "answer is not a resource object"
+        )
+        return
+    target.snapshot = mirror.Snapshot(
+        company_id=target.company_id,
+        resource_name=target.resource_name,
+        resource_id=target.resource_id,
+        project_id=target.project_id,
+        data=body,
+        procore_updated_at=mirror.procore_updated_at(body),
+        fetched_at=datetime.fromtimestamp(answer.sent_at, UTC),
+    )
+
+
+def _decide(
+    settings: Settings, targets: Sequence[Target], unservable: Sequence[Claimed]
+) -> list[Result]:
+    policy = retry_policy(settings)
+    now = time.time()
+    results: list[Result] = []
+    for event in unservable:
+        why = (
+            "event names no resource id"
+            if event.resource_id is None
+            else f"resource {event.resource_name!r} is not supported"
+        )
+        decision = decide(
+            Outcome(OutcomeKind.REJECTED, None, why),
+            attempts=event.attempts,
+            policy=policy,
+            now=now,
+            rng=_rng,
+        )
+        results.append(Result(event, decision))
+    for target in targets:
+        credential_id = None if target.credential is None else target.credential.id
+        for event in target.events:
+            if not target.verdict.open:
+                parked = Decision(
+                    EventStatus.PARKED, event.attempts, None, None, target.verdict.reason
+                )
+                results.append(
+                    Result(event, parked, credential_id, target.verdict.gate_id, parked=True)
+                )
+                continue
+            outcome = target.outcome or Outcome(OutcomeKind.TRANSIENT, None, "not served")
+            decision = decide(outcome, attempts=event.attempts, policy=policy, now=now, rng=_rng)
+            results.append(Result(event, decision, credential_id))
+    return results
+
+
+async def _apply(
+    runtime: Runtime, targets: Sequence[Target], results: Sequence[Result], calls: list[CallRecord]
+) -> list[tuple[int, str]]:
+    for attempt in range(1, _APPLY_TRIES + 1):
+        try:
+            async with runtime.sessions() as session, session.begin():
+                return await _apply_once(session, runtime.settings, targets, results, calls)
+        except DBAPIError as exc:
+            sqlstate = getattr(exc.orig, "sqlstate", None)
+            if sqlstate not in _RETRYABLE_SQLSTATES or attempt == _APPLY_TRIES:
+                raise
+            log.warning("events.apply_retry", sqlstate=sqlstate, attempt=attempt)
+    raise AssertionError("unreachable")
+
+
+async def _apply_once(
+    session: AsyncSession,
+    settings: Settings,
+    targets: Sequence[Target],
+    results: Sequence[Result],
+    calls: Sequence[CallRecord],
+) -> list[tuple[int, str]]:
+    fetched = [t for t in targets if t.snapshot is not None]
+    await mirror.upsert(session, [t.snapshot for t in fetched if t.snapshot is not None])
+    await mirror.soft_delete(
+        session,
+        [
+            mirror.Deletion(
+                t.company_id,
+                t.resource_name,
+                t.resource_id,
+                t.project_id,
+                _deleted_at(t.events),
+            )
+            for t in targets
+            if t.delete and t.verdict.open
+        ],
+    )
+    written = await _update_events(session, results)
+    if fetched:
+        await session.execute(
+            _SERVE_PENDING,
+            {
+                "company_id": [t.company_id for t in fetched],
+                "resource_name": [t.resource_name for t in fetched],
+                "resource_id": [t.resource_id for t in fetched],
+                "as_of": [min(e.claimed_at for e in t.events) for t in fetched],
+                "credential_id": [t.credential.id if t.credential else None for t in fetched],
+            },
+        )
+    proofs = {
+        (t.company_id, t.credential.id)
+        for t in fetched
+        if t.credential is not None and not t.credential_recorded
+    }
+    if proofs:
+        await session.execute(
+            _RECORD_PROOF,
+            {
+                "company_id": [company for company, _ in sorted(proofs)],
+                "credential_id": [credential for _, credential in sorted(proofs)],
+            },
+        )
+    await gates.record_outcomes(
+        session,
+        settings,
+        [
+            gates.ScopeOutcome(
+                None if t.credential is None else t.credential.id,
+                t.company_id,
+                t.project_id,
+                t.outcome,
+                t.path,
+            )
+            for t in targets
+            if t.outcome is not None and not t.delete
+        ],
+    )
+    await record_calls(session, calls)
+    return written
+
+
+async def _update_events(session: AsyncSession, results: Sequence[Result]) -> list[tuple[int, str]]:
+    """Write each event's decision, fenced by its claim; returns (id, status) written."""
+    if not results:
+        return []
+    rows = sorted(results, key=lambda r: r.event.id)
+    answer = await session.execute(
+        _APPLY,
+        {
+            "id": [r.event.id for r in rows],
+            "claims": [r.event.claims for r in rows],
+            "status": [r.decision.status.value for r in rows],
+            "attempts": [r.decision.attempts for r in rows],
+            "delay": [r.decision.delay for r in rows],
+            "last_status": [r.decision.last_status for r in rows],
+            "last_error": [r.decision.last_error for r in rows],
+            "final": [r.decision.final and not r.parked for r in rows],
+            "credential_id": [r.credential_id for r in rows],
+            "gate_id": [r.gate_id for r in rows],
+        },
+    )
+    return [(int(event_id), str(status)) for event_id, status in answer.all()]
+
+
+def _deleted_at(events: Sequence[Claimed]) -> datetime:
+    moments = [e.occurred_at for e in events if e.occurred_at is not None]
+    return max(moments) if moments else min(e.claimed_at for e in events)

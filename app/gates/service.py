@@ -202,7 +202,9 @@ def _sort(item: ScopeOutcome, successes: set[str], signals: dict[str, _Signal]) 
             entry = signals[key] = _Signal(
                 scope,
                 item.credential_id if scope is GateScope.CREDENTIAL else None,
-                None if scope is GateScope.CREDENTIAL else company,
+                # A credential gate keeps the company it was seen in: probes of `/me` need a
+                # Procore-Company-Id (service accounts must send one on every call).
+                company,
                 project if scope is GateScope.PROJECT else None,
                 item.outcome,
                 item.path,
@@ -543,7 +545,7 @@ async def _escalate(
         sig = _Signal(
             GateScope.CREDENTIAL,
             credential,
-            None,
+            row.company_id,
             None,
             Outcome(OutcomeKind.UNAUTHORIZED, finding.status, finding.message),
             None,

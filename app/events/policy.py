@@ -1,0 +1,93 @@
+"""What happens to an event after an outcome: finish it, retry it (when), or give up. Pure.
+
+- 2xx → `done`; 404 → `skipped`; 409/422/other 4xx → `dead` with the body, no retry.
+- 429, 503 with Retry-After → `retrying` at the later of `Retry-After` and
+  `X-Rate-Limit-Reset`, plus jitter. Not a failure: `attempts` is not spent.
+- 5xx, timeout, connection error → `retrying` after a full-jitter exponential backoff,
+  `min(cap, base * 2**attempt) * U(0, 1)`; once `max_attempts` are spent → `dead` with the
+  last answer.
+- 401/403 (gate signals) are retried with the same backoff but never given up: the gates
+  park the scope after a few signals (and hold its events), so an install or permission
+  problem costs no event.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from app.models import EventStatus
+from app.procore.answers import Outcome, OutcomeKind
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    base_seconds: float
+    cap_seconds: float
+    max_attempts: int
+    rate_limit_jitter_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    status: EventStatus
+    attempts: int
+    # Seconds from now until the next attempt; None for a final status.
+    delay: float | None
+    last_status: int | None
+    last_error: str | None
+
+    @property
+    def final(self) -> bool:
+        return self.delay is None
+
+
+def backoff_ceiling(attempt: int, policy: RetryPolicy) -> float:
+    """The largest delay after `attempt` failures (1-based); full jitter draws below it."""
+    exponent = min(max(attempt - 1, 0), 62)
+    return float(min(policy.cap_seconds, policy.base_seconds * 2**exponent))
+
+
+def full_jitter(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
+    return rng.uniform(0.0, backoff_ceiling(attempt, policy))
+
+
+def rate_limit_delay(outcome: Outcome, *, now: float, jitter: float, rng: random.Random) -> float:
+    """Wait for the later of Retry-After and X-Rate-Limit-Reset, plus jitter (never negative).
+
+    With neither header, wait one second: the budget in Redis paces the next try.
+    """
+    waits = [0.0]
+    if outcome.retry_after is not None:
+        waits.append(outcome.retry_after)
+    if outcome.rate_reset is not None:
+        waits.append(outcome.rate_reset - now)
+    wait = max(waits) if len(waits) > 1 else 1.0
+    return max(0.0, wait) + rng.uniform(0.0, jitter)
+
+
+def decide(
+    outcome: Outcome, *, attempts: int, policy: RetryPolicy, now: float, rng: random.Random
+) -> Decision:
+    """The event's next state after `outcome`, given the attempts already spent."""
+    kind = outcome.kind
+    error = outcome.message or None
+    if kind is OutcomeKind.OK:
+        return Decision(EventStatus.DONE, attempts, None, outcome.status, None)
+    if kind is OutcomeKind.NOT_FOUND:
+        return Decision(EventStatus.SKIPPED, attempts, None, outcome.status, error or "not found")
+    if kind is OutcomeKind.REJECTED:
+        return Decision(EventStatus.DEAD, attempts, None, outcome.status, error)
+    if kind is OutcomeKind.RATE_LIMITED:
+        delay = rate_limit_delay(outcome, now=now, jitter=policy.rate_limit_jitter_seconds, rng=rng)
+        return Decision(EventStatus.RETRYING, attempts, delay, outcome.status, error)
+    spent = attempts + 1
+    if outcome.is_gate_signal:
+        # `attempts` stops at the limit; only the backoff grows (to its cap).
+        spent = min(spent, policy.max_attempts)
+    elif spent >= policy.max_attempts:
+        return Decision(EventStatus.DEAD, spent, None, outcome.status, error)
+    delay = full_jitter(spent, policy, rng)
+    if outcome.retry_after is not None:
+        delay = max(delay, outcome.retry_after)
+    return Decision(EventStatus.RETRYING, spent, delay, outcome.status, error)

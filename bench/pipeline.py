@@ -1,0 +1,282 @@
+"""Pipeline benchmark: stored event → mirrored resource, beside arq's own no-op job rate.
+
+    python -m bench.pipeline [--events 5000] [--rounds 1]
+
+One worker process (this one), the simulator at zero latency in a process of its own, the
+machine's Postgres and Redis. Two measurements, same run, same worker settings
+(`workers.settings.WorkerSettings`: max_jobs, poll delay, queue read limit, timeouts):
+
+  (a) pipeline  N events stored as the receiver stores them (`queued`, dispatch lease) and
+                handed to the queue as the receiver does, in jobs of JOB_BATCH_SIZE ids; the
+                worker claims, fetches each resource from the simulator, classifies, and
+                writes mirror + events + call audit. Timed from worker start to the last
+                event's `finished_at`; every event must end `done` with its resource mirrored.
+  (b) arq no-op N jobs of an `async def noop(ctx): pass`, one job per event, drained by a
+                burst worker with the same settings.
+
+Printed: events/s for (a), jobs/s for (b), and a/b. Target: ≥ 1.0 (a job carries a batch of
+due events, so the per-job cost of arq is shared). The run makes its own database and Redis
+queue names and removes them at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import httpx
+from arq.connections import create_pool
+from arq.worker import Worker, func
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from app import migrate
+from app.queue import PROCESS_EVENTS, enqueue_events, redis_settings
+from app.runtime import open_runtime
+from app.settings import Settings
+from app.simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from workers import jobs
+from workers import settings as worker_settings
+from workers.settings import WorkerSettings
+
+PG_ADMIN_DSN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+RUN_ID = f"ph-bench-pipeline-{os.getpid()}-{secrets.token_hex(3)}"
+DATABASE = RUN_ID.replace("-", "_")
+ENCRYPTION_KEY = "7tq2pEGJN0dBqz4Uq0Yf9V3aZfKq0S0CqkzQ2rJ1b0o="
+COMPANY, PROJECT = 31, 900
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def simulator() -> Iterator[str]:
+    """The simulator in a process of its own, so it never competes for this event loop."""
+    port = _free_port()
+    code = f"from app.simulator.server import serve; serve('127.0.0.1', {port}, None)"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"{base_url}/_sim/stats", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the simulator did not start") from None
+                time.sleep(0.1)
+        yield base_url
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+
+
+def worker_kwargs(settings: Settings) -> dict[str, Any]:
+    """The knobs of WorkerSettings that decide throughput, shared by both measurements."""
+    return {
+        "redis_settings": redis_settings(settings),
+        "max_jobs": WorkerSettings.max_jobs,
+        "job_timeout": WorkerSettings.job_timeout,
+        "keep_result": WorkerSettings.keep_result,
+        "max_tries": WorkerSettings.max_tries,
+        "handle_signals": False,
+    }
+
+
+async def noop(ctx: dict[str, Any]) -> None:
+    return None
+
+
+async def measure_noop(settings: Settings, count: int) -> float:
+    queue = f"{settings.queue_name}:noop:{secrets.token_hex(4)}"
+    pool = await create_pool(redis_settings(settings), default_queue_name=queue)
+    for start in range(0, count, 500):
+        await asyncio.gather(
+            *(
+                pool.enqueue_job("noop", _job_id=f"{queue}:{n}")
+                for n in range(start, min(count, start + 500))
+            )
+        )
+    if await pool.zcard(queue) != count:
+        raise RuntimeError("not every no-op job was enqueued")
+    await pool.aclose()
+    worker = Worker(
+        functions=[func(noop, name="noop")],
+        queue_name=queue,
+        burst=True,
+        **worker_kwargs(settings),
+    )
+    started = time.perf_counter()
+    await worker.async_run()
+    elapsed = time.perf_counter() - started
+    if worker.jobs_complete != count:
+        raise RuntimeError(f"{worker.jobs_complete} of {count} no-op jobs completed")
+    await _close(worker)
+    return count / elapsed
+
+
+async def measure_pipeline(settings: Settings, count: int, sim: httpx.AsyncClient) -> float:
+    created = await sim.post(
+        "/_sim/events",
+        json={
+            "company_id": COMPANY,
+            "project_id": PROJECT,
+            "resource_name": "RFIs",
+            "event_type": "create",
+            "count": count,
+        },
+    )
+    created.raise_for_status()
+    resource_ids: list[int] = created.json()["resource_ids"]
+    runtime = open_runtime(settings, name="bench-pipeline-producer")
+    try:
+        async with runtime.engine.begin() as conn:
+            await conn.execute(text("TRUNCATE events, resources, procore_calls"))
+            ids = (
+                await conn.execute(
+                    text(
+                        """
+                        INSERT INTO events (dedupe_key, payload_version, company_id, project_id,
+                            resource_name, resource_id, event_type, reason, raw, status,
+                            locked_until)
+                        SELECT 'bench-' || n, 'v2', :company, :project, 'RFIs', rid, 'update',
+                            'update', '{}'::jsonb, 'queued', now() + interval '300 seconds'
+                        FROM unnest(CAST(:rids AS bigint[])) WITH ORDINALITY AS t(rid, n)
+                        RETURNING id
+                        """
+                    ),
+                    {"company": COMPANY, "project": PROJECT, "rids": resource_ids},
+                )
+            ).scalars()
+            event_ids = sorted(ids)
+        size = settings.job_batch_size
+        for start in range(0, len(event_ids), size):
+            await enqueue_events(runtime.queue, event_ids[start : start + size])
+
+        worker = Worker(
+            functions=[func(jobs.process_events, name=PROCESS_EVENTS)],
+            cron_jobs=WorkerSettings.cron_jobs,
+            queue_name=settings.queue_name,
+            ctx={"settings": settings},
+            on_startup=worker_settings.startup,
+            on_shutdown=worker_settings.shutdown,
+            **worker_kwargs(settings),
+        )
+        started_at = datetime.now().astimezone()
+        task = asyncio.create_task(worker.async_run())
+        while True:
+            await asyncio.sleep(0.25)
+            async with runtime.sessions() as session:
+                pending, done, last = (
+                    await session.execute(
+                        text(
+                            "SELECT count(*) FILTER (WHERE status <> 'done'),"
+                            " count(*) FILTER (WHERE status = 'done'), max(finished_at)"
+                            " FROM events"
+                        )
+                    )
+                ).one()
+            if pending == 0:
+                break
+            if task.done():
+                task.result()
+        worker.max_burst_jobs, worker.burst = 0, True
+        await asyncio.wait([task], timeout=60)
+        await _close(worker)
+        async with runtime.sessions() as session:
+            mirrored = (
+                await session.execute(text("SELECT count(*) FROM resources WHERE data IS NOT NULL"))
+            ).scalar_one()
+        if done != count or mirrored != count:
+            raise RuntimeError(f"{done} done and {mirrored} mirrored of {count} events")
+        return float(count / (last - started_at).total_seconds())
+    finally:
+        await runtime.close()
+
+
+async def _close(worker: Worker) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # arq closes with redis' close()
+        await worker.close()
+
+
+async def run(events: int, rounds: int) -> int:
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{DATABASE}"')
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    database_url = f"{base}/{DATABASE}"
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        await asyncio.to_thread(migrate.upgrade, database_url)
+        with simulator() as base_url:
+            settings = Settings(
+                _env_file=None,  # type: ignore[call-arg]
+                database_url=database_url,
+                redis_url=REDIS_URL,
+                queue_name=f"{RUN_ID}:queue",
+                encryption_key=ENCRYPTION_KEY,  # type: ignore[arg-type]
+                procore_api_base=base_url,
+                procore_login_base=base_url,
+                procore_client_id=DEFAULT_CLIENT_ID,
+                procore_client_secret=DEFAULT_CLIENT_SECRET,  # type: ignore[arg-type]
+                log_level="WARNING",
+            )
+            async with httpx.AsyncClient(base_url=base_url, timeout=60) as sim:
+                limits = {"hourly": 10**9, "spike": 10**9}
+                (await sim.put("/_sim/rate_limit", json=limits)).raise_for_status()
+                print(
+                    f"load average {os.getloadavg()[0]:.2f}; {events} events; one worker process "
+                    f"(max_jobs={WorkerSettings.max_jobs}, job batch={settings.job_batch_size}, "
+                    f"process concurrency={settings.process_concurrency}); simulator at zero "
+                    "latency in its own process"
+                )
+                for n in range(1, rounds + 1):
+                    noop_rate = await measure_noop(settings, events)
+                    pipeline_rate = await measure_pipeline(settings, events, sim)
+                    print(
+                        f"round {n}: (a) pipeline {pipeline_rate:8.0f} events/s   "
+                        f"(b) arq no-op {noop_rate:8.0f} jobs/s   a/b = "
+                        f"{pipeline_rate / noop_rate:.2f}"
+                    )
+                calls = (await sim.get("/_sim/calls")).json()
+                print(f"simulator calls: {calls['total']} {calls['by_status']}")
+    finally:
+        async for key in redis.scan_iter(match=f"*{RUN_ID}*"):
+            await redis.delete(key)
+        await redis.aclose()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        await admin.close()
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    raise SystemExit(asyncio.run(run(args.events, args.rounds)))
+
+
+if __name__ == "__main__":
+    main()
