@@ -34,6 +34,7 @@ from app.admin.schemas import (
     WorkersOut,
 )
 from app.db import SessionFactory
+from app.events.mirror import MIRROR_FEED_LOCK
 from app.gates import service as gates
 from app.models import (
     FINAL_STATUSES,
@@ -480,12 +481,6 @@ async def list_actions(
 
 
 # --- the mirror's change feed ---------------------------------------------------------------
-
-# Mirror writers hold this advisory lock in shared mode for their transaction; the feed takes
-# it exclusively for an instant to learn a horizon: every change_seq at or below it belongs to
-# a committed (or rolled back) transaction. Without it, a consumer could read seq 11 while a
-# slower transaction holding seq 10 has not committed yet, and then skip 10 for ever.
-MIRROR_FEED_LOCK = 0x70686D6972726F72  # "phmirror"
 
 _HORIZON = text(
     """

@@ -114,9 +114,19 @@ _SOFT_DELETE = text(
 )
 
 
+# Mirror writers hold this advisory lock in shared mode for their transaction; the change feed
+# (app.admin.service) takes it exclusively for an instant to learn a horizon: every change_seq
+# at or below it belongs to a finished transaction. Without it, a consumer could read seq 11
+# while a slower transaction holding seq 10 has not committed yet, and skip 10 for ever.
+MIRROR_FEED_LOCK = 0x70686D6972726F72  # "phmirror"
+
+_FEED_SHARED = text("SELECT pg_advisory_xact_lock_shared(:k)")
+
+
 async def upsert(session: AsyncSession, snapshots: Sequence[Snapshot]) -> None:
     if not snapshots:
         return
+    await session.execute(_FEED_SHARED, {"k": MIRROR_FEED_LOCK})
     rows = sorted(snapshots, key=lambda s: s.key)
     await session.execute(
         _UPSERT,
@@ -135,6 +145,7 @@ async def upsert(session: AsyncSession, snapshots: Sequence[Snapshot]) -> None:
 async def soft_delete(session: AsyncSession, deletions: Sequence[Deletion]) -> None:
     if not deletions:
         return
+    await session.execute(_FEED_SHARED, {"k": MIRROR_FEED_LOCK})
     rows = sorted(deletions, key=lambda d: d.key)
     await session.execute(
         _SOFT_DELETE,

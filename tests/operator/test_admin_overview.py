@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from sqlalchemy import text
 
-from app.admin.service import MIRROR_FEED_LOCK
 from app.connect.service import link_is_live
+from app.events.mirror import MIRROR_FEED_LOCK
 from app.health import heartbeat
 from app.models import EventStatus, GateScope, GateState
 from app.runtime import Runtime

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -91,3 +92,15 @@ def test_resource_body_and_updated_at() -> None:
     )
     assert mirror.procore_updated_at({"updated_at": "yesterday"}) is None
     assert mirror.procore_updated_at({}) is None
+
+
+async def test_writers_wait_while_the_change_feed_takes_its_horizon(db: Runtime) -> None:
+    """A mirror write takes the feed lock in shared mode, so the feed's exclusive instant
+    orders it: the write cannot slip a lower change_seq under a horizon already read."""
+    async with db.sessions() as feed, feed.begin():
+        await feed.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": mirror.MIRROR_FEED_LOCK})
+        write = asyncio.create_task(upsert(db, snap(T0, T0, subject="a")))
+        await asyncio.sleep(0.3)
+        assert not write.done()
+    written = await asyncio.wait_for(write, timeout=5)
+    assert written.data["subject"] == "a"

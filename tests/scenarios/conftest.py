@@ -1,4 +1,6 @@
-"""Scenario tests share the pipeline's fixtures: the simulator, its control client, settings."""
+"""Scenario tests reuse the pipeline's simulator fixtures (one simulator per session)."""
+
+from __future__ import annotations
 
 from tests.pipeline.conftest import pipeline_settings, sim, simulator
 
