@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from http import HTTPStatus
 from typing import Any, AnyStr
 
 import orjson
@@ -84,7 +85,8 @@ class Edge:
                 return
             if decision.action is Action.ERROR:
                 status = str(decision.status)
-                await _answer(send, decision.status, {"errors": ["Internal Server Error"]}, [])
+                phrase = HTTPStatus(decision.status).phrase
+                await _answer(send, decision.status, {"errors": [phrase]}, [])
                 return
 
             async def observed(message: Message) -> None:

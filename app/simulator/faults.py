@@ -22,7 +22,9 @@ class FaultSettings(BaseModel):
     # Extra latency drawn uniformly from [0, latency_jitter_ms].
     latency_jitter_ms: float = Field(default=0.0, ge=0)
     error_rate: float = Field(default=0.0, ge=0, le=1)
-    error_status: int = Field(default=500, ge=500, le=599)
+    # 5xx for outages; 4xx (409, 422, ...) for "our request is wrong" answers. Install,
+    # permission and rate-limit refusals have their own models, not this switch.
+    error_status: int = Field(default=500, ge=400, le=599)
     drop_rate: float = Field(default=0.0, ge=0, le=1)
     # OAuth endpoints are spared unless asked: most tests want faults on data calls only.
     include_oauth: bool = False

@@ -110,3 +110,18 @@ async def test_unservable_events_are_dead_at_once(prt: Runtime, sim: httpx.Async
         await wait_for(lambda: all_final(prt), timeout=20)
     assert await statuses(prt) == {"dead": 2}
     assert (await sim_calls(sim))["total"] == 0
+
+
+async def test_a_422_is_dead_at_once_without_retry(prt: Runtime, sim: httpx.AsyncClient) -> None:
+    faults = {"error_rate": 1.0, "error_status": 422, "company_id": 31}
+    (await sim.put("/_sim/faults", json=faults)).raise_for_status()
+    await store_events(prt, [Spec("RFIs", 5150)])
+    async with running_worker(prt.settings):
+        await wait_for(lambda: all_final(prt), timeout=20)
+    row = await event_row(prt)
+    assert row.status == "dead"
+    assert row.attempts == 0
+    assert row.last_status == 422
+    assert "Unprocessable" in row.last_error
+    calls = await sim_calls(sim, company_id=31)
+    assert calls["by_status"] == {"422": 1}
