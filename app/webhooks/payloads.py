@@ -16,24 +16,16 @@ from typing import Any
 import orjson
 
 from app.models import EventStatus
+from app.procore.endpoints import RESOURCE_ENDPOINTS
 
 INT64_MAX = 2**63 - 1
 
 # Resources the worker knows how to fetch (FACTS.md §4). Others are stored as `unsupported`.
-SUPPORTED_RESOURCES = frozenset(
-    {
-        "Projects",
-        "RFIs",
-        "Submittals",
-        "Observation Items",
-        "Punch Items",
-        "Company Users",
-        "Project Vendors",
-    }
-)
-
+SUPPORTED_RESOURCES = frozenset(RESOURCE_ENDPOINTS)
 # Resources that belong to the company, not to a project (no project_id in their events).
-COMPANY_RESOURCES = frozenset({"Projects", "Company Users"})
+COMPANY_RESOURCES = frozenset(
+    name for name, endpoint in RESOURCE_ENDPOINTS.items() if not endpoint.needs_project
+)
 
 # v2/v3 `event_type` and v4 `reason` (newer resources use the past tense) → our three kinds.
 EVENT_KINDS = {
