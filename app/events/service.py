@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import cast
@@ -31,6 +31,7 @@ from app import metrics
 from app.events import mirror
 from app.events.policy import Decision, RetryPolicy, decide
 from app.gates import service as gates
+from app.gates.guard import company_scope, project_scope
 from app.logs import get_logger
 from app.models import EventStatus
 from app.procore.answers import Outcome, OutcomeKind
@@ -276,6 +277,8 @@ async def _resolve(runtime: Runtime, targets: Sequence[Target]) -> None:
                     project_id=target.project_id,
                 )
             target.verdict = verdicts[scope]
+            if target.verdict.opened_at is not None:
+                runtime.guard.gate_opened(target.verdict.opened_at, *_guard_scopes(target))
         await session.commit()
 
 
@@ -297,7 +300,8 @@ async def _serve(
         if time.monotonic() > deadline:
             target.outcome = DEFERRED
             return
-        if guard.held(target.company_id):
+        scopes = _guard_scopes(target)
+        if guard.held(*scopes):
             target.outcome = HELD
             return
         try:
@@ -308,9 +312,21 @@ async def _serve(
             target.outcome = Outcome(OutcomeKind.TRANSIENT, None, f"internal: {type(exc).__name__}")
         if target.outcome is not None:
             if target.outcome.kind is OutcomeKind.OK:
-                guard.succeeded(target.company_id)
+                guard.succeeded(target.company_id, *scopes)
             elif target.outcome.is_gate_signal and target.outcome.status is not None:
-                guard.refused(target.company_id)
+                # A permission refusal is the project's; install and token refusals, the
+                # company's (as the gates sort them).
+                project_refusal = (
+                    target.outcome.kind is OutcomeKind.FORBIDDEN and target.project_id is not None
+                )
+                guard.refused(target.company_id, scopes[-1] if project_refusal else scopes[0])
+
+
+def _guard_scopes(target: Target) -> tuple[Hashable, ...]:
+    company = company_scope(target.company_id)
+    if target.project_id is None:
+        return (company,)
+    return company, project_scope(target.company_id, target.project_id)
 
 
 async def _fetch(runtime: Runtime, target: Target, calls: list[CallRecord]) -> None:

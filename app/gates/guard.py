@@ -6,11 +6,13 @@ an uninstalled company — a storm's first wave. The guard closes that gap insid
 
 - Slow start: calls to a company run one at a time until it has answered 2xx in this process
   (since its last refusal). A company that answers normally pays this once, for one call.
-- Hold: after `threshold` refusals without a success (within `memory` seconds), no more calls
-  to it from this process; the events wait a moment, and by then the gate is parked.
+- Hold: after `threshold` refusals of one scope (the company, or one of its projects for a
+  permission refusal) without a success, within `memory` seconds, no more calls to that scope
+  from this process; the events wait a moment, and by then the gate is parked.
 
 So an uninstalled company receives at most `threshold` calls per worker process before the
-fleet-wide gate takes over. The memory is short on purpose: the gate (and its probes) are the
+fleet-wide gate takes over. The memory is short on purpose, and a gate opening (seen in the
+gate verdicts of each batch) wipes the refusals before it: the gate and its probes are the
 authority; the guard only bridges the seconds until a batch commits.
 """
 
@@ -18,16 +20,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
+
+
+def company_scope(company_id: int) -> Hashable:
+    return ("company", company_id)
+
+
+def project_scope(company_id: int, project_id: int) -> Hashable:
+    return ("project", company_id, project_id)
 
 
 @dataclass(slots=True)
 class _Company:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     proven: bool = False
-    refusals: list[float] = field(default_factory=list)
 
 
 class CompanyGuard:
@@ -35,14 +45,7 @@ class CompanyGuard:
         self._threshold = threshold
         self._memory = memory_seconds
         self._companies: dict[int, _Company] = {}
-
-    def held(self, company_id: int, now: float | None = None) -> bool:
-        """Too many recent refusals from this company: do not call it now."""
-        entry = self._companies.get(company_id)
-        if entry is None:
-            return False
-        self._forget_old(entry, time.monotonic() if now is None else now)
-        return len(entry.refusals) >= self._threshold
+        self._refusals: dict[Hashable, list[float]] = {}
 
     @asynccontextmanager
     async def calling(self, company_id: int) -> AsyncIterator[None]:
@@ -54,18 +57,30 @@ class CompanyGuard:
         async with entry.lock:
             yield
 
-    def succeeded(self, company_id: int) -> None:
-        entry = self._companies.setdefault(company_id, _Company())
-        entry.proven = True
-        entry.refusals.clear()
+    def held(self, *scopes: Hashable, now: float | None = None) -> bool:
+        """Too many recent refusals from one of these scopes: do not call it now."""
+        moment = time.time() if now is None else now
+        return any(len(self._recent(scope, moment)) >= self._threshold for scope in scopes)
 
-    def refused(self, company_id: int, now: float | None = None) -> None:
-        entry = self._companies.setdefault(company_id, _Company())
-        entry.proven = False
-        entry.refusals.append(time.monotonic() if now is None else now)
-        self._forget_old(entry, entry.refusals[-1])
+    def succeeded(self, company_id: int, *scopes: Hashable) -> None:
+        self._companies.setdefault(company_id, _Company()).proven = True
+        for scope in (company_scope(company_id), *scopes):
+            self._refusals.pop(scope, None)
 
-    def _forget_old(self, entry: _Company, now: float) -> None:
+    def refused(self, company_id: int, scope: Hashable, now: float | None = None) -> None:
+        if scope == company_scope(company_id):
+            self._companies.setdefault(company_id, _Company()).proven = False
+        moment = time.time() if now is None else now
+        self._refusals[scope] = [*self._recent(scope, moment), moment]
+
+    def gate_opened(self, opened_at: datetime, *scopes: Hashable) -> None:
+        """A gate of these scopes opened (a probe, an operator, a connect) after refusals this
+        process saw: those are answered, so they no longer hold calls back."""
+        moment = opened_at.timestamp()
+        for scope in scopes:
+            if scope in self._refusals:
+                self._refusals[scope] = [t for t in self._refusals[scope] if t > moment]
+
+    def _recent(self, scope: Hashable, now: float) -> list[float]:
         cutoff = now - self._memory
-        while entry.refusals and entry.refusals[0] < cutoff:
-            entry.refusals.pop(0)
+        return [t for t in self._refusals.get(scope, ()) if t >= cutoff]

@@ -39,6 +39,7 @@ from app.procore.calls import CallRecord, record_calls
 from app.procore.tokens import CredentialRef
 from app.runtime import Runtime
 from app.settings import Settings
+from app.subscriptions import schedule
 
 log = get_logger(__name__)
 
@@ -77,14 +78,16 @@ class GateVerdict:
     # The gate holding the scope when it is not open (events record it as `gate_id`).
     gate_id: int | None = None
     reason: str | None = None
+    # When a gate of the scope last opened: refusals seen before it are old news.
+    opened_at: datetime | None = None
 
 
 OPEN = GateVerdict(open=True)
 
-_PARKED_IN_SCOPE = text(
+_GATES_IN_SCOPE = text(
     """
-    SELECT id, scope, diagnosis, remediation FROM gates
-    WHERE scope_key = ANY(CAST(:keys AS text[])) AND state = 'parked'
+    SELECT id, scope, state, diagnosis, remediation, opened_at FROM gates
+    WHERE scope_key = ANY(CAST(:keys AS text[])) AND (state = 'parked' OR opened_at IS NOT NULL)
     """
 )
 # A parked credential holds everything it serves; then the company; then the project.
@@ -106,12 +109,14 @@ async def verdict(
     """May the pipeline call Procore for this scope now?"""
     rows = (
         await session.execute(
-            _PARKED_IN_SCOPE, {"keys": scope_keys(credential_id, company_id, project_id)}
+            _GATES_IN_SCOPE, {"keys": scope_keys(credential_id, company_id, project_id)}
         )
     ).all()
-    if not rows:
-        return OPEN
-    row = min(rows, key=lambda r: _SCOPE_ORDER[GateScope(r.scope)])
+    opened = [r.opened_at for r in rows if r.opened_at is not None]
+    parked = [r for r in rows if r.state == GateState.PARKED.value]
+    if not parked:
+        return GateVerdict(open=True, opened_at=max(opened) if opened else None)
+    row = min(parked, key=lambda r: _SCOPE_ORDER[GateScope(r.scope)])
     return GateVerdict(open=False, gate_id=row.id, reason=f"{row.diagnosis}: {row.remediation}")
 
 
@@ -145,12 +150,16 @@ class _Signal:
 
 _OPEN_SCOPE = text(
     """
-    UPDATE gates SET state = 'open', signals = 0, window_started_at = NULL,
-        opened_at = CASE WHEN state = 'parked' THEN now() ELSE opened_at END,
+    UPDATE gates g SET state = 'open', signals = 0, window_started_at = NULL,
+        opened_at = CASE WHEN g.state = 'parked' THEN now() ELSE g.opened_at END,
         next_probe_at = NULL, probe_attempt = 0, probe_locked_until = NULL
-    WHERE scope_key = ANY(CAST(:keys AS text[])) AND state <> 'open'
-      AND parked_by IS DISTINCT FROM 'operator'
-    RETURNING id, scope_key, state
+    FROM (
+        SELECT id, state FROM gates
+        WHERE scope_key = ANY(CAST(:keys AS text[])) AND state <> 'open'
+          AND parked_by IS DISTINCT FROM 'operator'
+    ) AS before
+    WHERE g.id = before.id AND g.state <> 'open'
+    RETURNING g.id, g.scope_key, g.scope, g.company_id, g.project_id, before.state AS was
     """
 )
 
@@ -172,6 +181,10 @@ async def record_outcomes(
         opened = (await session.execute(_OPEN_SCOPE, {"keys": sorted(successes)})).all()
         for row in opened:
             log.info("gate.opened", gate_id=row.id, scope=row.scope_key, by="success")
+            if row.was == GateState.PARKED.value:
+                await schedule.gate_opened(
+                    session, scope=row.scope, company_id=row.company_id, project_id=row.project_id
+                )
     rules = gate_policy(settings) if settings is not None else Policy()
     # Sorted: two batches locking the same gates lock them in the same order (no deadlock).
     for key in sorted(signals):
@@ -359,6 +372,11 @@ async def connected(
     ).all()
     for row in rows:
         log.info("gate.opened", gate_id=row.id, scope=row.scope_key, by="connect")
+    # The connect confirmed the install: sync the companies' hooks and backfill them.
+    for company_id in sorted(set(company_ids)):
+        await schedule.gate_opened(
+            session, scope=GateScope.COMPANY.value, company_id=company_id, project_id=None
+        )
 
 
 # --- Probes ----------------------------------------------------------------------------------
@@ -429,6 +447,10 @@ async def _probe_leased(runtime: Runtime, row: Any) -> ProbeReport:
         probe_path=row.probe_path,
     )
     credential = await _credential_for(runtime, row)
+    if credential is not None:
+        # A probe asks Procore for real: a failure this process remembers for the hot path
+        # (a refused token, say) must not answer for it, or a fixed credential stays parked.
+        runtime.procore.tokens.forget(credential.id)
     calls: list[CallRecord] = []
     try:
         finding = await probe(runtime.procore, target, credential, calls)
@@ -489,6 +511,10 @@ async def _apply_finding(
             parked_by=None,
         )
         log.info("gate.opened", gate_id=row.id, scope=row.scope_key, by="probe")
+        # In the same transaction: the hooks sync and the backfill are rows a cron hands out.
+        await schedule.gate_opened(
+            session, scope=row.scope, company_id=row.company_id, project_id=row.project_id
+        )
         return ProbeReport(row.id, True, finding.status, Diagnosis.OK.value, None, finding.message)
 
     at_fault = finding.at_fault or scope
@@ -784,9 +810,15 @@ async def operator_unpark(session: AsyncSession, gate_id: int, *, reason: str) -
                 window_started_at = NULL, opened_at = now(), next_probe_at = NULL,
                 probe_attempt = 0, probe_locked_until = NULL,
                 diagnosis = 'opened by operator', remediation = :reason
-            WHERE id = :id RETURNING id
+            WHERE id = :id RETURNING id, scope, company_id, project_id
             """
         ),
         {"id": gate_id, "reason": reason},
     )
-    return result.first() is not None
+    row = result.first()
+    if row is None:
+        return False
+    await schedule.gate_opened(
+        session, scope=row.scope, company_id=row.company_id, project_id=row.project_id
+    )
+    return True

@@ -116,7 +116,7 @@ async def test_storm_parks_only_the_uninstalled_company_and_releases_it_on_insta
     db: Runtime, sim: httpx.AsyncClient, pipeline_settings: Callable[..., Settings]
 ) -> None:
     runtime = open_runtime(pipeline_settings(**GATE_TIMINGS), name="storm")
-    per_company = 400
+    per_company = 1000  # 3,000 events over the three companies
     try:
         for company in (A, B, C):
             await create_rfis(sim, company, 100_000 + company * 1000, 200)
@@ -184,14 +184,14 @@ async def test_released_backlog_does_not_starve_other_companies(
         pipeline_settings(**{**GATE_TIMINGS, "dispatch_per_company": 20}), name="fairness"
     )
     try:
-        await create_rfis(sim, A, 200_000, 600)
+        await create_rfis(sim, A, 200_000, 300)
         await create_rfis(sim, B, 300_000, 20)
         # Slow Procore down a little so A's backlog takes a while to drain.
         (await sim.put("/_sim/faults", json={"latency_ms": 20, "company_id": A})).raise_for_status()
-        backlog = [Spec("RFIs", 200_000 + i, A, PROJECT[A]) for i in range(600)]
+        backlog = [Spec("RFIs", 200_000 + i, A, PROJECT[A]) for i in range(300)]
         async with running_worker(runtime.settings, max_jobs=MAX_JOBS):
             await store_events(runtime, backlog)
-            await wait_for(lambda: _has(runtime, A, "parked", 590), timeout=30, interval=0.2)
+            await wait_for(lambda: _has(runtime, A, "parked", 290), timeout=30, interval=0.2)
             (await sim.put(f"/_sim/companies/{A}", json={"installed": True})).raise_for_status()
             await wait_for(
                 lambda: _state_is(runtime, f"company:{A}", "open"), timeout=10, interval=0.1
@@ -204,7 +204,7 @@ async def test_released_backlog_does_not_starve_other_companies(
             await wait_for(lambda: _has(runtime, B, "done", 20), timeout=30, interval=0.1)
             b_latency = time.monotonic() - started
             a_left = sum(n for s, n in (await company_statuses(runtime, A)).items() if s != "done")
-            await wait_for(lambda: _has(runtime, A, "done", 600), timeout=90)
+            await wait_for(lambda: _has(runtime, A, "done", 300), timeout=90)
         assert a_left > 0, "A's backlog had drained before B's events were served"
         assert b_latency < 5.0, b_latency
     finally:
