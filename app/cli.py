@@ -191,6 +191,66 @@ def replay(
     typer.echo(f"replayed {done} events (back to queued; workers pick them up)")
 
 
+def _hooks_commands() -> typer.Typer:
+    # Built here, not at module level: `cli` stays the one command tree of this module.
+    group = typer.Typer(help="Each company's Procore hook (webhook subscription).")
+
+    @group.command("sync")
+    def sync(
+        company: Annotated[
+            int | None, typer.Option(help="Company id (default: every known company).")
+        ] = None,
+    ) -> None:
+        """Create, fix or re-enable the hook now; hooks of other namespaces are never touched."""
+        from rich.console import Console
+
+        from app.subscriptions import console
+
+        settings = _settings()
+        raise typer.Exit(asyncio.run(console.sync_hooks(settings, company, console=Console())))
+
+    return group
+
+
+cli.add_typer(_hooks_commands(), name="hooks")
+
+
+@cli.command()
+def resync(
+    company: Annotated[int, typer.Option(help="Company id.")],
+    project: Annotated[int | None, typer.Option(help="Only this project.")] = None,
+    resource: Annotated[str | None, typer.Option(help="Only this resource, e.g. RFIs.")] = None,
+    background: Annotated[
+        bool, typer.Option("--background", help="Only request it; the workers run it.")
+    ] = False,
+) -> None:
+    """Backfill the mirror from Procore's lists: add missing, update changed, mark gone."""
+    from rich.console import Console
+
+    from app.settings import SUPPORTED_RESOURCES
+    from app.subscriptions import console
+
+    if resource is not None and resource not in SUPPORTED_RESOURCES:
+        typer.secho(
+            f"resync: unknown resource {resource!r} ({', '.join(SUPPORTED_RESOURCES)})",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    settings = _settings()
+    code = asyncio.run(
+        console.resync_company(
+            settings,
+            company,
+            project_id=project,
+            resource_name=resource,
+            background=background,
+            console=Console(),
+        )
+    )
+    raise typer.Exit(code)
+
+
 @cli.command()
 def dev(
     port: Annotated[int, typer.Option(help="api port.")] = 8000,

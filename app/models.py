@@ -22,7 +22,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -345,3 +345,102 @@ class WorkerHeartbeat(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     jobs_done: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+
+
+class CompanyHook(Base):
+    """A company's subscription: the hook it should have in our namespace, and its upkeep.
+
+    A row is the request too: `sync_due_at` set means "reconcile this company's hook", written
+    in the transaction that asked for it (a gate opening, the periodic discovery, an
+    operator), so a crash between the request and the sync loses nothing.
+    """
+
+    __tablename__ = "company_hooks"
+
+    company_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # Procore's id of our hook, its status there ("active" | "disabled"), where it delivers.
+    hook_id: Mapped[int | None] = mapped_column(BigInteger)
+    hook_status: Mapped[str | None] = mapped_column(String(16))
+    destination_url: Mapped[str | None] = mapped_column(String(500))
+    triggers: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # SHA-256 of the Authorization value last applied: Procore may not show it back.
+    auth_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # The permitted projects as last listed: a new one is backfilled.
+    project_ids: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))
+    installed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sync_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_changes: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    reenabled: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    reenabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+    __table_args__ = (
+        Index(
+            "ix_company_hooks_due", "sync_due_at", postgresql_where=text("sync_due_at IS NOT NULL")
+        ),
+    )
+
+
+class ResyncStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class ResyncRun(Base):
+    """One backfill of a company (or one project, or one resource) into the mirror.
+
+    `cursor` holds the planned parts (resource by project) with the next page of each, and is
+    advanced in the transaction that writes a page to the mirror, so an interrupted run
+    resumes where it stopped. `locked_until` is the lease of the worker running it.
+    """
+
+    __tablename__ = "resync_runs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    company_id: Mapped[int] = mapped_column(BigInteger)
+    project_id: Mapped[int | None] = mapped_column(BigInteger)
+    resource_name: Mapped[str | None] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(String(32))
+    status: Mapped[ResyncStatus] = mapped_column(_enum(ResyncStatus, "resync_status"))
+    cursor: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        # One unfinished run per scope: asking again while one is pending or running joins it.
+        Index(
+            "uq_resync_runs_active_scope",
+            "company_id",
+            text("COALESCE(project_id, 0)"),
+            text("COALESCE(resource_name, '')"),
+            unique=True,
+            postgresql_where=text("status IN ('pending', 'running')"),
+        ),
+        Index("ix_resync_runs_company_created", "company_id", "created_at"),
+    )
+
+
+class ResyncSeen(Base):
+    """Resource ids a run listed, per part: what was not listed is gone once the part ends."""
+
+    __tablename__ = "resync_seen"
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("resync_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    part: Mapped[str] = mapped_column(String(160), primary_key=True)
+    resource_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -21,6 +21,18 @@ class AppEnv(StrEnum):
     PRODUCTION = "production"
 
 
+# The resources the pipeline can fetch (app.procore.endpoints), as webhooks name them.
+SUPPORTED_RESOURCES = (
+    "RFIs",
+    "Submittals",
+    "Observation Items",
+    "Punch Items",
+    "Projects",
+    "Company Users",
+    "Project Vendors",
+)
+
+
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -51,6 +63,19 @@ class Settings(BaseSettings):
     procore_client_id: str = ""
     procore_client_secret: SecretStr = SecretStr("")
     public_base_url: str = "http://127.0.0.1:8000"
+
+    # Subscriptions (app.subscriptions): each installed company gets one hook in this
+    # namespace, pointing at PUBLIC_BASE_URL + /webhooks/procore, with a trigger per
+    # resource of SYNC_RESOURCES and event type. Hooks of other namespaces are never touched.
+    webhook_namespace: str = Field(default="procore-hooks", min_length=1, max_length=100)
+    sync_resources: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(SUPPORTED_RESOURCES)
+    )
+    # Every company's hook is checked (and new installs discovered) this often.
+    hooks_sync_interval_seconds: float = Field(default=3600.0, ge=1)
+    # Resync (app.resync): page size of the list calls, and the lease a running resync holds.
+    resync_page_size: int = Field(default=100, ge=1, le=1000)
+    resync_lease_seconds: float = Field(default=120.0, gt=0)
 
     webhook_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     # Answer 503 rather than pass Procore's 5 s delivery timeout while Postgres is slow.
@@ -124,6 +149,22 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("sync_resources", mode="before")
+    @classmethod
+    def _resources_csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("sync_resources")
+    @classmethod
+    def _known_resources(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in SUPPORTED_RESOURCES]
+        if unknown:
+            raise ValueError(
+                f"SYNC_RESOURCES: unknown {', '.join(unknown)} "
+                f"(supported: {', '.join(SUPPORTED_RESOURCES)})"
+            )
+        return list(dict.fromkeys(value))
 
     @field_validator("database_url")
     @classmethod

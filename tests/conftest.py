@@ -107,6 +107,10 @@ TABLES = (
     "procore_calls",
     "admin_actions",
     "worker_heartbeats",
+    # Subscriptions and resync: a leftover request would have a later test's worker call Procore.
+    "company_hooks",
+    "resync_runs",
+    "resync_seen",
 )
 
 

@@ -6,7 +6,9 @@ from typing import Any
 
 from app.events import dispatch, service
 from app.gates import service as gates
+from app.resync import service as resync
 from app.runtime import Runtime
+from app.subscriptions import service as subscriptions
 
 
 def _runtime(ctx: dict[str, Any]) -> Runtime:
@@ -26,3 +28,17 @@ async def dispatch_due(ctx: dict[str, Any]) -> int:
 
 async def tend_gates(ctx: dict[str, Any]) -> None:
     await gates.tend(_runtime(ctx))
+
+
+async def sync_hooks(ctx: dict[str, Any], company_id: int) -> bool:
+    report = await subscriptions.sync_company(_runtime(ctx), company_id)
+    return report.ok
+
+
+async def run_resync(ctx: dict[str, Any], run_id: int) -> str | None:
+    view = await resync.run(_runtime(ctx), run_id)
+    return None if view is None else view.status
+
+
+async def tend_subscriptions(ctx: dict[str, Any]) -> None:
+    await subscriptions.tend(_runtime(ctx))

@@ -72,7 +72,11 @@ _settings = get_settings()
 
 
 class WorkerSettings:
-    functions: ClassVar[list[WorkerCoroutine]] = [jobs.process_events]
+    functions: ClassVar[list[WorkerCoroutine]] = [
+        jobs.process_events,
+        jobs.sync_hooks,
+        jobs.run_resync,
+    ]
     cron_jobs: ClassVar[list[CronJob]] = [
         cron(
             jobs.dispatch_due,
@@ -88,6 +92,14 @@ class WorkerSettings:
             run_at_startup=True,
             unique=True,
             timeout=300,
+        ),
+        # Hooks kept in step (periodic sync, new installs), due resyncs handed out.
+        cron(
+            jobs.tend_subscriptions,
+            second=_dispatch_seconds(_settings),
+            run_at_startup=True,
+            unique=True,
+            timeout=120,
         ),
     ]
     on_startup = startup

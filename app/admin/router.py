@@ -39,8 +39,12 @@ from app.admin.schemas import (
 from app.connect.service import issue_connect_link
 from app.logs import get_logger
 from app.models import EventStatus, GateScope, GateState
+from app.resync import runs
 from app.runtime import Runtime
+from app.settings import SUPPORTED_RESOURCES
 from app.setup import links
+from app.subscriptions import views
+from app.subscriptions.views import HooksOut, ResyncIn, ResyncRunOut, SyncOut
 from app.webhooks.payloads import INT64_MAX
 
 log = get_logger(__name__)
@@ -370,3 +374,67 @@ async def setup_link(
     return SetupLinkOut(
         url=link.url, company_id=link.company_id, expires_at=link.expires_at, embed_key=key
     )
+
+
+# --- subscriptions and resync ---------------------------------------------------------------
+
+
+@router.get(
+    "/companies/{company_id}/hooks",
+    summary="The company's hook: id, status (disabled by Procore?), triggers, last sync",
+    responses={404: {"model": Problem}},
+)
+async def company_hooks(session: Session, company_id: PathId) -> HooksOut:
+    found = await views.hooks_of(session, company_id)
+    if found is None:
+        raise _not_found(f"hooks of company {company_id}")
+    return found
+
+
+@router.post(
+    "/companies/{company_id}/hooks/sync",
+    summary="Sync the company's hook now: create, fix, re-enable; other namespaces untouched",
+)
+async def sync_company_hooks(runtime: RuntimeDep, actor: Actor, company_id: PathId) -> SyncOut:
+    return await service.sync_hooks(runtime, company_id, actor=actor)
+
+
+@router.post(
+    "/companies/{company_id}/resync",
+    status_code=202,
+    summary="Backfill the mirror from Procore's lists (workers run it; progress below)",
+    responses={422: {"model": Problem}},
+)
+async def resync_company(
+    session: Session, actor: Actor, company_id: PathId, body: ResyncIn | None = None
+) -> ResyncRunOut:
+    wanted = body or ResyncIn()
+    if wanted.resource_name is not None and wanted.resource_name not in SUPPORTED_RESOURCES:
+        raise HTTPException(422, f"resource_name: unknown resource {wanted.resource_name!r}")
+    async with session.begin():
+        return await service.request_resync(
+            session,
+            company_id,
+            project_id=wanted.project_id,
+            resource_name=wanted.resource_name,
+            actor=actor,
+        )
+
+
+@router.get("/companies/{company_id}/resync-runs", summary="The company's resyncs, newest first")
+async def company_resync_runs(
+    session: Session, company_id: PathId, limit: Limit = 20
+) -> list[ResyncRunOut]:
+    return [ResyncRunOut.of(v) for v in await runs.of_company(session, company_id, limit=limit)]
+
+
+@router.get(
+    "/resync-runs/{run_id}",
+    summary="One resync: status and progress (parts, pages, listed, written, deleted)",
+    responses={404: {"model": Problem}},
+)
+async def resync_run(session: Session, run_id: PathId) -> ResyncRunOut:
+    view = await runs.get(session, run_id)
+    if view is None:
+        raise _not_found(f"resync run {run_id}")
+    return ResyncRunOut.of(view)

@@ -48,7 +48,10 @@ from app.models import (
     Resource,
     WorkerHeartbeat,
 )
+from app.resync import runs
 from app.runtime import Runtime
+from app.subscriptions import service as subscriptions
+from app.subscriptions.views import ResyncRunOut, SyncOut
 
 MAX_PAGE = 500
 
@@ -529,3 +532,45 @@ async def changed_resources(
         next_cursor=cursor.encode("resources", reached),
         has_more=more,
     )
+
+
+# --- subscriptions and resync ---------------------------------------------------------------
+
+
+async def sync_hooks(runtime: Runtime, company_id: int, *, actor: str) -> SyncOut:
+    """Sync the company's hook now (calls Procore outside any transaction), audited."""
+    report = await subscriptions.sync_company(runtime, company_id, on_demand=True)
+    result = SyncOut.of(report)
+    async with runtime.sessions() as session, session.begin():
+        await audit.record(
+            session,
+            actor=actor,
+            action="hooks_sync",
+            target=f"company:{company_id}",
+            detail=result.model_dump(mode="json"),
+        )
+    return result
+
+
+async def request_resync(
+    session: AsyncSession,
+    company_id: int,
+    *,
+    project_id: int | None,
+    resource_name: str | None,
+    actor: str,
+) -> ResyncRunOut:
+    """Ask for a resync (workers run it); joins an unfinished run of the same scope."""
+    run_id = await runs.request(
+        session, company_id, reason="operator", project_id=project_id, resource_name=resource_name
+    )
+    await audit.record(
+        session,
+        actor=actor,
+        action="resync",
+        target=f"company:{company_id}",
+        detail={"run_id": run_id, "project_id": project_id, "resource_name": resource_name},
+    )
+    view = await runs.get(session, run_id)
+    assert view is not None, "a run just requested is there"
+    return ResyncRunOut.of(view)

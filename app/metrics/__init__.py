@@ -27,6 +27,9 @@ CallPurpose = Literal["fetch", "probe", "diagnose", "token", "connect", "hooks"]
 ProbeResult = Literal["opened", "still_closed", "error"]
 TokenResult = Literal["ok", "refused", "failed", "lost"]
 TokenGrant = Literal["client_credentials", "refresh_token"]
+HookSyncResult = Literal["unchanged", "changed", "skipped", "failed"]
+ResyncAction = Literal["written", "deleted"]
+ResyncEnd = Literal["done", "failed"]
 
 _NS = "procore_hooks"
 
@@ -104,6 +107,32 @@ TOKEN_RENEWALS = Counter(
     "token_refreshes",
     "Access-token renewals (client-credentials mint or refresh-token rotation), by result.",
     ["grant", "result"],
+    namespace=_NS,
+)
+
+# --- subscriptions and resync (worker) ------------------------------------------------------
+
+HOOK_SYNCS = Counter(
+    "hook_syncs",
+    "Hook syncs of a company: unchanged, changed (Procore written), skipped (parked), failed.",
+    ["result"],
+    namespace=_NS,
+)
+HOOKS_REENABLED = Counter(
+    "hooks_reenabled",
+    "Hooks found disabled by Procore (after repeated delivery failures) and re-enabled.",
+    namespace=_NS,
+)
+RESYNC_RESOURCES = Counter(
+    "resync_resources",
+    "Resources a resync wrote to the mirror (added or updated) or soft-deleted (gone).",
+    ["action"],
+    namespace=_NS,
+)
+RESYNC_RUNS = Counter(
+    "resync_runs",
+    "Resync runs that ended, by status.",
+    ["status"],
     namespace=_NS,
 )
 
@@ -209,6 +238,25 @@ def token_refresh(result: TokenResult, grant: TokenGrant = "refresh_token") -> N
     """`ok`; `refused` (Procore said no: re-auth needed); `failed` (transient, will retry);
     `lost` (the answer never arrived: the refresh token is gone, re-authorize)."""
     TOKEN_RENEWALS.labels(grant, result).inc()
+
+
+def hook_sync(result: HookSyncResult) -> None:
+    HOOK_SYNCS.labels(result).inc()
+
+
+def hooks_reenabled(count: int) -> None:
+    """Disabled hooks turned back on (each one also shows on the company's hooks view)."""
+    if count:
+        HOOKS_REENABLED.inc(count)
+
+
+def resync_resources(action: ResyncAction, count: int) -> None:
+    if count:
+        RESYNC_RESOURCES.labels(action).inc(count)
+
+
+def resync_finished(status: ResyncEnd) -> None:
+    RESYNC_RUNS.labels(status).inc()
 
 
 def status_class(status: int | None) -> str:

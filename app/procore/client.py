@@ -5,6 +5,10 @@ by the shared rate budget, is classified (`answers.classify`), and is appended t
 audit list (written with the outcome it led to, `calls.record_calls`). A 401 renews the token
 once (single-flight, `tokens.TokenService.renew`) and retries; a short 429 wait is waited out.
 
+`request(method, path, json=...)` is the same pipeline for any method (the Hooks API writes
+with POST/PATCH/DELETE); a refused call (401 renewed, 429 waited) was not acted on by Procore,
+so it is safe to send again whatever its method.
+
 `get(..., shared=True)` is single-flight per (credential, company, path) within the process:
 a caller joins an identical GET that is in flight but not yet sent (so its answer is at least
 as new as anything the caller knows of), or waits for a sent one to end and then shares the
@@ -49,6 +53,8 @@ class Answer:
     body: bytes = b""
     # When the request was sent: the answer shows Procore's state as of at least this time.
     sent_at: float = 0.0
+    # Pagination (`Link`, `Total`, `Per-Page`) and rate headers; None when nothing answered.
+    headers: httpx.Headers | None = None
 
     def json(self) -> Any:
         return orjson.loads(self.body)
@@ -91,8 +97,8 @@ class ProcoreClient:
 
         With `shared`, the answer may be another caller's (then `calls` gets nothing)."""
         if not shared:
-            return await self._get(
-                path, credential, company_id, calls, project_id, event_id, purpose, None
+            return await self._call(
+                "GET", path, None, credential, company_id, calls, project_id, event_id, purpose
             )
         key = (credential.id, company_id, path)
         while (flight := self._flights.get(key)) is not None:
@@ -106,8 +112,17 @@ class ProcoreClient:
             # The caller that led it failed or was cancelled: lead the next one.
         flight = self._flights[key] = _Flight(asyncio.get_running_loop().create_future())
         try:
-            answer = await self._get(
-                path, credential, company_id, calls, project_id, event_id, purpose, flight
+            answer = await self._call(
+                "GET",
+                path,
+                None,
+                credential,
+                company_id,
+                calls,
+                project_id,
+                event_id,
+                purpose,
+                flight,
             )
         except Exception as exc:
             flight.answer.set_exception(exc)
@@ -123,16 +138,36 @@ class ProcoreClient:
                 del self._flights[key]
         return answer
 
-    async def _get(
+    async def request(
         self,
+        method: str,
         path: str,
+        *,
+        credential: CredentialRef,
+        company_id: int,
+        calls: list[CallRecord],
+        json: Any = None,
+        project_id: int | None = None,
+        purpose: str = Purpose.HOOKS,
+    ) -> Answer:
+        """Any method on `path` as `credential` in `company_id`, with an optional JSON body;
+        paced, renewed on 401 and audited exactly like `get`."""
+        return await self._call(
+            method.upper(), path, json, credential, company_id, calls, project_id, None, purpose
+        )
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        json: Any,
         credential: CredentialRef,
         company_id: int,
         calls: list[CallRecord],
         project_id: int | None,
         event_id: int | None,
         purpose: str,
-        flight: _Flight | None,
+        flight: _Flight | None = None,
     ) -> Answer:
         token = await self.tokens.access_token(credential)
         if isinstance(token, Outcome):
@@ -151,9 +186,11 @@ class ProcoreClient:
                 path,
                 token=token,
                 ticket=ticket,
+                method=method,
+                json=json,
                 audit=CallRecord(
                     purpose=purpose,
-                    method="GET",
+                    method=method,
                     path=path,
                     status=None,
                     latency_ms=0,
@@ -240,8 +277,12 @@ class ProcoreClient:
         audit: CallRecord,
         calls: list[CallRecord],
         flight: _Flight | None = None,
+        method: str = "GET",
+        json: Any = None,
     ) -> Answer:
         headers = {"Authorization": f"Bearer {token.value}", "Accept": "application/json"}
+        if json is not None:
+            headers["Content-Type"] = "application/json"
         if audit.company_id is not None:
             headers["Procore-Company-Id"] = str(audit.company_id)
         status: int | None = None
@@ -253,8 +294,12 @@ class ProcoreClient:
                     flight.mark_sent()
                 sent_at = time.time()
                 started = time.perf_counter()
-                response = await self._http.get(
-                    self._base + path, headers=headers, timeout=self._timeout
+                response = await self._http.request(
+                    method,
+                    self._base + path,
+                    headers=headers,
+                    timeout=self._timeout,
+                    content=None if json is None else orjson.dumps(json),
                 )
             status, body, answer_headers = response.status_code, response.content, response.headers
         except httpx.TimeoutException:
@@ -284,4 +329,4 @@ class ProcoreClient:
             )
         )
         outcome = classify(status, answer_headers if answer_headers is not None else {}, body)
-        return Answer(outcome, body if status is not None else b"", sent_at)
+        return Answer(outcome, body if status is not None else b"", sent_at, answer_headers)

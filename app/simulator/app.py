@@ -15,6 +15,7 @@ from app.simulator.rest import RestApi
 from app.simulator.seed import DEFAULT_SEED, Seed
 from app.simulator.sender import Sender
 from app.simulator.state import Simulator
+from app.simulator.webhooks import WebhooksApi
 
 
 class SimulatorApp:
@@ -33,9 +34,11 @@ class SimulatorApp:
             finally:
                 await sender.close()
 
+        rest = RestApi(sim)
         routes = [
             *OAuthApi(sim).routes(),
-            *RestApi(sim).routes(),
+            *rest.routes(),
+            *WebhooksApi(sim, sender, rest).routes(),
             *ControlApi(sim, sender).routes(),
         ]
         # The edge wraps Starlette from the outside so that it sees the server's own `send`

@@ -33,6 +33,10 @@ Webhooks:
   `GET /_sim/hooks/{id}/deliveries` (every attempt: event_id, at, outcome, status, duplicate);
   `POST /_sim/hooks/{id}/resume` (end the current pause now).
 - `POST /_sim/drain` `{"timeout_s"}` → `{"drained": bool}` once nothing is queued or in flight.
+- Hooks made through the Webhooks API (`/rest/v1.0/webhooks/hooks`, per company, with
+  triggers): `GET /_sim/webhooks` (hooks, triggers, status, write counters),
+  `PUT /_sim/webhooks/settings` `{"deactivate_after_failures", "time_scale"}`,
+  `POST /_sim/webhooks/{id}/disable`; see `app.simulator.webhooks`.
 
 Observation:
 - `GET /_sim/calls?company_id=&project_id=` → `{"total", "by_status", "by_path", "by_route"}`

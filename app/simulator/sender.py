@@ -19,7 +19,7 @@ import contextlib
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +93,8 @@ class Hook:
     outcomes: Counter[str] = field(default_factory=Counter)
     attempts: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=ATTEMPT_LOG_SIZE))
     workers: list[asyncio.Task[None]] = field(default_factory=list)
+    # Hooks made through the Webhooks API hear only their company's triggered changes.
+    accepts: Callable[[Change], bool] | None = None
 
     def view(self, now: float) -> dict[str, Any]:
         paused_for = None if self.paused_until is None else max(0.0, self.paused_until - now)
@@ -138,15 +140,44 @@ class Sender:
         self.outcomes.clear()
         self._next_id = 1
 
-    def add(self, settings: HookSettings) -> Hook:
-        hook = Hook(self._next_id, settings)
+    def add(self, settings: HookSettings, accepts: Callable[[Change], bool] | None = None) -> Hook:
+        hook = Hook(self._next_id, settings, accepts=accepts)
         self._next_id += 1
         self.hooks[hook.id] = hook
-        for n in range(settings.concurrency):
+        self._start_workers(hook)
+        return hook
+
+    def _start_workers(self, hook: Hook) -> None:
+        for n in range(hook.settings.concurrency):
             hook.workers.append(
                 asyncio.create_task(self._work(hook), name=f"sim-hook-{hook.id}-{n}")
             )
-        return hook
+
+    def reactivate(self, hook_id: int) -> bool:
+        """Turn a deactivated hook back on (the Webhooks API's re-enable): a fresh cycle."""
+        hook = self.hooks.get(hook_id)
+        if hook is None:
+            return False
+        if hook.active:
+            return True
+        hook.active = True
+        self._reset_cycle(hook)
+        # The old delivery loops ended when the hook was deactivated.
+        hook.workers = [t for t in hook.workers if not t.done()]
+        if not hook.workers:
+            self._start_workers(hook)
+        hook.wake.set()
+        return True
+
+    def deactivate(self, hook_id: int) -> bool:
+        """What Procore does to a hook after repeated failures: no more deliveries."""
+        hook = self.hooks.get(hook_id)
+        if hook is None:
+            return False
+        hook.active = False
+        self._discard_queue(hook)
+        hook.wake.set()
+        return True
 
     async def remove(self, hook_id: int) -> bool:
         hook = self.hooks.pop(hook_id, None)
@@ -168,6 +199,8 @@ class Sender:
         for hook in self.hooks.values():
             copies: list[Delivery] = []
             for change in changes:
+                if hook.accepts is not None and not hook.accepts(change):
+                    continue
                 identity = ids.next(change.timestamp)
                 body = render(
                     change, identity, hook.settings.payload_version, hook.settings.shape()

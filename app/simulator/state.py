@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from app.simulator.faults import FaultPlan
+from app.simulator.hook_registry import HookRegistry
 from app.simulator.payloads import EventIds
 from app.simulator.ratelimit import RateLimiter
 from app.simulator.resources import (
@@ -153,6 +154,7 @@ class Simulator:
         self.faults = FaultPlan(self.rng)
         self.event_ids = EventIds(self.rng)
         self.calls = CallLog()
+        self.webhooks = HookRegistry()
         self.companies: dict[int, Company] = {}
         self.permitted: dict[int, bool] = {}
         self.resources: dict[tuple[Kind, int], Resource] = {}

@@ -156,11 +156,30 @@ async def wait_for(
         await asyncio.sleep(interval)
 
 
-def make_worker(settings: Settings, *, max_jobs: int = 10, burst: bool = False) -> Worker:
-    """A real arq Worker as WorkerSettings configures it, with the dispatcher every second."""
+def make_worker(
+    settings: Settings, *, max_jobs: int = 10, burst: bool = False, subscriptions: bool = False
+) -> Worker:
+    """A real arq Worker as WorkerSettings configures it, with the dispatcher every second.
+
+    The hooks-sync and resync jobs are registered; their cron (which hands them out) only with
+    `subscriptions`, so other scenarios' call counts are not touched by hook upkeep."""
+    upkeep = [
+        cron(
+            jobs.tend_subscriptions,
+            second=set(range(60)),
+            run_at_startup=True,
+            unique=True,
+            timeout=60,
+        )
+    ]
     return Worker(
-        functions=[func(jobs.process_events, name=PROCESS_EVENTS)],
+        functions=[
+            func(jobs.process_events, name=PROCESS_EVENTS),
+            func(jobs.sync_hooks, name="sync_hooks"),
+            func(jobs.run_resync, name="run_resync"),
+        ],
         cron_jobs=[
+            *(upkeep if subscriptions else []),
             cron(
                 jobs.dispatch_due,
                 second=set(range(60)),

@@ -1,0 +1,522 @@
+"""Run a resync: list each part page by page and reconcile the mirror, resumably.
+
+A run is leased (`locked_until`) by the worker running it, and every page is written in one
+transaction with the cursor that says it was written: a worker killed mid-run leaves a
+cursor that the next worker resumes from once the lease expires. A page costs one call,
+paced by the shared rate budget like every other call; a 429 or a spent budget is waited
+out, not counted as a failure.
+
+Per page, only resources the mirror lacks or holds older are written (`plan.to_write`), so a
+resync of an unchanged company writes nothing. When a part's last page is written, the
+mirror's resources of that part that were not listed — and were not fetched since the part
+began (a webhook may have brought a newer one) — are soft-deleted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import metrics
+from app.events import mirror
+from app.gates import service as gates
+from app.logs import get_logger
+from app.procore.answers import Outcome, OutcomeKind
+from app.procore.calls import CallRecord, Purpose, record_calls
+from app.procore.client import Answer
+from app.procore.tokens import CredentialRef
+from app.resync import plan, runs
+from app.runtime import Runtime
+from app.subscriptions.hooks import Failed, patient_request
+
+log = get_logger(__name__)
+
+RUN_RESYNC = "run_resync"
+# A job hands its run back (to be resumed by the next job) after this long, well inside
+# arq's job timeout.
+JOB_BUDGET_SECONDS = 240.0
+# A run that keeps failing for transient reasons is given up after this many claims.
+MAX_CLAIMS = 8
+_BACKOFF_SECONDS = 30.0
+_MAX_PAGES = 100_000
+
+Progress = Callable[[runs.RunView], None]
+
+
+# --- listing ---------------------------------------------------------------------------------
+
+
+async def fetch(
+    runtime: Runtime,
+    credential: CredentialRef,
+    company_id: int,
+    path: str,
+    calls: list[CallRecord],
+    *,
+    project_id: int | None = None,
+    waits: list[float] | None = None,
+) -> Answer:
+    """GET one page; 429s and a spent budget are waited out, transient failures retried."""
+    return await patient_request(
+        runtime.procore,
+        "GET",
+        path,
+        credential=credential,
+        company_id=company_id,
+        calls=calls,
+        project_id=project_id,
+        purpose=Purpose.FETCH,
+        waits=waits,
+        transient_attempts=runtime.settings.retry_max_attempts,
+    )
+
+
+async def list_all(
+    runtime: Runtime,
+    credential: CredentialRef,
+    company_id: int,
+    path: str,
+    calls: list[CallRecord],
+) -> list[Any] | Failed:
+    """Every page of a list endpoint."""
+    per_page = runtime.settings.resync_page_size
+    items: list[Any] = []
+    joiner = "&" if "?" in path else "?"
+    for page in range(1, _MAX_PAGES):
+        answer = await fetch(
+            runtime, credential, company_id, f"{path}{joiner}page={page}&per_page={per_page}", calls
+        )
+        if answer.outcome.kind is not OutcomeKind.OK:
+            return Failed(f"GET {path}", answer.outcome)
+        batch = answer.json()
+        if not isinstance(batch, list):
+            return Failed(f"GET {path}", Outcome(OutcomeKind.REJECTED, 200, "not a list"))
+        items += batch
+        if not plan.has_next_page(answer.headers, page, per_page, len(batch)):
+            break
+    return items
+
+
+async def list_projects(
+    runtime: Runtime, credential: CredentialRef, company_id: int, calls: list[CallRecord]
+) -> list[int] | Failed:
+    """The projects the principal may see (a project it may not is not listed)."""
+    listed = await list_all(
+        runtime, credential, company_id, f"/rest/v1.0/projects?company_id={company_id}", calls
+    )
+    if isinstance(listed, Failed):
+        return listed
+    return sorted(int(p["id"]) for p in listed if isinstance(p, dict) and "id" in p)
+
+
+# --- running a run ---------------------------------------------------------------------------
+
+
+_CLAIM = text(
+    """
+    UPDATE resync_runs SET status = 'running', attempts = attempts + 1,
+        locked_until = now() + make_interval(secs => :lease),
+        started_at = COALESCE(started_at, now())
+    WHERE id = :id AND status IN ('pending', 'running')
+      AND (locked_until IS NULL OR locked_until < now())
+    RETURNING id, company_id, project_id, resource_name, attempts, cursor
+    """
+)
+_SAVE = text(
+    """
+    UPDATE resync_runs SET cursor = CAST(:cursor AS jsonb),
+        locked_until = now() + make_interval(secs => :lease)
+    WHERE id = :id
+    """
+)
+_END = text(
+    """
+    UPDATE resync_runs SET status = CAST(:status AS text),
+        locked_until = CAST(:not_before AS timestamptz), last_error = CAST(:error AS text),
+        finished_at = CASE WHEN CAST(:status AS text) IN ('done', 'failed') THEN now() END,
+        cursor = CAST(:cursor AS jsonb)
+    WHERE id = :id
+    """
+)
+_KNOWN = text(
+    """
+    SELECT resource_id, procore_updated_at, deleted_at IS NOT NULL AS deleted, data
+    FROM resources
+    WHERE company_id = :c AND resource_name = :rn AND resource_id = ANY(CAST(:ids AS bigint[]))
+    """
+)
+_SEEN = text(
+    """
+    INSERT INTO resync_seen (run_id, part, resource_id)
+    SELECT CAST(:run AS bigint), CAST(:part AS text), unnest(CAST(:ids AS bigint[]))
+    ON CONFLICT DO NOTHING
+    """
+)
+_GONE = text(
+    """
+    SELECT r.resource_id, r.project_id FROM resources r
+    WHERE r.company_id = :c AND r.resource_name = :rn AND r.deleted_at IS NULL
+      AND (CAST(:p AS bigint) IS NULL OR r.project_id = CAST(:p AS bigint))
+      AND r.fetched_at < CAST(:started AS timestamptz)
+      AND NOT EXISTS (
+        SELECT 1 FROM resync_seen s
+        WHERE s.run_id = :run AND s.part = :part AND s.resource_id = r.resource_id)
+    ORDER BY r.resource_id
+    """
+)
+_FORGET_SEEN = text("DELETE FROM resync_seen WHERE run_id = :run")
+
+
+async def run(
+    runtime: Runtime,
+    run_id: int,
+    *,
+    budget_seconds: float = JOB_BUDGET_SECONDS,
+    progress: Progress | None = None,
+) -> runs.RunView | None:
+    """Run (or resume) one resync until it ends or the budget is spent; None if it is not
+    runnable now (finished, or another worker holds it)."""
+    settings = runtime.settings
+    async with runtime.sessions() as session, session.begin():
+        row = (
+            await session.execute(_CLAIM, {"id": run_id, "lease": settings.resync_lease_seconds})
+        ).first()
+    if row is None:
+        return None
+    deadline = time.monotonic() + budget_seconds
+    company_id, project_id = int(row.company_id), row.project_id
+    cursor: dict[str, Any] = dict(row.cursor or {})
+    credential, _ = await runtime.procore.tokens.credential_for(company_id)
+    async with runtime.sessions() as session:
+        verdict = await gates.verdict(
+            session,
+            credential_id=None if credential is None else credential.id,
+            company_id=company_id,
+            project_id=project_id,
+        )
+    if not verdict.open or credential is None:
+        # Waits for the gate: the hand-off skips runs of parked scopes.
+        why = verdict.reason if not verdict.open else "no credential serves this company"
+        return await _end(runtime, run_id, cursor, "pending", why, backoff=not verdict.open)
+    if row.attempts > MAX_CLAIMS:
+        return await _end(
+            runtime, run_id, cursor, "failed", "gave up after repeated failures", backoff=False
+        )
+
+    context = _Run(runtime, run_id, company_id, credential, cursor, progress)
+    if "parts" not in cursor:
+        failure = await context.make_plan(row.project_id, row.resource_name)
+        if failure is not None:
+            return await context.stop(failure)
+    for part_state in cursor["parts"]:
+        while not part_state.get("done"):
+            if time.monotonic() > deadline:
+                # Handed back: the next tick's job resumes from the cursor.
+                return await _end(runtime, run_id, cursor, "running", None, backoff=False)
+            failure = await context.page(part_state)
+            if failure is not None:
+                if failure.outcome.kind in (
+                    OutcomeKind.FORBIDDEN,
+                    OutcomeKind.NOT_FOUND,
+                    OutcomeKind.REJECTED,
+                ):
+                    # This part cannot be listed (no access to the project or the tool):
+                    # the rest of the run goes on.
+                    part_state["done"] = True
+                    part_state["error"] = f"{failure.outcome.status} {failure.outcome.message}"
+                    await context.signal(failure, part_state.get("project_id"))
+                    await context.save()
+                    continue
+                return await context.stop(failure)
+    async with runtime.sessions() as session, session.begin():
+        await session.execute(_FORGET_SEEN, {"run": run_id})
+    metrics.resync_finished("done")
+    log.info("resync.done", run_id=run_id, company_id=company_id, **_summary(cursor))
+    return await _end(runtime, run_id, cursor, "done", None, backoff=False)
+
+
+class _Run:
+    """One run's state while a worker holds it."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        run_id: int,
+        company_id: int,
+        credential: CredentialRef,
+        cursor: dict[str, Any],
+        progress: Progress | None,
+    ) -> None:
+        self.runtime = runtime
+        self.run_id = run_id
+        self.company_id = company_id
+        self.credential = credential
+        self.cursor = cursor
+        self.progress = progress
+
+    async def make_plan(self, project_id: int | None, resource_name: str | None) -> Failed | None:
+        settings = self.runtime.settings
+        calls: list[CallRecord] = []
+        projects: list[int] = []
+        needs_projects = project_id is None and any(
+            r not in plan.COMPANY_LEVEL
+            for r in settings.sync_resources
+            if resource_name in (None, r)
+        )
+        if needs_projects:
+            listed = await list_projects(self.runtime, self.credential, self.company_id, calls)
+            if isinstance(listed, Failed):
+                await self._record(calls)
+                return listed
+            projects = listed
+        parts = plan.plan_parts(
+            settings.sync_resources, projects, project_id=project_id, resource_name=resource_name
+        )
+        self.cursor["parts"] = [
+            {"resource": p.resource_name, "project_id": p.project_id, "page": 1} for p in parts
+        ]
+        self.cursor["calls"] = self.cursor.get("calls", 0) + len(calls)
+        await self.save(calls)
+        return None
+
+    async def page(self, state: dict[str, Any]) -> Failed | None:
+        """List the part's next page and write it, with the cursor, in one transaction."""
+        settings = self.runtime.settings
+        part = plan.Part(state["resource"], state["project_id"])
+        page, per_page = int(state["page"]), settings.resync_page_size
+        if "started" not in state:
+            state["started"] = datetime.now(UTC).isoformat()
+        calls: list[CallRecord] = []
+        waits: list[float] = []
+        answer = await fetch(
+            self.runtime,
+            self.credential,
+            self.company_id,
+            plan.page_path(part, self.company_id, page, per_page),
+            calls,
+            project_id=part.project_id,
+            waits=waits,
+        )
+        self.cursor["calls"] = self.cursor.get("calls", 0) + len(calls)
+        self.cursor["rate_limited"] = self.cursor.get("rate_limited", 0) + len(waits)
+        if answer.outcome.kind is not OutcomeKind.OK:
+            await self._record(calls)
+            return Failed(f"GET {part.key} page {page}", answer.outcome)
+        items = answer.json()
+        if not isinstance(items, list):
+            await self._record(calls)
+            return Failed(part.key, Outcome(OutcomeKind.REJECTED, 200, "not a list"))
+        fetched_at = datetime.fromtimestamp(answer.sent_at, UTC)
+        last = not plan.has_next_page(answer.headers, page, per_page, len(items))
+        total = answer.headers.get("total") if answer.headers is not None else None
+        async with self.runtime.sessions() as session, session.begin():
+            written = await self._write(session, part, items, fetched_at)
+            deleted = await self._delete_gone(session, part, state) if last else 0
+            state.update(
+                page=page + 1,
+                pages=int(state.get("pages", 0)) + 1,
+                listed=int(state.get("listed", 0)) + len(items),
+                written=int(state.get("written", 0)) + written,
+                deleted=int(state.get("deleted", 0)) + deleted,
+                total=int(total) if total is not None and total.isdigit() else None,
+                done=last,
+            )
+            await self._save_in(session, calls)
+        metrics.resync_resources("written", written)
+        metrics.resync_resources("deleted", deleted)
+        self._report()
+        return None
+
+    async def _write(
+        self, session: AsyncSession, part: plan.Part, items: Sequence[Any], fetched_at: datetime
+    ) -> int:
+        listed: list[tuple[int, datetime | None, dict[str, Any]]] = [
+            (int(item["id"]), mirror.procore_updated_at(item), item)
+            for item in items
+            if isinstance(item, dict) and isinstance(item.get("id"), int)
+        ]
+        if not listed:
+            return 0
+        ids = [rid for rid, _, _ in listed]
+        rows = (
+            await session.execute(
+                _KNOWN, {"c": self.company_id, "rn": part.resource_name, "ids": ids}
+            )
+        ).all()
+        known = {
+            int(r.resource_id): plan.Known(r.procore_updated_at, bool(r.deleted), r.data)
+            for r in rows
+        }
+        wanted = set(plan.to_write(listed, known))
+        await mirror.upsert(
+            session,
+            [
+                mirror.Snapshot(
+                    company_id=self.company_id,
+                    resource_name=part.resource_name,
+                    resource_id=rid,
+                    project_id=part.project_id,
+                    data=data,
+                    procore_updated_at=updated_at,
+                    fetched_at=fetched_at,
+                )
+                for rid, updated_at, data in listed
+                if rid in wanted
+            ],
+        )
+        await session.execute(_SEEN, {"run": self.run_id, "part": part.key, "ids": ids})
+        return len(wanted)
+
+    async def _delete_gone(
+        self, session: AsyncSession, part: plan.Part, state: dict[str, Any]
+    ) -> int:
+        gone = (
+            await session.execute(
+                _GONE,
+                {
+                    "c": self.company_id,
+                    "rn": part.resource_name,
+                    "p": part.project_id,
+                    "started": datetime.fromisoformat(state["started"]),
+                    "run": self.run_id,
+                    "part": part.key,
+                },
+            )
+        ).all()
+        now = datetime.now(UTC)
+        await mirror.soft_delete(
+            session,
+            [
+                mirror.Deletion(
+                    self.company_id, part.resource_name, int(g.resource_id), g.project_id, now
+                )
+                for g in gone
+            ],
+        )
+        return len(gone)
+
+    async def signal(self, failure: Failed, project_id: int | None) -> None:
+        """A refusal is evidence for the gates, like any other call's."""
+        if not failure.outcome.is_gate_signal:
+            return
+        async with self.runtime.sessions() as session, session.begin():
+            await gates.record_outcome(
+                session,
+                credential_id=self.credential.id,
+                company_id=self.company_id,
+                project_id=project_id,
+                outcome=failure.outcome,
+                settings=self.runtime.settings,
+            )
+
+    async def stop(self, failure: Failed) -> runs.RunView | None:
+        """Not installed, no token, or failing: back to pending after a while (the gates decide
+        when the company may be called again)."""
+        await self.signal(failure, None)
+        error = f"{failure.what}: {failure.outcome.status} {failure.outcome.message}"
+        log.warning("resync.stopped", run_id=self.run_id, company_id=self.company_id, error=error)
+        return await _end(self.runtime, self.run_id, self.cursor, "pending", error, backoff=True)
+
+    async def save(self, calls: Sequence[CallRecord] = ()) -> None:
+        async with self.runtime.sessions() as session, session.begin():
+            await self._save_in(session, calls)
+
+    async def _save_in(self, session: AsyncSession, calls: Sequence[CallRecord]) -> None:
+        await session.execute(
+            _SAVE,
+            {
+                "id": self.run_id,
+                "cursor": orjson.dumps(self.cursor).decode(),
+                "lease": self.runtime.settings.resync_lease_seconds,
+            },
+        )
+        await record_calls(session, calls)
+
+    async def _record(self, calls: Sequence[CallRecord]) -> None:
+        async with self.runtime.sessions() as session, session.begin():
+            await record_calls(session, calls)
+
+    def _report(self) -> None:
+        if self.progress is None:
+            return
+        now = datetime.now(UTC)
+        self.progress(
+            runs.RunView(
+                self.run_id, self.company_id, None, None, "", "running", 0, now, now, None, None,
+                self.cursor,
+            )
+        )  # fmt: skip
+
+
+async def _end(
+    runtime: Runtime,
+    run_id: int,
+    cursor: dict[str, Any],
+    status: str,
+    error: str | None,
+    *,
+    backoff: bool,
+) -> runs.RunView | None:
+    if status == "failed":
+        metrics.resync_finished("failed")
+    not_before = datetime.fromtimestamp(time.time() + _BACKOFF_SECONDS, UTC) if backoff else None
+    async with runtime.sessions() as session, session.begin():
+        await session.execute(
+            _END,
+            {
+                "id": run_id,
+                "status": status,
+                "not_before": not_before,
+                "error": error,
+                "cursor": orjson.dumps(cursor).decode(),
+            },
+        )
+        return await runs.get(session, run_id)
+
+
+def _summary(cursor: dict[str, Any]) -> dict[str, int]:
+    parts: list[dict[str, Any]] = cursor.get("parts", [])
+    return {
+        "parts": len(parts),
+        "listed": sum(int(p.get("listed", 0)) for p in parts),
+        "written": sum(int(p.get("written", 0)) for p in parts),
+        "deleted": sum(int(p.get("deleted", 0)) for p in parts),
+        "calls": int(cursor.get("calls", 0)),
+    }
+
+
+# --- hand-off to the workers ------------------------------------------------------------------
+
+
+_DUE_RUNS = text(
+    """
+    SELECT r.id, r.attempts FROM resync_runs r
+    WHERE r.status IN ('pending', 'running')
+      AND (r.locked_until IS NULL OR r.locked_until < now())
+      AND NOT EXISTS (
+        SELECT 1 FROM gates g WHERE g.state = 'parked' AND (
+            g.scope_key = 'company:' || r.company_id
+            OR g.scope_key = 'project:' || r.company_id || ':' || r.project_id))
+    ORDER BY r.id LIMIT :limit
+    """
+)
+
+
+async def enqueue_due(runtime: Runtime, *, limit: int = 50) -> int:
+    """Hand runnable runs to the workers (job ids per claim, so a retry is never refused)."""
+    async with runtime.sessions() as session:
+        due = (await session.execute(_DUE_RUNS, {"limit": limit})).all()
+    queue = runtime.queue
+    for row in due:
+        await queue.enqueue_job(
+            RUN_RESYNC,
+            int(row.id),
+            _job_id=f"{queue.default_queue_name}:resync:{row.id}:{row.attempts}",
+        )
+    return len(due)

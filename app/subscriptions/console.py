@@ -1,0 +1,131 @@
+"""The CLI's `hooks sync` and `resync` (app.cli): the same services as the workers and the
+admin API, run in the CLI's own process with a terminal view, and audited."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from sqlalchemy import text
+
+from app.admin import audit
+from app.resync import runs
+from app.resync import service as resync
+from app.runtime import Runtime, open_runtime
+from app.settings import Settings
+from app.subscriptions import service
+from app.subscriptions.views import SyncOut
+
+
+async def sync_hooks(settings: Settings, company_id: int | None, *, console: Console) -> int:
+    """Sync one company, or every known one (after discovering installs); exit code 1 if any
+    sync failed."""
+    runtime = open_runtime(settings, name="procore-hooks-cli")
+    try:
+        if company_id is None:
+            await service.discover(runtime)
+            async with runtime.sessions() as session:
+                ids = [
+                    int(c)
+                    for c in (
+                        await session.execute(
+                            text("SELECT company_id FROM company_hooks ORDER BY 1")
+                        )
+                    ).scalars()
+                ]
+        else:
+            ids = [company_id]
+        table = Table("company", "hook", "changes", "re-enabled", "new projects", "result")
+        failed = 0
+        for cid in ids:
+            report = await service.sync_company(runtime, cid, on_demand=True)
+            result = SyncOut.of(report)
+            await _audit(runtime, "hooks_sync", cid, result.model_dump(mode="json"))
+            failed += report.error is not None
+            table.add_row(
+                str(cid),
+                str(report.hook_id or "-"),
+                "\n".join(report.changes) or "none",
+                str(report.reenabled),
+                ", ".join(map(str, report.new_projects)) or "-",
+                report.error or report.skipped or "ok",
+            )
+        console.print(table)
+        return 1 if failed else 0
+    finally:
+        await runtime.close()
+
+
+async def resync_company(
+    settings: Settings,
+    company_id: int,
+    *,
+    project_id: int | None,
+    resource_name: str | None,
+    background: bool,
+    console: Console,
+) -> int:
+    """Request a resync; unless `background`, run it here with a progress bar (an interrupted
+    run is resumed by the workers, or by running the same command again)."""
+    runtime = open_runtime(settings, name="procore-hooks-cli")
+    try:
+        async with runtime.sessions() as session, session.begin():
+            run_id = await runs.request(
+                session,
+                company_id,
+                reason="operator",
+                project_id=project_id,
+                resource_name=resource_name,
+            )
+        await _audit(
+            runtime,
+            "resync",
+            company_id,
+            {"run_id": run_id, "project_id": project_id, "resource_name": resource_name},
+        )
+        if background:
+            console.print(f"resync run {run_id} requested; workers will run it")
+            return 0
+        with Progress(
+            TextColumn("[bold]resync {task.fields[run]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("parts  {task.fields[listed]} listed, {task.fields[written]} written, "
+                       "{task.fields[deleted]} deleted"),
+            console=console,
+        ) as bar:  # fmt: skip
+            task = bar.add_task("resync", total=None, run=run_id, listed=0, written=0, deleted=0)
+
+            def show(view: runs.RunView) -> None:
+                done = view.progress
+                bar.update(
+                    task,
+                    total=done["parts"],
+                    completed=done["parts_done"],
+                    listed=done["listed"],
+                    written=done["written"],
+                    deleted=done["deleted"],
+                )
+
+            view = await resync.run(runtime, run_id, budget_seconds=float("inf"), progress=show)
+        if view is None:
+            console.print(f"resync run {run_id} is being run by a worker; see its progress with "
+                          f"GET /admin/resync-runs/{run_id}")  # fmt: skip
+            return 0
+        console.print(f"resync run {run_id}: {view.status} {view.progress}")
+        if view.last_error:
+            console.print(f"[red]{view.last_error}[/red]")
+        return 0 if view.status == "done" else 1
+    finally:
+        await runtime.close()
+
+
+async def _audit(runtime: Runtime, action: str, company_id: int, detail: dict[str, object]) -> None:
+    async with runtime.sessions() as session, session.begin():
+        await audit.record(
+            session,
+            actor=audit.cli_actor(),
+            action=action,
+            target=f"company:{company_id}",
+            detail=detail,
+        )
