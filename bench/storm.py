@@ -365,10 +365,12 @@ class DrainResult:
     noticed_after_s: float | None = None
     final_after_s: float | None = None
     drain_s: float | None = None
-    fetches: int = 0
-    fetch_window_s: float | None = None
+    audited: int = 0
+    call_window_s: float | None = None
+    by_purpose: dict[str, int] = field(default_factory=dict)
     calls: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
+    by_route: dict[str, int] = field(default_factory=dict)
     rate_limited: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     mirrored: int = 0
@@ -383,6 +385,7 @@ async def run_drain(
     spike: int,
     spike_window_s: float,
     events: int,
+    rfis: list[int],
     timeout_s: float,
 ) -> DrainResult:
     limits = {
@@ -415,24 +418,30 @@ async def run_drain(
         result.final_after_s = (last_final - installed_at).total_seconds()
         if result.noticed_after_s is not None:
             result.drain_s = result.final_after_s - result.noticed_after_s
+    # Every call to the company after the install (the limit counts them all), from the audit.
     window = await conn.fetchrow(
         "SELECT count(*) AS n, min(at) AS first, max(at) AS last FROM procore_calls"
-        " WHERE company_id = $1 AND purpose = 'fetch' AND at >= $2",
+        " WHERE company_id = $1 AND at >= $2",
         COMPANY,
         installed_at,
     )
-    result.fetches = int(window["n"])
+    result.audited = int(window["n"])
     if window["n"] > 1:
-        result.fetch_window_s = (window["last"] - window["first"]).total_seconds()
+        result.call_window_s = (window["last"] - window["first"]).total_seconds()
+    result.by_purpose = await audit_by_purpose(conn, installed_at)
     calls = (await sim.get("/_sim/calls", params={"company_id": COMPANY})).json()
     result.calls = int(calls["total"])
     result.by_status = dict(calls["by_status"])
+    result.by_route = dict(calls["by_route"])
     stats = (await sim.get("/_sim/stats")).json()
     result.rate_limited = int(stats["rate_limited"]) - rate_limited_before
     result.statuses = await statuses(conn)
     result.mirrored = int(
         await conn.fetchval(
-            "SELECT count(*) FROM resources WHERE company_id = $1 AND data IS NOT NULL", COMPANY
+            "SELECT count(*) FROM resources WHERE company_id = $1 AND resource_name = 'RFIs'"
+            " AND resource_id = ANY($2::bigint[]) AND data IS NOT NULL",
+            COMPANY,
+            sorted(set(rfis)),
         )
     )
     return result
@@ -552,6 +561,7 @@ async def run(args: argparse.Namespace) -> int:
                 spike=args.spike,
                 spike_window_s=args.spike_window,
                 events=args.events,
+                rfis=storm,
                 timeout_s=args.drain_timeout,
             )
             await worker.stop()
@@ -607,7 +617,7 @@ async def run(args: argparse.Namespace) -> int:
         )
         print()
         print(f"(C) after install: drain of {args.events} parked events")
-        rate = drain.fetches / drain.fetch_window_s if drain.fetch_window_s else None
+        rate = drain.audited / drain.call_window_s if drain.call_window_s else None
         limited = drain.by_status.get("429", 0)
         _table(
             [
@@ -626,9 +636,10 @@ async def run(args: argparse.Namespace) -> int:
                     f"drain {_num(drain.drain_s, '.1f', ' s')} after the gate opened",
                 ),
                 (
-                    "fetch calls",
-                    f"{drain.fetches:,} in {_num(drain.fetch_window_s, '.1f', ' s')} "
-                    f"(first to last)",
+                    "calls to 33 (call audit)",
+                    f"{drain.audited:,} in {_num(drain.call_window_s, '.1f', ' s')} (first to "
+                    f"last); by purpose "
+                    + ", ".join(f"{k} {v:,}" for k, v in sorted(drain.by_purpose.items())),
                 ),
                 (
                     "calls/s vs limit",
@@ -641,6 +652,7 @@ async def run(args: argparse.Namespace) -> int:
                     _num(args.events / drain.drain_s if drain.drain_s else None, ".1f"),
                 ),
                 ("simulator calls to 33", f"{drain.calls:,}; statuses {drain.by_status}"),
+                ("  by route", ", ".join(f"{k} {v:,}" for k, v in sorted(drain.by_route.items()))),
                 (
                     "429 share",
                     f"{_pct(limited, drain.calls)} ({limited} of {drain.calls}; "
@@ -652,9 +664,15 @@ async def run(args: argparse.Namespace) -> int:
                     f"{drain.statuses}; done {drain.statuses.get('done', 0)} of "
                     f"{args.events}: {'none lost' if none_lost else 'NOT ALL DONE'}",
                 ),
-                ("resources mirrored", f"{drain.mirrored} of {len(set(storm))} RFIs"),
+                ("storm RFIs mirrored", f"{drain.mirrored} of {len(set(storm))}"),
             ]
         )
+        if args.spike_window < 5:
+            print(
+                "  note: X-Rate-Limit-Reset is whole unix seconds, so a client that waits for it "
+                "loses up to 1 s per window\n  (a window costs its length + up to 1 s); Procore's "
+                "spike window is 10 s (FACTS.md §5): try --spike 500 --spike-window 10"
+            )
         if drain.timed_out:
             print(f"drain did not finish within {args.drain_timeout:g} s")
             code = 1

@@ -80,6 +80,7 @@ class WorkerSettings:
     cron_jobs: ClassVar[list[CronJob]] = [
         cron(
             jobs.dispatch_due,
+            name=f"cron:{_settings.queue_name}:dispatch_due",
             second=_dispatch_seconds(_settings),
             run_at_startup=True,
             unique=True,
@@ -88,6 +89,7 @@ class WorkerSettings:
         # Probes, release of opened gates, expiry of old parked events.
         cron(
             jobs.tend_gates,
+            name=f"cron:{_settings.queue_name}:tend_gates",
             second=_dispatch_seconds(_settings),
             run_at_startup=True,
             unique=True,
@@ -96,6 +98,7 @@ class WorkerSettings:
         # Hooks kept in step (periodic sync, new installs), due resyncs handed out.
         cron(
             jobs.tend_subscriptions,
+            name=f"cron:{_settings.queue_name}:tend_subscriptions",
             second=_dispatch_seconds(_settings),
             run_at_startup=True,
             unique=True,

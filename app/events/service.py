@@ -84,11 +84,13 @@ _APPLY = text(
     """
 )
 
-# Pending events of a fetched resource that arrived before the fetch began are served by it.
+# Pending events of a fetched resource that arrived before the fetch began are served by it,
+# parked ones included (the fetch proves their scope answers again: a released backlog then
+# costs one call per resource, not one per event).
 # SKIP LOCKED: rows another transaction holds are left to their own job (and no deadlock).
 _SERVE_PENDING = text(
     """
-    UPDATE events e SET status = 'done', finished_at = now(), locked_until = NULL,
+    UPDATE events e SET status = 'done', finished_at = now(), locked_until = NULL, gate_id = NULL,
         last_status = 200, last_error = NULL, credential_id = s.credential_id
     FROM (
         SELECT ev.id, v.credential_id FROM unnest(
@@ -98,7 +100,7 @@ _SERVE_PENDING = text(
         ) AS v(company_id, resource_name, resource_id, as_of, credential_id)
         JOIN events ev ON ev.company_id = v.company_id AND ev.resource_name = v.resource_name
             AND ev.resource_id = v.resource_id
-        WHERE ev.status IN ('queued', 'retrying') AND ev.received_at < v.as_of
+        WHERE ev.status IN ('queued', 'retrying', 'parked') AND ev.received_at < v.as_of
           AND ev.event_type IS DISTINCT FROM 'delete'
         ORDER BY ev.id
         FOR UPDATE OF ev SKIP LOCKED

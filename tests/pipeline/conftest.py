@@ -166,6 +166,7 @@ def make_worker(
     upkeep = [
         cron(
             jobs.tend_subscriptions,
+            name=f"cron:{settings.queue_name}:tend_subscriptions",
             second=set(range(60)),
             run_at_startup=True,
             unique=True,
@@ -182,6 +183,7 @@ def make_worker(
             *(upkeep if subscriptions else []),
             cron(
                 jobs.dispatch_due,
+                name=f"cron:{settings.queue_name}:dispatch_due",
                 second=set(range(60)),
                 run_at_startup=True,
                 unique=True,
@@ -189,6 +191,7 @@ def make_worker(
             ),
             cron(
                 jobs.tend_gates,
+                name=f"cron:{settings.queue_name}:tend_gates",
                 second=set(range(60)),
                 run_at_startup=True,
                 unique=True,
