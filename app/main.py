@@ -6,7 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from app.admin.router import router as admin_router
@@ -84,7 +87,18 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     )
     for router in ROUTERS:
         app.include_router(router)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     return app
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    """422 with the errors, as FastAPI answers, but safe for bodies that are not UTF-8 (the
+    default handler echoes the raw bytes and fails on them with a 500)."""
+    assert isinstance(exc, RequestValidationError)
+    errors = jsonable_encoder(
+        exc.errors(), custom_encoder={bytes: lambda raw: raw.decode("utf-8", "replace")}
+    )
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 def __getattr__(name: str) -> FastAPI:

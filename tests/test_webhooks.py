@@ -429,3 +429,35 @@ async def test_dispatcher_takes_work_fairly_across_companies(
         assert per_company == {1: 10, 2: 3, 3: 3}
     finally:
         await runtime.close()
+
+
+async def test_deeply_nested_body_is_refused_with_400(
+    client: httpx.AsyncClient, db: Runtime
+) -> None:
+    response = await post(client, b'{"a": ' * 5000 + b"1" + b"}" * 5000)
+    assert response.status_code == 400
+    assert response.json()["detail"] == "body is nested too deeply"
+    assert await count_events(db) == 0
+
+
+@pytest.mark.parametrize("digits", ["\u00b2", "\u0663"])
+async def test_non_ascii_digits_are_not_ids(
+    client: httpx.AsyncClient, db: Runtime, digits: str
+) -> None:
+    refused = await post(client, payloads.v4(company_id=digits))
+    assert refused.status_code == 422
+    assert refused.json()["field"] == "company_id"
+    body = payloads.v4(resource_id=digits)
+    assert (await post(client, body)).status_code == 202
+    event = await load(db, body["id"])
+    assert event.status is EventStatus.UNSUPPORTED
+    assert event.resource_id is None
+
+
+async def test_number_beyond_float_range_is_kept_as_its_literal(
+    client: httpx.AsyncClient, db: Runtime
+) -> None:
+    body = json.dumps(payloads.v2()).replace('"user_id": 77', '"user_id": 77, "big": 1e400')
+    assert (await post(client, body.encode())).status_code == 202
+    event = await load(db, json.loads(body.replace("1e400", "0"))["ulid"])
+    assert event.raw["big"] == "1e400"

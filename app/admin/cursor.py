@@ -25,6 +25,7 @@ def decode(kind: str, cursor: str) -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidCursor("cursor is not one this service issued") from exc
     found, _, position = raw.partition(":")
-    if found != kind or not position.lstrip("-").isdigit():
+    digits = position.lstrip("-")
+    if found != kind or not (digits.isascii() and digits.isdigit()):
         raise InvalidCursor("cursor belongs to another listing or order")
     return int(position)

@@ -144,7 +144,7 @@ async def embedded(
     if company is None:
         body = pages.embedded_page(None, note="This view needs the key of your company.")
         return _html(body, 403, frame_ancestors=_EMBEDDED_FRAME_ANCESTORS, settings=settings)
-    project = int(project_id) if project_id.isdigit() else None
+    project = int(project_id) if project_id.isascii() and project_id.isdigit() else None
     async with runtime.sessions() as session:
         state = await company_state(session, company, project_id=project, recent=10)
     return _html(

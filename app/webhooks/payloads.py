@@ -9,6 +9,7 @@ as `unsupported` (visible, replayable), and unknown extra fields stay in the raw
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -101,8 +102,17 @@ def _parse_strict_json(body: bytes) -> Any:
     def refuse_constant(name: str) -> Any:
         raise ValueError(f"{name} is not JSON")
 
+    def finite_or_text(literal: str) -> Any:
+        # 1e400 is valid JSON but no float: keep the literal (jsonb refuses Infinity).
+        number = float(literal)
+        return number if math.isfinite(number) else literal
+
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=refuse_constant)
+        return json.loads(
+            body.decode("utf-8"), parse_constant=refuse_constant, parse_float=finite_or_text
+        )
+    except RecursionError as exc:
+        raise PayloadRejected(400, None, "body is nested too deeply") from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise PayloadRejected(400, None, "body is not valid JSON") from exc
 
@@ -192,7 +202,7 @@ def _int64(value: object) -> int | None:
         return None
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         number = int(value.strip())
     elif isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         number = int(value)
