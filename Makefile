@@ -3,7 +3,8 @@
 #
 #   make run        the service for development (migrations, api, worker)
 #   make test       THE CI suite (what .ci/run calls)
-#   make proof      the heavy runs: slow scenarios and the ingest benchmark
+#   make proof      the heavy runs: fault scenarios, fuzzers, slow scenarios
+#   make bench      every benchmark, written to BENCHMARKS.md
 #
 # Overrides: make test ARGS="-k webhooks -x"; VENV=/tmp/x/.venv make venv; PYTHON=python3.12.
 
@@ -20,7 +21,7 @@ ARGS ?=
 
 export VENV
 
-.PHONY: help venv services run test lint format typecheck check bench proof deploy-check
+.PHONY: help venv services run test lint format typecheck check bench bench-ingest proof deploy-check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -53,14 +54,15 @@ typecheck: venv ## mypy --strict over app/ and workers/ (config in pyproject.tom
 
 check: lint typecheck test ## Everything CI checks
 
-bench: venv services ## Ingest benchmark: receiver vs bare FastAPI vs naive stack (wrk)
+bench: venv services ## Every benchmark → BENCHMARKS.md (ARGS=--quick: ~6 min; full ~35 min)
+	$(BIN)/python -m bench $(ARGS)
+
+bench-ingest: venv services ## Ingest only: receiver vs bare FastAPI vs naive stack (wrk)
 	$(BIN)/python -m bench.ingest $(ARGS)
 
-proof: venv services ## Heavy runs: the slow scenarios, then the ingest benchmark
-	@status=0; scripts/test.sh -m slow || status=$$?; \
-	if [ $$status -eq 5 ]; then echo "proof: no test is marked slow yet"; \
-	elif [ $$status -ne 0 ]; then exit $$status; fi
-	$(BIN)/python -m bench.ingest
+proof: venv services ## Fault scenarios + fuzzers on private Postgres/Redis, slow scenarios (~15 min)
+	PROOF=1 $(BIN)/pytest tests/proof -s -p no:cacheprovider $(ARGS)
+	$(BIN)/pytest -m slow -p no:cacheprovider
 
 deploy-check: ## Validate docker-compose.yml (Compose v2) and lint the Dockerfile (hadolint)
 	@scripts/deploy-check.sh

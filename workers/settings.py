@@ -93,7 +93,7 @@ class WorkerSettings:
             second=_dispatch_seconds(_settings),
             run_at_startup=True,
             unique=True,
-            timeout=300,
+            timeout=90,
         ),
         # Hooks kept in step (periodic sync, new installs), due resyncs handed out.
         cron(
@@ -110,7 +110,11 @@ class WorkerSettings:
     redis_settings: ClassVar[RedisSettings] = redis_settings(_settings)
     queue_name: ClassVar[str] = _settings.queue_name
     max_jobs: ClassVar[int] = _settings.worker_max_jobs
-    job_timeout: ClassVar[int] = 300
+    # Short timeouts: a SIGKILLed worker's jobs stay "in progress" in Redis for the job timeout
+    # (+10 s), and the leases in Postgres already make their events due again sooner.
+    job_timeout: ClassVar[int] = 90
+    # Read past jobs orphaned by a killed worker at the head of the queue.
+    queue_read_limit: ClassVar[int] = 1000
     # Results are not read by anyone; keep them briefly so arq's job-id memory stays small.
     keep_result: ClassVar[int] = 60
     max_tries: ClassVar[int] = 3
