@@ -13,6 +13,7 @@ import httpx
 import pytest
 from arq.connections import ArqRedis
 from fastapi import FastAPI
+from hypothesis import settings as hypothesis_settings
 from redis.asyncio import Redis
 from sqlalchemy import text
 
@@ -24,6 +25,12 @@ from app.settings import Settings
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_BASE = PG_ADMIN_DSN.rsplit("/", 1)[0]
 REDIS_BASE = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# CI runs the same property examples every time (a found counterexample is a bug to keep, not
+# noise that comes and goes); locally hypothesis explores freely.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
+
 RUN_ID = f"ph-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 WEBHOOK_TOKEN = "test-webhook-token-1"

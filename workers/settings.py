@@ -68,6 +68,36 @@ def _dispatch_seconds(settings: Settings) -> set[int]:
     return set(range(0, 60, settings.dispatch_interval_seconds))
 
 
+# Periodic upkeep, each run on one worker per tick (`unique`), named per queue so that two
+# deployments sharing a Redis do not take each other's ticks. (name, job, timeout in seconds)
+_UPKEEP: tuple[tuple[str, WorkerCoroutine, int], ...] = (
+    # due rows → the queue, fairly across companies
+    ("dispatch_due", jobs.dispatch_due, 60),
+    # probes, release of opened gates, expiry of old parked events
+    ("tend_gates", jobs.tend_gates, 90),
+    # hooks kept in step, due resyncs handed out
+    ("tend_subscriptions", jobs.tend_subscriptions, 120),
+)
+
+
+def upkeep_crons(
+    settings: Settings, *, every: set[int] | None = None, subscriptions: bool = True
+) -> list[CronJob]:
+    seconds = every if every is not None else _dispatch_seconds(settings)
+    return [
+        cron(
+            job,
+            name=f"cron:{settings.queue_name}:{name}",
+            second=seconds,
+            run_at_startup=True,
+            unique=True,
+            timeout=timeout,
+        )
+        for name, job, timeout in _UPKEEP
+        if subscriptions or name != "tend_subscriptions"
+    ]
+
+
 _settings = get_settings()
 
 
@@ -77,34 +107,7 @@ class WorkerSettings:
         jobs.sync_hooks,
         jobs.run_resync,
     ]
-    cron_jobs: ClassVar[list[CronJob]] = [
-        cron(
-            jobs.dispatch_due,
-            name=f"cron:{_settings.queue_name}:dispatch_due",
-            second=_dispatch_seconds(_settings),
-            run_at_startup=True,
-            unique=True,
-            timeout=60,
-        ),
-        # Probes, release of opened gates, expiry of old parked events.
-        cron(
-            jobs.tend_gates,
-            name=f"cron:{_settings.queue_name}:tend_gates",
-            second=_dispatch_seconds(_settings),
-            run_at_startup=True,
-            unique=True,
-            timeout=90,
-        ),
-        # Hooks kept in step (periodic sync, new installs), due resyncs handed out.
-        cron(
-            jobs.tend_subscriptions,
-            name=f"cron:{_settings.queue_name}:tend_subscriptions",
-            second=_dispatch_seconds(_settings),
-            run_at_startup=True,
-            unique=True,
-            timeout=120,
-        ),
-    ]
+    cron_jobs: ClassVar[list[CronJob]] = upkeep_crons(_settings)
     on_startup = startup
     on_shutdown = shutdown
     redis_settings: ClassVar[RedisSettings] = redis_settings(_settings)

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from arq import cron
 from arq.worker import Worker, func
 from sqlalchemy import text
 
@@ -163,41 +162,15 @@ def make_worker(
 
     The hooks-sync and resync jobs are registered; their cron (which hands them out) only with
     `subscriptions`, so other scenarios' call counts are not touched by hook upkeep."""
-    upkeep = [
-        cron(
-            jobs.tend_subscriptions,
-            name=f"cron:{settings.queue_name}:tend_subscriptions",
-            second=set(range(60)),
-            run_at_startup=True,
-            unique=True,
-            timeout=60,
-        )
-    ]
     return Worker(
         functions=[
             func(jobs.process_events, name=PROCESS_EVENTS),
             func(jobs.sync_hooks, name="sync_hooks"),
             func(jobs.run_resync, name="run_resync"),
         ],
-        cron_jobs=[
-            *(upkeep if subscriptions else []),
-            cron(
-                jobs.dispatch_due,
-                name=f"cron:{settings.queue_name}:dispatch_due",
-                second=set(range(60)),
-                run_at_startup=True,
-                unique=True,
-                timeout=60,
-            ),
-            cron(
-                jobs.tend_gates,
-                name=f"cron:{settings.queue_name}:tend_gates",
-                second=set(range(60)),
-                run_at_startup=True,
-                unique=True,
-                timeout=60,
-            ),
-        ],
+        cron_jobs=worker_settings.upkeep_crons(
+            settings, every=set(range(60)), subscriptions=subscriptions
+        ),
         redis_settings=redis_settings(settings),
         queue_name=settings.queue_name,
         ctx={"settings": settings},

@@ -132,6 +132,8 @@ hook_states = st.builds(
             id=st.integers(1, 10_000),
         ),
         max_size=8,
+        # Procore's trigger ids are unique (two triggers never share one).
+        unique_by=lambda t: t.id,
     ).map(tuple),
 )
 
