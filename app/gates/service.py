@@ -166,7 +166,7 @@ _OPEN_SCOPE = text(
 
 async def record_outcomes(
     session: AsyncSession,
-    settings: Settings | None,
+    settings: Settings,
     outcomes: Sequence[ScopeOutcome],
     *,
     now: datetime | None = None,
@@ -185,7 +185,7 @@ async def record_outcomes(
                 await schedule.gate_opened(
                     session, scope=row.scope, company_id=row.company_id, project_id=row.project_id
                 )
-    rules = gate_policy(settings) if settings is not None else Policy()
+    rules = gate_policy(settings)
     # Sorted: two batches locking the same gates lock them in the same order (no deadlock).
     for key in sorted(signals):
         await _apply_signal(session, key, signals[key], rules, now)
@@ -198,7 +198,7 @@ async def record_outcome(
     company_id: int,
     project_id: int | None,
     outcome: Outcome,
-    settings: Settings | None = None,
+    settings: Settings,
     path: str | None = None,
 ) -> None:
     await record_outcomes(
