@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # A freshly received row is handed to the queue directly; the dispatcher leaves it alone
     # for this long so it is not enqueued twice (if the enqueue failed it is picked up after).
     dispatch_lease_seconds: float = Field(default=30.0, gt=0)
+    # ...unless the queue already holds this many jobs (the workers are behind): then new rows
+    # are left to the dispatcher, whose backlog cap keeps Redis small.
+    ingest_handoff_max_jobs: int = Field(default=200, ge=1)
     dispatch_interval_seconds: int = Field(default=2, ge=1, le=60)
     dispatch_batch_size: int = Field(default=500, ge=1)
     dispatch_per_company: int = Field(default=100, ge=1)

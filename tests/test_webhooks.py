@@ -12,8 +12,10 @@ from arq.connections import ArqRedis
 from sqlalchemy import func, select
 
 from app.events.dispatch import dispatch_once
+from app.gates.service import operator_unpark, release_opened
 from app.main import create_app
-from app.models import Event, EventStatus
+from app.models import Event, EventStatus, Gate, GateScope, GateState
+from app.queue import PROCESS_EVENTS
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 from tests import payloads
@@ -387,8 +389,13 @@ async def test_events_written_while_shutting_down_are_answered(
 async def test_dispatcher_takes_work_fairly_across_companies(
     settings: Settings, db: Runtime, redis: ArqRedis
 ) -> None:
+    # Rounds of at most 10 rows per company, until 30 rows wait in the queue.
     fair = make_settings(
-        settings.database_url, dispatch_batch_size=30, dispatch_per_company=10, job_batch_size=5
+        settings.database_url,
+        dispatch_batch_size=30,
+        dispatch_per_company=10,
+        dispatch_max_backlog=30,
+        job_batch_size=5,
     )
     runtime = open_runtime(fair, name="test")
     try:
@@ -408,7 +415,7 @@ async def test_dispatcher_takes_work_fairly_across_companies(
                             status=EventStatus.QUEUED,
                         )
                     )
-        assert await dispatch_once(runtime) == 16
+        assert await dispatch_once(runtime) == 30
         batches = await queued_job_ids(redis, settings)
         async with runtime.sessions() as session:
             companies = dict(
@@ -426,7 +433,10 @@ async def test_dispatcher_takes_work_fairly_across_companies(
             assert len({companies[i] for i in batch}) == 1, "a job serves one company"
             for i in batch:
                 per_company[companies[i]] = per_company.get(companies[i], 0) + 1
-        assert per_company == {1: 10, 2: 3, 3: 3}
+        # The small companies got all their rows in the first round; the big one filled the
+        # rest of the queue's room over the next rounds, and the tick stopped at the cap.
+        assert per_company == {1: 24, 2: 3, 3: 3}
+        assert await dispatch_once(runtime) == 0
     finally:
         await runtime.close()
 
@@ -461,3 +471,119 @@ async def test_number_beyond_float_range_is_kept_as_its_literal(
     assert (await post(client, body.encode())).status_code == 202
     event = await load(db, json.loads(body.replace("1e400", "0"))["ulid"])
     assert event.raw["big"] == "1e400"
+
+
+# --- hand-off: parked scopes and a queue that is behind ----------------------------------
+
+
+async def park(runtime: Runtime, scope: GateScope, company_id: int, project_id: int | None) -> int:
+    key = f"company:{company_id}" if project_id is None else f"project:{company_id}:{project_id}"
+    gate = Gate(
+        scope_key=key,
+        scope=scope,
+        company_id=company_id,
+        project_id=project_id,
+        state=GateState.PARKED,
+        signals=3,
+        parked_by="policy",
+        diagnosis="not_installed",
+        remediation=f"install the app in company {company_id}",
+    )
+    async with runtime.sessions() as session, session.begin():
+        session.add(gate)
+    return gate.id
+
+
+async def jobs_settled(redis: ArqRedis, settings: Settings, count: int) -> list[list[int]]:
+    """The queued batches, once `count` of them are there (hand-offs run in the background)."""
+    for _ in range(100):
+        batches = await queued_job_ids(redis, settings)
+        if len(batches) >= count:
+            return batches
+        await asyncio.sleep(0.02)
+    return await queued_job_ids(redis, settings)
+
+
+async def test_event_of_a_parked_company_is_stored_parked_without_a_job(
+    client: httpx.AsyncClient, db: Runtime, redis: ArqRedis, settings: Settings
+) -> None:
+    gate_id = await park(db, GateScope.COMPANY, 31, None)
+    parked_body, other_body = payloads.v2(), payloads.v2(company_id=32)
+    parked = await post(client, parked_body)
+    other = await post(client, other_body)
+    assert parked.status_code == other.status_code == 202
+
+    event = await load(db, parked_body["ulid"])
+    assert event.status is EventStatus.PARKED
+    assert event.gate_id == gate_id
+    assert event.last_error == "not_installed: install the app in company 31"
+    assert event.locked_until is None
+    assert event.finished_at is None
+    # Only the other company's event went to the queue.
+    assert await jobs_settled(redis, settings, 1) == [[other.json()["event_id"]]]
+    assert (await load(db, other_body["ulid"])).status is EventStatus.QUEUED
+
+    # A duplicate of the parked event is still a duplicate, and nothing more is stored.
+    again = await post(client, parked_body)
+    assert again.status_code == 200
+    assert await count_events(db) == 2
+
+    # The gate opens: the release sweep returns the event to the queue.
+    async with db.sessions() as session, session.begin():
+        assert await operator_unpark(session, gate_id, reason="installed")
+    assert await release_opened(db) == 1
+    event = await load(db, parked_body["ulid"])
+    assert event.status is EventStatus.QUEUED
+    assert event.gate_id is None
+
+
+async def test_event_of_a_parked_project_is_parked_and_other_projects_flow(
+    client: httpx.AsyncClient, db: Runtime, redis: ArqRedis, settings: Settings
+) -> None:
+    gate_id = await park(db, GateScope.PROJECT, 31, 902)
+    held_body, flowing_body = payloads.v2(project_id=902), payloads.v2(project_id=900)
+    held = await post(client, held_body)
+    flowing = await post(client, flowing_body)
+    assert held.status_code == flowing.status_code == 202
+    event = await load(db, held_body["ulid"])
+    assert (event.status, event.gate_id) == (EventStatus.PARKED, gate_id)
+    assert await jobs_settled(redis, settings, 1) == [[flowing.json()["event_id"]]]
+
+
+async def test_a_queue_that_is_behind_leaves_new_rows_to_the_dispatcher(
+    settings: Settings, db: Runtime, redis: ArqRedis
+) -> None:
+    behind = make_settings(settings.database_url, ingest_handoff_max_jobs=2)
+    # Two jobs already wait: the queue is at its hand-off limit.
+    for event_id in (10**9, 10**9 + 1):
+        await redis.enqueue_job(PROCESS_EVENTS, [event_id], _queue_name=behind.queue_name)
+    app = create_app(behind)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            # The first arrival has the receiver look at the queue; later ones see the verdict.
+            await post(client, payloads.v2())
+            await asyncio.sleep(0.1)
+            bodies = [payloads.v2(resource_id=i) for i in range(3)]
+            answers = [await post(client, body) for body in bodies]
+            assert {a.status_code for a in answers} == {202}
+            left = [await load(db, body["ulid"]) for body in bodies]
+            assert all(e.status is EventStatus.QUEUED and e.locked_until is None for e in left)
+            assert len(await jobs_settled(redis, behind, 3)) == 3  # the two, and the first's
+
+            # The dispatcher hands them out (it keeps its own backlog cap)...
+            runtime = open_runtime(behind, name="test")
+            try:
+                assert await dispatch_once(runtime) == 3
+            finally:
+                await runtime.close()
+            # ...and once the workers have caught up, the receiver hands off directly again.
+            await redis.delete(behind.queue_name)
+            await asyncio.sleep(0.6)
+            await post(client, payloads.v2())
+            await asyncio.sleep(0.1)
+            resumed_body = payloads.v2()
+            resumed = await post(client, resumed_body)
+            assert (await load(db, resumed_body["ulid"])).locked_until is not None
+            batches = await jobs_settled(redis, behind, 1)
+            assert [resumed.json()["event_id"]] in batches

@@ -145,7 +145,24 @@ def batches(rows: Iterable[DueRow], size: int) -> list[list[int]]:
 
 
 async def dispatch_once(runtime: Runtime) -> int:
-    """One dispatcher tick: lease due rows, commit, then enqueue (enqueue only after commit)."""
+    """One dispatcher tick: rounds of (lease due rows, commit, then enqueue) until nothing is
+    due or the queue's backlog is full. Each round gives every company at most
+    `dispatch_per_company` rows, so a tick is fair and still fills the queue when one company
+    has all the work."""
+    settings = runtime.settings
+    handed = 0
+    while handed < settings.dispatch_max_backlog:
+        taken, more = await _dispatch_round(runtime)
+        handed += taken
+        if not more:
+            break
+    if handed:
+        log.debug("dispatch.handed_out", events=handed)
+    return handed
+
+
+async def _dispatch_round(runtime: Runtime) -> tuple[int, bool]:
+    """Returns the rows handed to the queue, and whether another round may find more."""
     settings = runtime.settings
     async with runtime.sessions() as session, session.begin():
         rows = await take_due(
@@ -164,8 +181,6 @@ async def dispatch_once(runtime: Runtime) -> int:
             log.warning("dispatch.enqueue_failed", events=sum(map(len, pending)), error=str(exc))
             async with runtime.sessions() as session, session.begin():
                 await release_lease(session, [i for batch in pending for i in batch])
-            break
+            return handed, False
         handed += len(pending.pop(0))
-    if handed:
-        log.debug("dispatch.handed_out", events=handed)
-    return handed
+    return handed, bool(rows)

@@ -71,6 +71,12 @@ EVENTS_UNSUPPORTED = Counter(
     namespace=_NS,
 )
 
+EVENTS_PARKED_ON_RECEIPT = Counter(
+    "events_parked_on_receipt",
+    "New events stored `parked` at once: their company or project gate was parked.",
+    namespace=_NS,
+)
+
 # --- pipeline (worker) ----------------------------------------------------------------------
 
 JOBS = Counter(
@@ -196,11 +202,13 @@ def webhook_received(payload_version: str, *, duplicate: bool) -> None:
 
 
 def webhook_stored_as(status: str) -> None:
-    """A new event stored without being queued (`ignored` or `unsupported`)."""
+    """A new event stored without being queued (`ignored`, `unsupported` or `parked`)."""
     if status == "ignored":
         EVENTS_IGNORED.inc()
     elif status == "unsupported":
         EVENTS_UNSUPPORTED.inc()
+    elif status == "parked":
+        EVENTS_PARKED_ON_RECEIPT.inc()
 
 
 def webhook_rejected(reason: RejectReason) -> None:

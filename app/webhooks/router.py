@@ -105,7 +105,7 @@ class WebhookEndpoint:
         metrics.webhook_received(event.payload_version, duplicate=duplicate)
         if duplicate:
             return 200, {"status": "duplicate"}
-        metrics.webhook_stored_as(event.status.value)
+        metrics.webhook_stored_as(result.stored_as or event.status.value)
         return 202, {"status": "accepted", "event_id": result.event_id}
 
     async def _read_bounded(self, declared: bytes | None, receive: Receive) -> bytes:

@@ -8,6 +8,15 @@ load, batches grow by themselves; when idle, a lone request is written at once.
 
 After the commit, new rows are handed to the queue in the background: the answer never waits
 on Redis, and a row whose hand-off failed is picked up by the dispatcher (it is in Postgres).
+
+Two cases skip the hand-off, so Redis stays small whatever the load:
+
+- An event whose company or project gate is parked is stored `parked` under that gate (the
+  same INSERT looks the gate up). It waits in Postgres for the gate's release, without a job,
+  a worker round trip or a call. If the gate opened meanwhile, the release sweep finds it.
+- While the queue already holds `INGEST_HANDOFF_MAX_JOBS` jobs (the workers are behind), new
+  rows are stored without a dispatch lease and left to the dispatcher, which keeps the queue's
+  backlog bounded and shares it fairly between companies.
 """
 
 from __future__ import annotations
@@ -38,19 +47,35 @@ _INSERT = """
     INSERT INTO events (
         dedupe_key, payload_version, procore_event_id, company_id, project_id, user_id,
         resource_name, resource_id, event_type, reason, source_application_id, occurred_at,
-        raw, status, last_error, locked_until, finished_at
+        raw, status, last_error, locked_until, finished_at, gate_id
     )
-    SELECT k, v, pe, c, p, u, rn, ri, et, r, sa, oa, raw::jsonb, st, note,
-           CASE WHEN st = 'queued' THEN now() + make_interval(secs => $1) END,
-           CASE WHEN st = 'queued' THEN NULL ELSE now() END
+    SELECT k, v, pe, c, p, u, rn, ri, et, r, sa, oa, raw::jsonb,
+           CASE WHEN g.id IS NULL THEN st ELSE 'parked' END,
+           CASE WHEN g.id IS NULL THEN note ELSE g.reason END,
+           CASE WHEN st = 'queued' AND g.id IS NULL AND $1 > 0
+                THEN now() + make_interval(secs => $1) END,
+           CASE WHEN st = 'queued' THEN NULL ELSE now() END,
+           g.id
     FROM unnest(
         $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[],
         $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::timestamptz[],
         $14::text[], $15::text[], $16::text[]
     ) AS t(k, v, pe, c, p, u, rn, ri, et, r, sa, oa, raw, st, note)
+    LEFT JOIN LATERAL (
+        -- The company's gate holds before the project's (as in the workers' verdict).
+        SELECT id, concat(diagnosis, ': ', remediation) AS reason FROM gates
+        WHERE t.st = 'queued' AND state = 'parked'
+          AND scope_key IN ('company:' || t.c, 'project:' || t.c || ':' || t.p)
+        ORDER BY scope = 'project'
+        LIMIT 1
+    ) AS g ON true
     ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING id, dedupe_key
+    RETURNING id, dedupe_key, status
 """
+
+
+# How often the receiver looks at the queue's length (one ZCARD) to decide on direct hand-off.
+_HANDOFF_CHECK_S = 0.5
 
 
 class IngestStatus(StrEnum):
@@ -62,6 +87,8 @@ class IngestStatus(StrEnum):
 class IngestResult:
     status: IngestStatus
     event_id: int | None = None
+    # The status the new row was stored with (`queued`, `parked`, `ignored`, `unsupported`).
+    stored_as: str | None = None
 
 
 class StorageUnavailable(Exception):
@@ -89,6 +116,11 @@ class Ingester:
         self._max_batch = runtime.settings.ingest_batch_max
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        # Whether new rows go to the queue directly (see the module's docstring); refreshed
+        # from the queue's length at most every `_HANDOFF_CHECK_S`.
+        self._handoff = True
+        self._handoff_checked = -_HANDOFF_CHECK_S
+        self._handoff_checking = False
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="ingester")
@@ -116,6 +148,7 @@ class Ingester:
             first = await self._queue.get()
             if first is None:
                 return
+            self._check_handoff()
             # While every flush slot is busy, arrivals gather into the next batch.
             await self._flush_slots.acquire()
             batch = [first]
@@ -132,29 +165,61 @@ class Ingester:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _flush(self, batch: list[_Pending]) -> None:
+    def _check_handoff(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._handoff_checking or now - self._handoff_checked < _HANDOFF_CHECK_S:
+            return
+        self._handoff_checking = True
+        self._handoff_checked = now
+        self._spawn(self._measure_queue())
+
+    async def _measure_queue(self) -> None:
+        limit = self._runtime.settings.ingest_handoff_max_jobs
         try:
-            stored = await self._insert([p.event for p in batch])
+            jobs = await self._runtime.queue.zcard(self._runtime.settings.queue_name)
+        except (RedisError, OSError):
+            # Redis is away: leave new rows to the dispatcher, which retries its hand-off.
+            jobs = limit
+        finally:
+            self._handoff_checking = False
+        handoff = jobs < limit
+        if handoff != self._handoff:
+            log.info("webhook.handoff_resumed" if handoff else "webhook.handoff_paused", jobs=jobs)
+            self._handoff = handoff
+
+    async def _flush(self, batch: list[_Pending]) -> None:
+        # Decided once per batch: a row stored with a dispatch lease is the one handed off.
+        handoff = self._handoff
+        try:
+            stored = await self._insert([p.event for p in batch], handoff=handoff)
         except asyncpg.PostgresError as exc:
             if _is_unavailable(exc):
                 self._fail(batch, exc)
             else:
                 # A value Postgres refuses: store the batch one by one so that one bad event
                 # is refused alone and the others are stored.
-                await self._insert_one_by_one(batch)
+                await self._insert_one_by_one(batch, handoff=handoff)
             return
         except (asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             self._fail(batch, exc)
             return
         finally:
             self._flush_slots.release()
-        self._settle(batch, stored)
+        self._settle(batch, stored, handoff=handoff)
 
-    async def _insert(self, events: Sequence[NormalisedEvent]) -> dict[str, int]:
+    async def _insert(
+        self, events: Sequence[NormalisedEvent], *, handoff: bool
+    ) -> dict[str, tuple[int, str]]:
+        """Store the events; returns {dedupe_key: (id, stored status)} of the new rows.
+
+        A row to be handed to the queue directly gets a dispatch lease, so the dispatcher does
+        not enqueue it too; without a lease (0) the dispatcher takes it.
+        """
         pool = await self._pool()
+        lease = self._runtime.settings.dispatch_lease_seconds if handoff else 0.0
         rows = await pool.fetch(
             _INSERT,
-            self._runtime.settings.dispatch_lease_seconds,
+            lease,
             [e.dedupe_key for e in events],
             [e.payload_version for e in events],
             [e.procore_event_id for e in events],
@@ -171,7 +236,7 @@ class Ingester:
             [e.status.value for e in events],
             [e.note for e in events],
         )
-        return {key: event_id for event_id, key in rows}
+        return {key: (event_id, status) for event_id, key, status in rows}
 
     async def _pool(self) -> asyncpg.Pool:
         """The ingester's own small asyncpg pool: statements go straight to the driver, without
@@ -189,26 +254,29 @@ class Ingester:
             )
         return self._connections
 
-    def _settle(self, batch: list[_Pending], stored: dict[str, int]) -> None:
+    def _settle(
+        self, batch: list[_Pending], stored: dict[str, tuple[int, str]], *, handoff: bool
+    ) -> None:
         """Wake each request: the first holder of a new key is accepted, the rest duplicates."""
         to_queue: list[int] = []
         for pending in batch:
-            event_id = stored.pop(pending.event.dedupe_key, None)
-            if event_id is None:
+            row = stored.pop(pending.event.dedupe_key, None)
+            if row is None:
                 result = IngestResult(IngestStatus.DUPLICATE)
             else:
-                result = IngestResult(IngestStatus.ACCEPTED, event_id)
-                if pending.event.status is EventStatus.QUEUED:
+                event_id, status = row
+                result = IngestResult(IngestStatus.ACCEPTED, event_id, status)
+                if status == EventStatus.QUEUED.value:
                     to_queue.append(event_id)
             if not pending.future.done():
                 pending.future.set_result(result)
-        if to_queue:
+        if to_queue and handoff:
             self._spawn(self._hand_to_queue(to_queue))
 
-    async def _insert_one_by_one(self, batch: list[_Pending]) -> None:
+    async def _insert_one_by_one(self, batch: list[_Pending], *, handoff: bool) -> None:
         for pending in batch:
             try:
-                stored = await self._insert([pending.event])
+                stored = await self._insert([pending.event], handoff=handoff)
             except asyncpg.PostgresError as exc:
                 if _is_unavailable(exc):
                     self._fail([pending], exc)
@@ -224,7 +292,7 @@ class Ingester:
             except (asyncpg.InterfaceError, OSError, TimeoutError) as exc:
                 self._fail([pending], exc)
                 continue
-            self._settle([pending], stored)
+            self._settle([pending], stored, handoff=handoff)
 
     def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
         log.error("webhook.storage_unavailable", events=len(batch), error=str(exc)[:200])
