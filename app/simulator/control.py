@@ -11,7 +11,8 @@ World:
 - `POST /_sim/resources` `{"resource_name", "company_id", "project_id"?, "id"?, "fields"?}`
   → create silently (no webhook); `DELETE /_sim/resources/{resource_name}/{id}` likewise.
 - `POST /_sim/events` (`EventRequest`) → change resources and deliver the matching webhooks;
-  answers `{"resource_ids", "resources", "changes", "events", "duplicates", "hooks"}`.
+  answers `{"resource_ids", "resources", "changes", "events", "duplicates", "reordered",
+  "hooks"}`.
 
 Behaviour:
 - `PUT /_sim/rate_limit` `{"hourly", "hourly_window_s", "spike", "spike_window_s",
@@ -151,6 +152,9 @@ class EventRequest(_Body):
     - `fan_out`: each change is announced once per project of the company (project_id set),
       the storm one directory edit causes.
     - `duplicate_rate`: the share of deliveries sent a second time (same id and ulid).
+    - `reorder_rate`: the share of deliveries held back and sent, shuffled, after the rest of
+      this request's deliveries (with `count` > 1 on `update`, later updates of a resource
+      then arrive before earlier ones).
     """
 
     company_id: int
@@ -161,6 +165,7 @@ class EventRequest(_Body):
     reason: str | None = None
     count: int = Field(default=1, ge=1, le=100_000)
     duplicate_rate: float = Field(default=0.0, ge=0, le=1)
+    reorder_rate: float = Field(default=0.0, ge=0, le=1)
     fan_out: bool = False
     fields: dict[str, Any] = Field(default_factory=dict)
     user_id: int | None = None
@@ -316,8 +321,8 @@ class ControlApi:
             for rid, at in zip(ids, moments, strict=True)
             for project in projects
         ]
-        events, duplicates = self.sender.publish(
-            changes, sim.event_ids, sim.rng, body.duplicate_rate
+        events, duplicates, reordered = self.sender.publish(
+            changes, sim.event_ids, sim.rng, body.duplicate_rate, body.reorder_rate
         )
         return json_answer(
             {
@@ -326,6 +331,7 @@ class ControlApi:
                 "changes": len(changes),
                 "events": events,
                 "duplicates": duplicates,
+                "reordered": reordered,
                 "hooks": len(self.sender.hooks),
             }
         )

@@ -9,7 +9,8 @@
 
 `time_scale` multiplies every delay (backoff and retention), so a test can run a 12-hour
 failure cycle in a second. Delivery order is queue order; duplicates (at-least-once) are
-extra copies of the same body placed at the end of the queue.
+extra copies of the same body placed at the end of the queue, and reordered deliveries are
+held back behind the later events of the same publication (Procore does not promise order).
 """
 
 from __future__ import annotations
@@ -192,12 +193,19 @@ class Sender:
         return True
 
     def publish(
-        self, changes: Sequence[Change], ids: EventIds, rng: random.Random, duplicate_rate: float
-    ) -> tuple[int, int]:
-        """Queue one event per change on every hook; returns (events, extra duplicates)."""
-        events = duplicates = 0
+        self,
+        changes: Sequence[Change],
+        ids: EventIds,
+        rng: random.Random,
+        duplicate_rate: float,
+        reorder_rate: float = 0.0,
+    ) -> tuple[int, int, int]:
+        """Queue one event per change on every hook; returns (events, extra duplicates,
+        deliveries held back behind later ones)."""
+        events = duplicates = reordered = 0
         for hook in self.hooks.values():
             copies: list[Delivery] = []
+            late: list[Delivery] = []
             for change in changes:
                 if hook.accepts is not None and not hook.accepts(change):
                     continue
@@ -206,15 +214,23 @@ class Sender:
                     change, identity, hook.settings.payload_version, hook.settings.shape()
                 )
                 delivery = Delivery(identity.ulid, orjson.dumps(body))
-                self._enqueue(hook, delivery)
+                if reorder_rate and rng.random() < reorder_rate:
+                    late.append(delivery)
+                else:
+                    self._enqueue(hook, delivery)
                 events += 1
                 if duplicate_rate and rng.random() < duplicate_rate:
                     copies.append(Delivery(delivery.event_id, delivery.body, duplicate=True))
+            rng.shuffle(late)
+            for delivery in late:
+                self._enqueue(hook, delivery)
+                reordered += 1
             for copy in copies:
                 self._enqueue(hook, copy)
                 duplicates += 1
         self.outcomes["duplicates"] += duplicates
-        return events, duplicates
+        self.outcomes["reordered"] += reordered
+        return events, duplicates, reordered
 
     def resume(self, hook_id: int) -> bool:
         """End the current pause now (the backoff count is kept)."""

@@ -59,7 +59,7 @@ async def test_one_event_per_post(api: httpx.AsyncClient, receiver: Receiver) ->
     bodies = [r.json() for r in receiver.received]
     assert len(bodies) == 3
     assert all(isinstance(b, dict) and b["resource_id"] == 5150 for b in bodies)
-    assert (await stats(api))["deliveries"] == {"delivered": 3, "duplicates": 0}
+    assert (await stats(api))["deliveries"] == {"delivered": 3, "duplicates": 0, "reordered": 0}
 
 
 async def test_failure_pauses_the_endpoint_and_backs_off(
@@ -199,6 +199,28 @@ async def test_duplicate_share_is_exactly_what_was_reported(
     assert 0 < emitted["duplicates"] < 50
     assert len(receiver.received) == 50 + emitted["duplicates"]
     assert (await stats(api))["deliveries"]["duplicates"] == emitted["duplicates"]
+
+
+async def test_reordered_deliveries_arrive_after_later_events(
+    api: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    await add_hook(api, receiver.url)
+
+    emitted = await emit(api, count=40, reorder_rate=0.5)
+    assert await drained(api)
+
+    assert 0 < emitted["reordered"] < 40
+    assert (await stats(api))["deliveries"]["reordered"] == emitted["reordered"]
+    # Every update of the resource arrives exactly once...
+    ulids = [r.json()["ulid"] for r in receiver.received]
+    assert len(ulids) == len(set(ulids)) == 40
+    # ...the ones not held back in the order they happened, then the held-back ones: so
+    # (ULIDs grow with time) some later updates overtook earlier ones.
+    inversions = sum(1 for a, b in itertools.pairwise(ulids) if a > b)
+    assert inversions >= 1
+    on_time = ulids[: 40 - emitted["reordered"]]
+    assert on_time == sorted(on_time)
+    assert max(on_time) > min(ulids[40 - emitted["reordered"] :])
 
 
 async def test_parallel_deliveries(api: httpx.AsyncClient, receiver: Receiver) -> None:
