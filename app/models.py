@@ -139,6 +139,12 @@ class Event(Base):
             "dedupe_key",
             postgresql_where=text("status = 'parked'"),
         ),
+        # The expiry scan (parked longer than the retention) on every gate upkeep tick.
+        Index(
+            "ix_events_parked_received",
+            "received_at",
+            postgresql_where=text("status = 'parked'"),
+        ),
     )
 
 
