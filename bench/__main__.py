@@ -300,10 +300,18 @@ def rows_soak(b: Bench, cmd: str) -> list[Row]:
     return [
         (
             "soak load",
-            f"{d['soak_rate_rps']:,.0f} req/s for {len(windows) - 1} windows after a warm-up "
-            f"window at {d['half_capacity_rps']:,.0f} req/s",
+            f"{d['soak_rate_rps']:,.0f} req/s for {len(windows)} windows "
+            f"({sum(w['sent'] for w in windows):,} webhooks; the first window is the warm-up)",
             f"measured ingest capacity {d['capacity_rps']:,.0f} req/s",
             f"{d['soak_rate_rps'] / d['capacity_rps']:.2f}",
+            cmd,
+        ),
+        (
+            "soak events finished/s (median window)",
+            f"{d['finished_per_s_median']:,.0f} (done or parked); waiting "
+            f"{d['waiting_events'][0]:,} → {d['waiting_events'][1]:,}",
+            f"arrivals {d['soak_rate_rps']:,.0f}/s",
+            f"{d['finished_per_s_median'] / d['soak_rate_rps']:.2f}",
             cmd,
         ),
         (

@@ -15,10 +15,11 @@ backoff. Three phases, one simulator process (counters zeroed between phases):
                 holding the 10,000 events (`queued`, as the receiver stores them), for the
                 compressed 24 h; the simulator's count of calls to company 33, broken down by
                 purpose from the call audit (`procore_calls.purpose`: fetch/diagnose/probe).
-  (C) drain     company 33 installs the app; a realistic rate limit (spike 50 per 1 s per
-                company, hourly out of the way); the same worker process notices (next probe),
-                opens the gate and drains the parked backlog. Measured: calls/s against the
-                limit, the share of 429s, time until every event is final, none lost.
+  (C) drain     company 33 installs the app; Procore's rate-limit shape (spike window 10 s,
+                500 per window per company, hourly out of the way); the same worker process
+                notices (next probe), opens the gate and drains the parked backlog.
+                Measured: calls/s against the limit, the share of 429s, time until every event
+                is final, none lost.
 
 Targets (the lead's): (A)/(B) ≥ 1,000; drain ≥ 80 % of the limit with < 1 % 429s. The run
 exits 1 only on errors, not on missed targets. It makes its own database (migrated) and Redis
@@ -720,8 +721,10 @@ def main() -> None:
         default=0,
         help="run the naive policy on this many events and scale up (default: all)",
     )
-    parser.add_argument("--spike", type=int, default=50, help="drain: calls per spike window")
-    parser.add_argument("--spike-window", type=float, default=1.0, help="seconds")
+    parser.add_argument("--spike", type=int, default=500, help="drain: calls per spike window")
+    parser.add_argument(
+        "--spike-window", type=float, default=10.0, help="seconds (Procore's is 10)"
+    )
     parser.add_argument("--drain-timeout", type=float, default=1200.0)
     parser.add_argument("--seed", type=int, default=20261129)
     raise SystemExit(asyncio.run(run(parser.parse_args())))

@@ -59,6 +59,7 @@ async def post(client: httpx.AsyncClient, body: Any, token: str = WEBHOOK_TOKEN)
 
 
 async def test_receive_scenario_counts(client: httpx.AsyncClient, db: Runtime) -> None:
+    await add_gate(db, company_id=77)
     before = await scrape(client)
     first = payloads.v2()
     assert await post(client, first) == 202
@@ -69,6 +70,7 @@ async def test_receive_scenario_counts(client: httpx.AsyncClient, db: Runtime) -
     own = payloads.v2(metadata={"source_application_id": CLIENT_ID})
     assert await post(client, own) == 202  # ignored (loop prevention)
     assert await post(client, payloads.v2(resource_name="Widgets")) == 202  # unsupported
+    assert await post(client, payloads.v2(company_id=77)) == 202  # its company gate is parked
     assert await post(client, payloads.v2(), token="wrong") == 401
     assert await post(client, payloads.v2(), token="") == 401
     assert await post(client, b"{not json") == 400
@@ -80,12 +82,13 @@ async def test_receive_scenario_counts(client: httpx.AsyncClient, db: Runtime) -
     def delta(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
 
-    assert delta("procore_hooks_events_received_total", payload_version="v2") == 5
+    assert delta("procore_hooks_events_received_total", payload_version="v2") == 6
     assert delta("procore_hooks_events_received_total", payload_version="v3") == 1
     assert delta("procore_hooks_events_received_total", payload_version="v4") == 1
     assert delta("procore_hooks_events_duplicate_total") == 2
     assert delta("procore_hooks_events_ignored_total") == 1
     assert delta("procore_hooks_events_unsupported_total") == 1
+    assert delta("procore_hooks_events_parked_on_receipt_total") == 1
     assert delta("procore_hooks_webhooks_rejected_total", reason="auth") == 2
     assert delta("procore_hooks_webhooks_rejected_total", reason="not_json") == 1
     assert delta("procore_hooks_webhooks_rejected_total", reason="unroutable") == 2
