@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     # Answer 503 rather than pass Procore's 5 s delivery timeout while Postgres is slow.
     webhook_store_timeout_seconds: float = Field(default=4.0, gt=0)
+    # Move everything built at start-up (modules, routes, schemas, pools) out of the garbage
+    # collector's way, so that full collections under load walk only what requests allocate.
+    api_gc_freeze: bool = True
     # Group commit: how many webhook rows one INSERT may carry.
     ingest_batch_max: int = Field(default=256, ge=1)
     # A freshly received row is handed to the queue directly; the dispatcher leaves it alone

@@ -74,6 +74,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "log_format": "console",
         "log_level": "WARNING",
         "worker_metrics_port": 0,
+        # A test process starts many apps; freezing its heap would keep every test's garbage.
+        "api_gc_freeze": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import httpx
 from arq.connections import ArqRedis
 
@@ -84,3 +86,16 @@ async def test_queue_backlog_degrades_health_with_the_reason(
     assert body["status"] == "degraded"
     assert body["components"]["queue"]["depth"] == 3
     assert "3 events due (threshold 2)" in body["components"]["queue"]["reason"]
+
+
+async def test_api_start_up_freezes_its_heap_out_of_the_collector(settings: Settings) -> None:
+    frozen_before = gc.get_freeze_count()
+    app = create_app(make_settings(settings.database_url, api_gc_freeze=True))
+    try:
+        async with app.router.lifespan_context(app):
+            # Start-up objects (modules, routes, the runtime) are no longer tracked by
+            # collections; later allocations are.
+            assert gc.get_freeze_count() > frozen_before
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()  # the rest of the test process is not an api
