@@ -54,7 +54,7 @@ typecheck: venv ## mypy --strict over app/ and workers/ (config in pyproject.tom
 
 check: lint typecheck test ## Everything CI checks
 
-bench: venv services ## Every benchmark → BENCHMARKS.md (ARGS=--quick: ~6 min; full ~35 min)
+bench: venv services ## Every benchmark → BENCHMARKS.md (ARGS=--quick: ~6 min; full ~25 min)
 	$(BIN)/python -m bench $(ARGS)
 
 bench-ingest: venv services ## Ingest only: receiver vs bare FastAPI vs naive stack (wrk)

@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import cast
 
+import httpx
 import orjson
+from redis.exceptions import RedisError
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
@@ -191,6 +193,72 @@ async def process_batch(runtime: Runtime, event_ids: Sequence[int]) -> int:
     claimed = await _claim(runtime, event_ids)
     if not claimed:
         return 0
+    try:
+        return await _process(runtime, claimed)
+    except _INFRASTRUCTURE:
+        raise  # Postgres, Redis or the network: the leases make the events due again
+    except Exception as exc:
+        # A defect, not the infrastructure: find the event that triggers it.
+        return await _isolate(runtime, claimed, exc)
+
+
+# Failures of what the service stands on. Anything else escaping a batch is a defect that one
+# event triggers every time (a poison event): retried forever it would hold its batch-mates.
+_INFRASTRUCTURE = (SQLAlchemyError, RedisError, OSError, httpx.HTTPError)
+
+_RELEASE_CLAIMED = text(
+    """
+    UPDATE events SET status = 'retrying', locked_until = NULL
+    WHERE id = ANY(CAST(:ids AS bigint[])) AND claims = ANY(CAST(:claims AS int[]))
+      AND status = 'processing'
+    RETURNING id
+    """
+)
+
+_POISONED = text(
+    """
+    UPDATE events SET status = 'dead', locked_until = NULL, finished_at = now(),
+        last_error = :error
+    WHERE id = :id AND claims = :claims AND status = 'processing'
+    RETURNING id
+    """
+)
+
+
+async def _isolate(runtime: Runtime, claimed: Sequence[Claimed], exc: Exception) -> int:
+    """A batch failed on a defect: find the event that causes it by processing the batch's
+    events one by one; the one that fails alone ends `dead` with the error (replayable once
+    the defect is fixed), and the others are processed normally."""
+    if len(claimed) == 1:
+        event = claimed[0]
+        error = f"internal error: {type(exc).__name__}: {exc}"[:500]
+        log.error("events.poison", event_id=event.id, error=error, exc_info=exc)
+        async with runtime.sessions() as session, session.begin():
+            dead = (
+                await session.execute(
+                    _POISONED, {"id": event.id, "claims": event.claims, "error": error}
+                )
+            ).first()
+        if dead is None:
+            return 0
+        metrics.event_finished("dead", None)
+        return 1
+    log.warning("events.batch_failed", events=len(claimed), error=f"{type(exc).__name__}: {exc}")
+    async with runtime.sessions() as session, session.begin():
+        released = (
+            await session.execute(
+                _RELEASE_CLAIMED,
+                {"ids": [e.id for e in claimed], "claims": [e.claims for e in claimed]},
+            )
+        ).scalars()
+        ids = sorted(released)
+    finished = 0
+    for event_id in ids:
+        finished += await process_batch(runtime, [event_id])
+    return finished
+
+
+async def _process(runtime: Runtime, claimed: Sequence[Claimed]) -> int:
     targets, unservable = coalesce(claimed)
     await _resolve(runtime, targets)
     semaphore = asyncio.Semaphore(runtime.settings.process_concurrency)
