@@ -450,6 +450,21 @@ async def test_deeply_nested_body_is_refused_with_400(
     assert await count_events(db) == 0
 
 
+@pytest.mark.parametrize("ulid", [None, "valid"], ids=["invalid-ulid", "valid-ulid"])
+async def test_deep_body_that_must_be_rewritten_is_refused_with_400(
+    client: httpx.AsyncClient, db: Runtime, ulid: str | None
+) -> None:
+    # 900 levels parse, but a NUL character makes the body be rewritten before it is stored,
+    # and that rewrite is too deep: a clear refusal, not a 500.
+    body = payloads.v2(event_type="\u0000", ulid=payloads.new_ulid() if ulid else -1.5e34)
+    content = json.dumps(body).encode()
+    content = content[:-1] + b', "deep": ' + b"[" * 900 + b"]" * 900 + b"}"
+    response = await post(client, content)
+    assert response.status_code == 400
+    assert response.json()["detail"] == "body is nested too deeply"
+    assert await count_events(db) == 0
+
+
 @pytest.mark.parametrize("digits", ["\u00b2", "\u0663"])
 async def test_non_ascii_digits_are_not_ids(
     client: httpx.AsyncClient, db: Runtime, digits: str

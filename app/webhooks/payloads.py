@@ -79,9 +79,13 @@ class NormalisedEvent:
 def read_event(body: bytes, *, own_client_id: str) -> NormalisedEvent:
     """Parse and normalise one webhook body; raise PayloadRejected for what cannot be stored."""
     data, exact = _parse(body)
-    if not exact:
-        data = _storable(data)
-    return _normalise(data, body if exact else None, own_client_id=own_client_id)
+    try:
+        if not exact:
+            data = _storable(data)
+        return _normalise(data, body if exact else None, own_client_id=own_client_id)
+    except RecursionError as exc:
+        # Parsed (orjson goes 1,024 levels deep), but too deep to rewrite as storable text.
+        raise PayloadRejected(400, None, "body is nested too deeply") from exc
 
 
 def _parse(body: bytes) -> tuple[dict[str, Any], bool]:
