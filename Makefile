@@ -41,9 +41,10 @@ run: venv services ## Run the service for development: migrate, api on :8000, wo
 test: venv services ## Run the CI suite (pytest against real Postgres and Redis)
 	@scripts/test.sh $(ARGS)
 
-lint: venv ## ruff check + ruff format --check
+lint: venv ## ruff check + ruff format --check + import contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: venv ## Apply ruff format and the safe ruff fixes
 	$(BIN)/ruff format .

@@ -307,9 +307,12 @@ def simulate(
     if settings.app_env is AppEnv.PRODUCTION:
         typer.secho("the simulator does not run with APP_ENV=production", fg="red", err=True)
         raise typer.Exit(2)
-    from app.simulator import serve
-
-    serve(host, port, seed)
+    # The simulator is a package of its own (development only, never in the image): it is
+    # started by its module path, as a separate program, never imported by the service.
+    args = [sys.executable, "-m", "simulator", "--host", host, "--port", str(port)]
+    if seed is not None:
+        args += ["--seed", str(seed)]
+    os.execv(sys.executable, args)  # noqa: S606
 
 
 def _supervise(children: list[subprocess.Popen[Any]]) -> None:

@@ -20,11 +20,14 @@ from pydantic import SecretStr
 
 from app.settings import Settings
 from app.setup import links
-from app.simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 DEV_WEBHOOK_TOKEN = "dev-webhook-token"  # noqa: S105 (development only, printed)
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 (development only, printed)
 PARKED_COMPANY = 33
+# The OAuth client of the simulator's default seed (simulator/seed.py): a documented,
+# development-only pair. The service speaks to the simulator over HTTP only, as to Procore.
+SIM_CLIENT_ID = "sim-client"
+SIM_CLIENT_SECRET = "sim-secret"  # noqa: S105 (development only)
 
 # (company, project, resource, id): changes the trickle cycles through. 33 has not installed
 # the app; 31/902 is a project the service account is not a member of.
@@ -126,8 +129,8 @@ def plan(settings: Settings, *, api_port: int, sim_port: int) -> Demo:
     env = {
         "PROCORE_API_BASE": sim_url,
         "PROCORE_LOGIN_BASE": sim_url,
-        "PROCORE_CLIENT_ID": DEFAULT_CLIENT_ID,
-        "PROCORE_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+        "PROCORE_CLIENT_ID": SIM_CLIENT_ID,
+        "PROCORE_CLIENT_SECRET": SIM_CLIENT_SECRET,
         "PUBLIC_BASE_URL": api_url,
     }
     values = {

@@ -1,7 +1,7 @@
 """A whole deployment on one machine, for the proof suite and the process-level benches.
 
 Real processes only: a PRIVATE PostgreSQL (initdb in a temp dir, its own port) and a PRIVATE
-Redis (its own port, no persistence), the simulator (`python -m app.simulator`), N api
+Redis (its own port, no persistence), the simulator (`python -m simulator`), N api
 processes behind one port (`procore-hooks api --workers N`: uvicorn's own process manager) and
 M arq workers (`procore-hooks worker`). Scenarios may stop, kill, flush and restart any of them;
 the shared servers on 5432/6379 are never touched.
@@ -165,7 +165,7 @@ class Cluster:
         return f"http://127.0.0.1:{self.api_port}"
 
     def env(self) -> dict[str, str]:
-        from app.simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+        from simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
         values = {
             **{k: v for k, v in os.environ.items() if not k.isupper() or k in _INHERITED},
@@ -437,9 +437,7 @@ class Cluster:
     # -- app processes --------------------------------------------------------------------
 
     def start_simulator(self) -> None:
-        self._spawn(
-            "simulator", [sys.executable, "-m", "app.simulator", "--port", str(self.sim_port)]
-        )
+        self._spawn("simulator", [sys.executable, "-m", "simulator", "--port", str(self.sim_port)])
         self._wait_http(f"{self.sim_url}/_sim", "simulator")
         limits = {"hourly": 10**9, "spike": 10**9}
         httpx.put(f"{self.sim_url}/_sim/rate_limit", json=limits).raise_for_status()

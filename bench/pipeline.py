@@ -46,7 +46,7 @@ from app import migrate
 from app.queue import PROCESS_EVENTS, enqueue_events, redis_settings
 from app.runtime import open_runtime
 from app.settings import Settings
-from app.simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from workers import jobs
 from workers import settings as worker_settings
 from workers.settings import WorkerSettings
@@ -70,7 +70,7 @@ def _free_port() -> int:
 def simulator() -> Iterator[str]:
     """The simulator in a process of its own, so it never competes for this event loop."""
     port = _free_port()
-    code = f"from app.simulator.server import serve; serve('127.0.0.1', {port}, None)"
+    code = f"from simulator.server import serve; serve('127.0.0.1', {port}, None)"
     proc = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

@@ -200,7 +200,7 @@ def _measure(
 def _orchestrate(args: argparse.Namespace) -> int:
     pinned = shutil.which("taskset") is not None
     sim_core, load_core = (args.sim_core, args.load_core) if pinned else (None, None)
-    sim, sim_url = _start(_pinned(sim_core, [sys.executable, "-m", "app.simulator", "--port", "0"]))
+    sim, sim_url = _start(_pinned(sim_core, [sys.executable, "-m", "simulator", "--port", "0"]))
     bare_port = _free_port()
     bare, bare_url = _start(
         _pinned(sim_core, [sys.executable, str(Path(__file__).resolve()), "--bare", str(bare_port)])

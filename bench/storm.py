@@ -61,7 +61,7 @@ from redis.asyncio import Redis
 
 from app import migrate
 from app.gates.policy import Policy, probe_delay
-from app.simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_DSN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -101,11 +101,11 @@ def _stop(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE_S) -> None:
 
 @contextlib.asynccontextmanager
 async def simulator_process(logs: Path) -> AsyncIterator[str]:
-    """`python -m app.simulator` in a process of its own (never competes with this loop)."""
+    """`python -m simulator` in a process of its own (never competes with this loop)."""
     port = _free_port()
     with (logs / "simulator.log").open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "app.simulator", "--port", str(port)],
+            [sys.executable, "-m", "simulator", "--port", str(port)],
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from app.queue import PROCESS_EVENTS, redis_settings
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
-from app.simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimulatorServer
+from simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimulatorServer
 from tests.conftest import make_settings
 from workers import jobs
 from workers import settings as worker_settings

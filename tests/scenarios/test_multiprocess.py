@@ -28,7 +28,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from app.runtime import Runtime
-from app.simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimulatorServer
+from simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimulatorServer
 from tests.conftest import ENCRYPTION_KEY, RUN_ID
 from tests.pipeline.conftest import Spec, sim_calls, sim_stats, statuses, store_events
 

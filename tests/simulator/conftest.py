@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from app.simulator import SimulatorServer
+from simulator import SimulatorServer
 from tests.simulator.procore import client_credentials_token
 from tests.simulator.receiver import Receiver
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from app.simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 CLIENT = {"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET}
 REDIRECT_URI = "http://127.0.0.1:9/connect/procore/callback"

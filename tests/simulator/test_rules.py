@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.simulator.payloads import FIRST_V2_ID, EventIds
-from app.simulator.ratelimit import RateLimiter
-from app.simulator.seed import RateLimitSettings
-from app.simulator.sender import MAX_BACKOFF_S, backoff_s
+from simulator.payloads import FIRST_V2_ID, EventIds
+from simulator.ratelimit import RateLimiter
+from simulator.seed import RateLimitSettings
+from simulator.sender import MAX_BACKOFF_S, backoff_s
 
 steps = st.lists(st.floats(min_value=0, max_value=5, allow_nan=False), min_size=1, max_size=200)
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from app.simulator import SimulatorServer, load_seed
+from simulator import SimulatorServer, load_seed
 from tests.simulator.procore import auth, client_credentials_token
 
 SEED = {
@@ -122,7 +122,7 @@ async def test_control_creates_companies_projects_and_resources(
 
 
 def test_serve_prints_where_everything_is() -> None:
-    code = "from app.simulator.server import serve; serve('127.0.0.1', 0, None)"
+    code = "from simulator.server import serve; serve('127.0.0.1', 0, None)"
     process = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

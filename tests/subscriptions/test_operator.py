@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from app.runtime import Runtime
 from app.settings import Settings
-from app.simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from tests.conftest import ADMIN_TOKEN, ENCRYPTION_KEY, WEBHOOK_TOKEN
 from tests.pipeline.conftest import api_client
 from tests.subscriptions.conftest import sim_webhooks

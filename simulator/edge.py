@@ -31,8 +31,8 @@ import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.simulator.faults import Action
-from app.simulator.state import Simulator
+from simulator.faults import Action
+from simulator.state import Simulator
 
 _PROJECT_IN_PATH = re.compile(r"/projects/(\d+)")
 _PROJECT_IN_QUERY = re.compile(rb"(?:^|&)project_id=(\d+)")

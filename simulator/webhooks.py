@@ -32,13 +32,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.simulator.answers import NOT_FOUND, errors_answer, json_answer
-from app.simulator.control import _parse
-from app.simulator.hook_registry import ApiHook, ApiTrigger
-from app.simulator.payloads import Change, PayloadVersion
-from app.simulator.rest import Caller, RestApi
-from app.simulator.sender import HookSettings, Sender
-from app.simulator.state import Simulator
+from simulator.answers import NOT_FOUND, errors_answer, json_answer
+from simulator.control import _parse
+from simulator.hook_registry import ApiHook, ApiTrigger
+from simulator.payloads import Change, PayloadVersion
+from simulator.rest import Caller, RestApi
+from simulator.sender import HookSettings, Sender
+from simulator.state import Simulator
 
 _HOOKS = "/rest/v1.0/webhooks/hooks"
 EVENT_TYPES = ("create", "update", "delete")

@@ -18,19 +18,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from app.simulator.faults import FaultPlan
-from app.simulator.hook_registry import HookRegistry
-from app.simulator.payloads import EventIds
-from app.simulator.ratelimit import RateLimiter
-from app.simulator.resources import (
+from simulator.faults import FaultPlan
+from simulator.hook_registry import HookRegistry
+from simulator.payloads import EventIds
+from simulator.ratelimit import RateLimiter
+from simulator.resources import (
     COMPANY_LEVEL,
     Kind,
     Resource,
     apply_update,
     new_resource,
 )
-from app.simulator.seed import Seed
-from app.simulator.tokens import TokenStore
+from simulator.seed import Seed
+from simulator.tokens import TokenStore
 
 SERVICE_ACCOUNT_FIRST_ID = 990_000
 

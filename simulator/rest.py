@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.simulator.answers import (
+from simulator.answers import (
     NO_PROJECT_ACCESS,
     NOT_CONNECTED,
     NOT_FOUND,
@@ -32,10 +32,10 @@ from app.simulator.answers import (
     json_answer,
     text_answer,
 )
-from app.simulator.ratelimit import HOURLY_429_TEXT
-from app.simulator.resources import Kind, Resource, render
-from app.simulator.state import Simulator, User
-from app.simulator.tokens import AccessToken, TokenProblem
+from simulator.ratelimit import HOURLY_429_TEXT
+from simulator.resources import Kind, Resource, render
+from simulator.state import Simulator, User
+from simulator.tokens import AccessToken, TokenProblem
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 

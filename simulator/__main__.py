@@ -1,15 +1,15 @@
-"""`python -m app.simulator [--host H] [--port P] [--seed seed.json]`: serve the simulator."""
+"""`python -m simulator [--host H] [--port P] [--seed seed.json]`: serve the simulator."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from app.simulator.server import serve
+from simulator.server import serve
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m app.simulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001, help="0 picks a free port")
     parser.add_argument("--seed", type=Path, default=None, help="seed JSON file")

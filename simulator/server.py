@@ -2,7 +2,7 @@
 for tests, which runs it on a free loopback port in a thread with its own event loop, so
 the code under test can never starve it.
 
-Seed files use the JSON format documented in `app.simulator.seed` (clients, users,
+Seed files use the JSON format documented in `simulator.seed` (clients, users,
 companies with projects, resources, rate limits, token lifetime, RNG seed); without one the
 built-in default seed is used (client `sim-client`, companies 31, 32 and 33).
 """
@@ -17,8 +17,8 @@ from types import TracebackType
 
 import uvicorn
 
-from app.simulator.app import SimulatorApp, create_app
-from app.simulator.seed import Seed, load_seed
+from simulator.app import SimulatorApp, create_app
+from simulator.seed import Seed, load_seed
 
 _STOP_TIMEOUT_S = 10.0
 _BACKLOG = 2048

@@ -8,14 +8,14 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
-from app.simulator.control import ControlApi
-from app.simulator.edge import Edge
-from app.simulator.oauth import OAuthApi
-from app.simulator.rest import RestApi
-from app.simulator.seed import DEFAULT_SEED, Seed
-from app.simulator.sender import Sender
-from app.simulator.state import Simulator
-from app.simulator.webhooks import WebhooksApi
+from simulator.control import ControlApi
+from simulator.edge import Edge
+from simulator.oauth import OAuthApi
+from simulator.rest import RestApi
+from simulator.seed import DEFAULT_SEED, Seed
+from simulator.sender import Sender
+from simulator.state import Simulator
+from simulator.webhooks import WebhooksApi
 
 
 class SimulatorApp:

@@ -37,12 +37,12 @@ Webhooks:
 - Hooks made through the Webhooks API (`/rest/v1.0/webhooks/hooks`, per company, with
   triggers): `GET /_sim/webhooks` (hooks, triggers, status, write counters),
   `PUT /_sim/webhooks/settings` `{"deactivate_after_failures", "time_scale"}`,
-  `POST /_sim/webhooks/{id}/disable`; see `app.simulator.webhooks`.
+  `POST /_sim/webhooks/{id}/disable`; see `simulator.webhooks`.
 
 Observation:
 - `GET /_sim/calls?company_id=&project_id=` → `{"total", "by_status", "by_path", "by_route"}`
   over every /rest and /oauth call (status keys are strings: "200", "429", …, "dropped",
-  "client_closed"; a call's company is the one it is about, see `app.simulator.edge`);
+  "client_closed"; a call's company is the one it is about, see `simulator.edge`);
   `DELETE /_sim/calls` zeroes the call counters only.
 - `GET /_sim/stats` → token grants, refreshes, OAuth errors, 429s, faults, most concurrent
   in-flight calls per company, deliveries by outcome.
@@ -61,13 +61,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.simulator.answers import errors_answer, json_answer
-from app.simulator.faults import FaultSettings, Shedding
-from app.simulator.payloads import Change, RelatedResource
-from app.simulator.resources import COMPANY_LEVEL, Kind, Resource, render
-from app.simulator.seed import RateLimitSettings
-from app.simulator.sender import HookSettings, Sender
-from app.simulator.state import Simulator, Switches
+from simulator.answers import errors_answer, json_answer
+from simulator.faults import FaultSettings, Shedding
+from simulator.payloads import Change, RelatedResource
+from simulator.resources import COMPANY_LEVEL, Kind, Resource, render
+from simulator.seed import RateLimitSettings
+from simulator.sender import HookSettings, Sender
+from simulator.state import Simulator, Switches
 
 Model = TypeVar("Model", bound=BaseModel)
 

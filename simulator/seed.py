@@ -40,7 +40,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.simulator.resources import Kind
+from simulator.resources import Kind
 
 DEFAULT_CLIENT_ID = "sim-client"
 DEFAULT_CLIENT_SECRET = "sim-secret"  # noqa: S105 - a documented development-only credential

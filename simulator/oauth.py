@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app.simulator.answers import json_answer
-from app.simulator.state import Simulator
-from app.simulator.tokens import (
+from simulator.answers import json_answer
+from simulator.state import Simulator
+from simulator.tokens import (
     ERROR_DESCRIPTION,
     ERROR_STATUS,
     GrantType,

@@ -28,7 +28,7 @@ import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.simulator.payloads import Change, EventIds, PayloadVersion, ShapeOptions, render
+from simulator.payloads import Change, EventIds, PayloadVersion, ShapeOptions, render
 
 FIRST_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 3600.0

@@ -13,7 +13,7 @@ import math
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from app.simulator.seed import RateLimitSettings
+from simulator.seed import RateLimitSettings
 
 HOURLY_429_TEXT = (
     "You have surpassed the max number of requests for an hour. "
