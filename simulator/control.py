@@ -23,7 +23,7 @@ Behaviour:
   `DELETE /_sim/faults` clears every fault and all load shedding.
 - `PUT /_sim/tokens` `{"access_token_ttl_s"}` (new tokens); `POST /_sim/tokens/expire`.
 - `PUT /_sim/switches` `{"not_installed_status": 401|403, "refresh_reuse_revokes_family",
-  "authorize_consents"}`.
+  "authorize_consents", "company_header": "required"|"inferred"}`.
 - `POST /_sim/clock` `{"advance_s"}` moves the simulated clock (tokens, codes, rate windows).
 
 Webhooks:
@@ -117,6 +117,7 @@ class SwitchesBody(_Body):
     not_installed_status: int | None = None
     refresh_reuse_revokes_family: bool | None = None
     authorize_consents: bool | None = None
+    company_header: str | None = None
 
 
 class ClockBody(_Body):

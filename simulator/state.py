@@ -46,6 +46,12 @@ class Switches(BaseModel):
     refresh_reuse_revokes_family: bool = True
     # The simulated user approves at /oauth/authorize (false: redirect with access_denied).
     authorize_consents: bool = True
+    # `Procore-Company-Id` (`tutorials/tutorial_mpz.md`): "required" on every call but /me and
+    # /companies with a user token, where a service account must still send it
+    # (`oauth/oauth_client_credentials.md`, DMSAs with MPR). Some SDKs (pyprocore, ProPyCore)
+    # leave it out where the path or query names the company or project: "inferred" takes the
+    # company from there, and lets a service account call /me and /companies without it.
+    company_header: Literal["required", "inferred"] = "required"
 
 
 @dataclass(slots=True)

@@ -57,7 +57,7 @@ async def test_company_header_is_required(api: httpx.AsyncClient, token: str) ->
     answer = await api.get("/rest/v1.0/me", headers=auth(token, company_id=None))
 
     assert answer.status_code == 400
-    assert answer.json() == {"errors": ["Missing or invalid Procore-Company-Id header."]}
+    assert answer.json() == {"errors": ["Missing Procore-Company-Id header!"]}
 
 
 async def test_install_toggles_403_and_200(api: httpx.AsyncClient, token: str) -> None:
