@@ -51,7 +51,7 @@ for sdk in "${sdks[@]}"; do
   [[ " ${ALL_SDKS[*]} " == *" $sdk "* ]] || die "unknown SDK '$sdk' (one of: ${ALL_SDKS[*]})"
 done
 [ -x "$SIM_PYTHON" ] || die "$SIM_PYTHON not found: run 'make venv' first"
-command -v curl >/dev/null || die "curl is needed to drive the simulator's control API"
+command -v curl >/dev/null || die "curl is needed for the simulator's control API"
 mkdir -p "$LOGS"
 
 # -- environments ---------------------------------------------------------------------------
