@@ -114,7 +114,7 @@ class RestApi:
     # -- probes ----------------------------------------------------------------------------
 
     async def me(self, request: Request) -> Response:
-        caller = self._unscoped_caller(request)
+        caller = self._unscoped_caller(request, params_need_header=True)
         if isinstance(caller, Response):
             return caller
         return json_answer(self._principal(caller.token).body(), headers=caller.headers)
@@ -234,7 +234,9 @@ class RestApi:
             return errors_answer(400, MISSING_COMPANY_HEADER, headers=call.headers)
         return Caller(call.token, call.company_id, call.headers)
 
-    def _unscoped_caller(self, request: Request) -> Principal | Response:
+    def _unscoped_caller(
+        self, request: Request, *, params_need_header: bool = False
+    ) -> Principal | Response:
         """`/me` and `/companies`: "This endpoint does not require the 'Procore-Company-Id'
         header" (OpenAPI RestV10MeGet, RestV10CompaniesGet; `tutorials/tutorial_mpz.md`), "unless
         a company_id or project_id parameter is also included" (RestV10MeGet). "The exception
@@ -243,7 +245,9 @@ class RestApi:
         call = self._authenticate(request)
         if isinstance(call, Response) or call.company_id is not None:
             return call
-        names_scope = any(k in request.query_params for k in ("company_id", "project_id"))
+        names_scope = params_need_header and any(
+            k in request.query_params for k in ("company_id", "project_id")
+        )
         exempt = not call.token.service_account or (self.sim.switches.company_header == "inferred")
         if names_scope or not exempt:
             return errors_answer(400, MISSING_COMPANY_HEADER, headers=call.headers)

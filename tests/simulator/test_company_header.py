@@ -49,6 +49,18 @@ async def test_me_naming_a_company_or_project_needs_the_header(
     assert answer.json() == MISSING
 
 
+async def test_companies_needs_no_header_whatever_its_parameters(
+    api: httpx.AsyncClient, user_token: str
+) -> None:
+    """RestV10CompaniesGet states no exception (unlike RestV10MeGet)."""
+    answer = await api.get(
+        "/rest/v1.0/companies?company_id=31&per_page=1", headers=auth(user_token, None)
+    )
+
+    assert answer.status_code == 200
+    assert [c["id"] for c in answer.json()] == [31]
+
+
 async def test_user_token_needs_the_header_everywhere_else(
     api: httpx.AsyncClient, user_token: str
 ) -> None:
