@@ -3,7 +3,8 @@
 #
 #   make run        the service for development (migrations, api, worker)
 #   make test       THE CI suite (what .ci/run calls)
-#   make proof      the heavy runs: fault scenarios, fuzzers, slow scenarios
+#   make proof      the heavy runs: fault scenarios, fuzzers, slow scenarios, SDK conformance
+#   make conformance  Procore's SDKs run unchanged against the simulator (conformance/)
 #   make bench      every benchmark, written to BENCHMARKS.md
 #
 # Overrides: make test ARGS="-k webhooks -x"; VENV=/tmp/x/.venv make venv; PYTHON=python3.12.
@@ -21,7 +22,7 @@ ARGS ?=
 
 export VENV
 
-.PHONY: help venv services run test lint format typecheck check bench bench-ingest proof deploy-check
+.PHONY: help venv services run test lint format typecheck check bench bench-ingest proof conformance deploy-check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -61,9 +62,13 @@ bench: venv services ## Every benchmark → BENCHMARKS.md (ARGS=--quick: ~6 min;
 bench-ingest: venv services ## Ingest only: receiver vs bare FastAPI vs naive stack (wrk)
 	$(BIN)/python -m bench.ingest $(ARGS)
 
-proof: venv services ## Fault scenarios + fuzzers on private Postgres/Redis, slow scenarios (~15 min)
+proof: venv services ## Fault scenarios + fuzzers on private Postgres/Redis, slow scenarios, SDK conformance (~15 min)
 	PROOF=1 $(BIN)/pytest tests/proof -s -p no:cacheprovider $(ARGS)
 	$(BIN)/pytest -m slow -p no:cacheprovider
+	conformance/run.sh
+
+conformance: venv ## Procore's JS SDK, pyprocore and ProPyCore, pinned and unchanged, against the simulator
+	conformance/run.sh $(ARGS)
 
 deploy-check: ## Validate docker-compose.yml (Compose v2) and lint the Dockerfile (hadolint)
 	@scripts/deploy-check.sh
