@@ -115,6 +115,20 @@ def _vendor_fields(rid: int) -> dict[str, JSON]:
     }
 
 
+def _document(rid: int, document_type: str, name: str) -> dict[str, JSON]:
+    return {
+        "name": name,
+        "name_with_path": name,
+        "parent_id": None,
+        "document_type": document_type,
+        "private": False,
+        "is_tracked": False,
+        "is_deleted": False,
+        "is_recycle_bin": False,
+        "read_only": False,
+    }
+
+
 def _log(name: str, segment: str, op: str, *, approval: bool = False) -> Kind:
     return Kind(
         name,
@@ -520,6 +534,33 @@ KINDS_LIST: tuple[Kind, ...] = (
         ),
         lambda rid: {"status": "processing", "filename": f"A{rid}.pdf"},
         changing="status",
+    ),
+    # Folders and files: shown one by one; listed together by the project's document index
+    # (`RestV10ProjectsProjectIdDocumentsGet`) and the root folder (`RestV10FoldersGet`),
+    # which the REST layer serves for both kinds.
+    Kind(
+        "Project Folders",
+        False,
+        (f"{_V10}/folders/{{id}}?project_id",),
+        (),
+        ("RestV10FoldersIdGet", "RestV10ProjectsProjectIdDocumentsGet", "RestV10FoldersGet"),
+        lambda rid: _document(rid, "folder", f"Folder {rid}"),
+        category="Core",
+    ),
+    Kind(
+        "Project Files",
+        False,
+        (f"{_V10}/files/{{id}}?project_id",),
+        (),
+        ("RestV10FilesIdGet", "RestV10ProjectsProjectIdDocumentsGet"),
+        lambda rid: {
+            **_document(rid, "file", f"drawing-{rid}.pdf"),
+            "description": "",
+            "size": 20480,
+            "file_type": "pdf",
+            "file_versions": [{"id": rid * 10, "number": 1, "size": 20480}],
+        },
+        category="Core",
     ),
     Kind(
         "Specification Sections",

@@ -36,7 +36,7 @@ from simulator.answers import (
     text_answer,
 )
 from simulator.ratelimit import HOURLY_429_TEXT
-from simulator.resources import KINDS_LIST, Kind, Resource, render
+from simulator.resources import KINDS, KINDS_LIST, Kind, Resource, render
 from simulator.state import Simulator, User
 from simulator.tokens import AccessToken, TokenProblem
 
@@ -77,6 +77,14 @@ class RestApi:
             Route("/rest/v1.0/me", self.me),
             Route("/rest/v1.0/companies", self.companies),
             Route("/rest/v1.0/companies/{company_id:int}/projects", self.company_projects),
+        ]
+        routes += [
+            Route("/rest/v1.0/folders", self.root_folder),
+            Route("/rest/v1.0/projects/{project_id:int}/documents", self.documents),
+            Route(
+                "/rest/v1.0/projects/{project_id:int}/submittals/filter_options/status_id",
+                self.submittal_statuses,
+            ),
         ]
         for kind in KINDS_LIST:
             routes += [Route(_route_path(t), self._show(kind, t)) for t in kind.shows]
@@ -135,6 +143,72 @@ class RestApi:
             if self.sim.permitted.get(p.id, False) and p.active
         ]
         return json_answer(projects, headers=caller.headers)
+
+    # -- documents -------------------------------------------------------------------------
+
+    async def root_folder(self, request: Request) -> Response:
+        """`RestV10FoldersGet` "List project folders and files": the root folder, an object,
+        with the folders and files at its top level."""
+        scope = self._scope(request, KINDS["Project Folders"], "?project_id")
+        if isinstance(scope, Response):
+            return scope
+        caller, company_id, project_id = scope
+        top = [
+            r for r in self._documents(company_id, project_id) if r.fields.get("parent_id") is None
+        ]
+        name = self.sim.company_name(company_id)
+        root = {
+            "id": project_id,
+            "name": "Documents",
+            "parent_id": None,
+            "private": False,
+            "is_tracked": False,
+            "name_with_path": "Documents",
+            "is_deleted": False,
+            "is_recycle_bin": False,
+            "read_only": False,
+            "folders": [render(r, name) for r in top if r.kind.name == "Project Folders"],
+            "files": [render(r, name) for r in top if r.kind.name == "Project Files"],
+        }
+        return json_answer(root, headers=caller.headers)
+
+    async def documents(self, request: Request) -> Response:
+        """`RestV10ProjectsProjectIdDocumentsGet` "Project Folder and File index": every
+        folder and file, paginated, filtered by `filters[document_type]`, `[folder_id]`,
+        `[is_in_recycle_bin]` and `[private]` (booleans read without case)."""
+        scope = self._scope(request, KINDS["Project Folders"], template="")
+        if isinstance(scope, Response):
+            return scope
+        caller, company_id, project_id = scope
+        query = request.query_params
+        found = self._documents(company_id, project_id)
+        wanted_type = query.get("filters[document_type]")
+        if wanted_type is not None:
+            found = [r for r in found if r.fields.get("document_type") == wanted_type]
+        folder = _int(query.get("filters[folder_id]"))
+        if folder is not None:
+            found = [r for r in found if r.fields.get("parent_id") == folder]
+        for name, field_name in (("is_in_recycle_bin", "is_deleted"), ("private", "private")):
+            flag = query.get(f"filters[{name}]")
+            if flag is not None:
+                found = [
+                    r for r in found if bool(r.fields.get(field_name)) == (flag.lower() == "true")
+                ]
+        company = self.sim.company_name(company_id)
+        return self._page(request, [render(r, company) for r in found], caller.headers)
+
+    def _documents(self, company_id: int, project_id: int | None) -> list[Resource]:
+        kinds = (KINDS["Project Folders"], KINDS["Project Files"])
+        return self.sim.find(company_id, project_id, kinds)
+
+    async def submittal_statuses(self, request: Request) -> Response:
+        """`RestV10ProjectsProjectIdSubmittalsFilterOptionsStatusIdGet`: `[{key, value}]`."""
+        scope = self._scope(request, KINDS["Submittals"], template="")
+        if isinstance(scope, Response):
+            return scope
+        caller, _, _ = scope
+        statuses = [{"key": 1, "value": "Open"}, {"key": 2, "value": "Closed"}]
+        return self._page(request, statuses, caller.headers)
 
     # -- resources -------------------------------------------------------------------------
 

@@ -220,5 +220,8 @@ DEFAULT_SEED = Seed(
         _in("Images", 11001),
         _in("Drawing Uploads", 11101),
         _in("Specification Sections", 11201),
+        _in("Project Folders", 11301),
+        _in("Project Files", 11401, fields={"parent_id": 11301}),
+        _in("Project Files", 11402),
     ),
 )

@@ -20,6 +20,7 @@ in developers.procore.com/reference/rest and the SDKs generated from it). Conven
   `window`: resync lists it day range by day range, so a backfill covers past days too.
 - `show_by_list`: Procore has no show call the event's ids can reach (e.g. the line item's
   show needs its parent's id), so the list filtered by id serves instead.
+- `paginated=False`: the list takes no `page`/`per_page` and answers everything at once.
 - `parent`: a v3.0 event's `related_resources` may name the parent (a Direct Cost Line Item
   names its Direct Cost): the parent is refreshed too.
 - `deprecated`: event types Procore stopped delivering, and the type that replaced them
@@ -82,6 +83,8 @@ class ResourceType:
     events: frozenset[str] = ALL_EVENTS
     window: DateWindow | None = None
     show_by_list: bool = False
+    # A list that takes no `page`/`per_page` and answers everything at once.
+    paginated: bool = True
     parent: str | None = None
     id_field: str = "id"
     updated_field: str | None = "updated_at"
@@ -435,6 +438,21 @@ _TYPES: tuple[ResourceType, ...] = (
         category="documents",
     ),
     _project(
+        "Project Folders",
+        f"{_V10}/folders/{{id}}?project_id={{project_id}}",
+        # The project's document index lists every folder and file, paginated.
+        f"{_P}/documents?filters[document_type]=folder",
+        ops=("RestV10FoldersIdGet", "RestV10ProjectsProjectIdDocumentsGet"),
+        category="documents",
+    ),
+    _project(
+        "Project Files",
+        f"{_V10}/files/{{id}}?project_id={{project_id}}",
+        f"{_P}/documents?filters[document_type]=file",
+        ops=("RestV10FilesIdGet", "RestV10ProjectsProjectIdDocumentsGet"),
+        category="documents",
+    ),
+    _project(
         "Specification Sections",
         # No show operation, and the list is not paginated: the list filtered by id.
         f"{_V10}/specification_sections?project_id={{project_id}}&filters[id][]={{id}}",
@@ -442,6 +460,7 @@ _TYPES: tuple[ResourceType, ...] = (
         ops=("RestV10SpecificationSectionsGet",),
         category="documents",
         show_by_list=True,
+        paginated=False,
         events=CREATE_UPDATE,
         updated_field=None,
     ),
@@ -510,3 +529,32 @@ def _same_id(value: Any, wanted: int) -> bool:
         return value is not None and not isinstance(value, bool) and int(value) == wanted
     except (TypeError, ValueError):
         return False
+
+
+def markdown_table() -> str:
+    """The registry as the README shows it (a test keeps the two equal)."""
+    rows = [
+        "| resource (webhook name) | level | events subscribed | lists | OpenAPI |",
+        "|---|---|---|---|---|",
+    ]
+    for kind in _TYPES:
+        events = ", ".join(e for e in EVENT_TYPES if e in kind.subscribed_events())
+        notes: list[str] = []
+        if len(kind.lists) > 1:
+            notes.append("active + inactive")
+        if "by_status" in "".join(kind.lists):
+            notes.append("every status")
+        if kind.window is not None:
+            notes.append("day ranges")
+        if kind.show_by_list:
+            notes.append("shown by list id")
+        if kind.parent is not None:
+            notes.append(f"refreshes its {kind.parent}")
+        if kind.deprecated is not None:
+            gone = ", ".join(sorted(kind.deprecated.event_types))
+            notes.append(f"{gone} served by {kind.deprecated.replacement}")
+        rows.append(
+            f"| {kind.name} | {kind.level.value} | {events} | {'; '.join(notes) or '-'} "
+            f"| `{kind.operations[0]}` |"
+        )
+    return "\n".join(rows)

@@ -130,9 +130,21 @@ def page_path(part: Part, company_id: int, page: int, per_page: int) -> str:
     query: dict[str, object] = {}
     if part.window is not None and kind.window is not None:
         query[kind.window.start_param], query[kind.window.end_param] = part.window
-    query.update(page=page, per_page=per_page)
+    if kind.paginated:
+        query.update(page=page, per_page=per_page)
+    if not query:
+        return path
     joiner = "&" if "?" in path else "?"
     return f"{path}{joiner}{urlencode(query)}"
+
+
+def is_last_page(
+    part: Part, headers: Mapping[str, str] | None, page: int, per_page: int, count: int
+) -> bool:
+    """An unpaginated list is one page; otherwise Procore's pagination decides."""
+    if not resources.REGISTRY[part.resource_name].paginated:
+        return True
+    return not has_next_page(headers, page, per_page, count)
 
 
 def has_next_page(headers: Mapping[str, str] | None, page: int, per_page: int, count: int) -> bool:

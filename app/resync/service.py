@@ -326,7 +326,7 @@ class _Run:
             await self._record(calls)
             return Failed(part.key, Outcome(OutcomeKind.REJECTED, 200, "not a list"))
         fetched_at = datetime.fromtimestamp(answer.sent_at, UTC)
-        last = not plan.has_next_page(answer.headers, page, per_page, len(items))
+        last = plan.is_last_page(part, answer.headers, page, per_page, len(items))
         total = answer.headers.get("total") if answer.headers is not None else None
         async with self.runtime.sessions() as session, session.begin():
             written = await self._write(session, part, items, fetched_at)

@@ -383,6 +383,17 @@ def test_page_paths_keep_their_own_query() -> None:
     )
 
 
+def test_an_unpaginated_list_is_one_call_of_one_page() -> None:
+    # OpenAPI RestV10SpecificationSectionsGet takes no page or per_page.
+    part = resync_plan.Part("Specification Sections", 900)
+    assert resync_plan.page_path(part, 31, 1, 100) == (
+        "/rest/v1.0/specification_sections?project_id=900"
+    )
+    assert resync_plan.is_last_page(part, {}, 1, 100, 100)
+    rfis = resync_plan.Part("RFIs", 900)
+    assert not resync_plan.is_last_page(rfis, {}, 1, 100, 100)
+
+
 def test_last_page_from_link_else_total_else_a_short_page() -> None:
     assert resync_plan.has_next_page({"link": '<x?page=2>; rel="next"'}, 1, 10, 10)
     assert not resync_plan.has_next_page({"link": '<x?page=1>; rel="first"'}, 2, 10, 10)

@@ -11,6 +11,7 @@ import httpx
 from sqlalchemy import text
 
 from app.gates import service as gates
+from app.procore import resources
 from app.resync import runs
 from app.resync import service as resync
 from app.runtime import Runtime, open_runtime
@@ -98,6 +99,25 @@ async def test_unchanged_resync_writes_nothing_and_changes_are_reconciled(
         assert ("RFIs", 5190) in after
         unchanged = {k: v for k, v in before.items() if k not in {("RFIs", 5150), ("RFIs", 5151)}}
         assert {k: after[k] for k in unchanged} == unchanged
+    finally:
+        await runtime.close()
+
+
+async def test_a_resync_mirrors_every_registered_type_and_past_days_of_daily_logs(
+    clean: Runtime, sim: httpx.AsyncClient, pipeline_settings: Callable[..., Settings]
+) -> None:
+    """Every type of the registry, listed as it says (inactive lists, day ranges: daily-log
+    lists answer today's logs unless given dates, `tutorials/daily_logs.md`)."""
+    runtime = open_runtime(pipeline_settings(), name="resync-every-type-test")
+    try:
+        view = await resync_now(runtime, 31)
+        assert view.status == "done", view
+        mirrored = await mirror_state(runtime, 31)
+        assert {name for name, _ in mirrored} == set(resources.NAMES)
+        # Seeded 5, 20 and 40 days back; 10003 is pending (not approved).
+        for key in (("Manpower Logs", 10002), ("Manpower Logs", 10003), ("Work Logs", 10201),
+                    ("Accident Logs", 10601), ("Timecard Entries", 10801)):  # fmt: skip
+            assert key in mirrored, key
     finally:
         await runtime.close()
 
