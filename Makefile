@@ -23,7 +23,7 @@ ARGS ?=
 
 export VENV
 
-.PHONY: help venv services system-services embedded-status run test lint format typecheck check bench bench-ingest proof deploy-check
+.PHONY: help venv services system-services embedded-status run test lint format typecheck check bench bench-ingest proof docs-check deploy-check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ bench-ingest: venv system-services ## Ingest only: receiver vs bare FastAPI vs n
 proof: venv system-services ## Fault scenarios + fuzzers on private Postgres/Redis, slow scenarios (~15 min)
 	PROOF=1 $(BIN)/pytest tests/proof -s -p no:cacheprovider $(ARGS)
 	$(BIN)/pytest -m slow -p no:cacheprovider
+
+docs-check: venv ## Headless Chromium renders /docs offline and finds every operation
+	@scripts/docs-check.sh
 
 deploy-check: ## Validate docker-compose.yml (Compose v2) and lint the Dockerfile (hadolint)
 	@scripts/deploy-check.sh
