@@ -260,6 +260,8 @@ def dev(
 ) -> None:
     """Development: migrate, then run the api and a worker (Ctrl-C stops everything).
 
+    Logs are console lines for people unless LOG_FORMAT is set.
+
     With no PROCORE_CLIENT_ID, the Procore simulator runs too, with demo companies and a
     trickle of webhook events (one company has not installed the app)."""
     settings = _settings()
@@ -269,6 +271,10 @@ def dev(
         typer.echo("created the database")
     migrations.upgrade(settings.database_url)
     env = dict(os.environ)
+    if "log_format" not in settings.model_fields_set:
+        # A person reads what `dev` prints: readable lines, unless LOG_FORMAT (environment or
+        # .env) asks for something else.
+        env["LOG_FORMAT"] = "console"
     exe = [sys.executable, "-m", "app.cli"]
     # The children are this same program, with fixed arguments.
     children: list[subprocess.Popen[Any]] = []
