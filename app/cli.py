@@ -1,7 +1,6 @@
 """`procore-hooks`: run the api, a worker, migrations, or the whole thing for development.
 
-The worker is started by import path (`workers.settings.WorkerSettings`), so app/ never imports
-workers/.
+The worker is started by import path (`workers.settings.run`), so app/ never imports workers/.
 """
 
 from __future__ import annotations
@@ -29,7 +28,8 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-WORKER_SETTINGS_PATH = "workers.settings.WorkerSettings"
+# The worker's entry point: arq over WorkerSettings, reconnecting to Redis when it drops.
+WORKER_ENTRY_PATH = "workers.settings.run"
 
 
 def _settings() -> Settings:
@@ -72,15 +72,12 @@ def worker(
         bool, typer.Option("--check", help="Exit 0 if this host's worker heartbeat is fresh.")
     ] = False,
 ) -> None:
-    """Run an arq worker (processing, dispatcher, probes)."""
+    """Run an arq worker (processing, dispatcher, probes); it waits out Redis outages."""
     settings = _settings()
     if check:
         raise typer.Exit(0 if asyncio.run(_worker_is_alive(settings)) else 1)
-    from arq.worker import run_worker
-
-    module_path, _, attr = WORKER_SETTINGS_PATH.rpartition(".")
-    worker_settings = getattr(importlib.import_module(module_path), attr)
-    run_worker(worker_settings)
+    module_path, _, attr = WORKER_ENTRY_PATH.rpartition(".")
+    getattr(importlib.import_module(module_path), attr)()
 
 
 async def _worker_is_alive(settings: Settings) -> bool:

@@ -1,17 +1,30 @@
-"""arq WorkerSettings: `arq workers.settings.WorkerSettings` or `procore-hooks worker`."""
+"""arq WorkerSettings, and the worker that `procore-hooks worker` runs over them.
+
+`procore-hooks worker` (`run()` below) rides out a Redis outage: it waits for Redis at start-up
+and when Redis drops, reconnects, and goes on, where arq's own worker exits (`arq
+workers.settings.WorkerSettings` still works, leaving recovery to a restart policy). Postgres
+holds the work meanwhile (DESIGN.md, Scheduling): nothing is lost, only delayed.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
+import signal
+import time
 from typing import Any, ClassVar
 
 from arq import cron
-from arq.connections import RedisSettings
+from arq.connections import RedisSettings, create_pool
 from arq.cron import CronJob
 from arq.typing import WorkerCoroutine
+from arq.worker import Worker, get_kwargs
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.events.policy import RetryPolicy, full_jitter
 from app.health import heartbeat
 from app.logs import configure_logging, get_logger
 from app.metrics.exposition import start_worker_metrics
@@ -122,3 +135,88 @@ class WorkerSettings:
     keep_result: ClassVar[int] = 60
     max_tries: ClassVar[int] = 3
     health_check_interval: ClassVar[int] = 30
+
+
+# What a Redis that is down, restarting or unreachable raises (BusyLoadingError, while a
+# restarted Redis loads, is a ConnectionError).
+REDIS_DOWN: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    asyncio.TimeoutError,
+)
+# Between two attempts to reach Redis: full jitter under 0.5 s, 1 s, 2 s ... capped at 10 s.
+RECONNECT = RetryPolicy(
+    base_seconds=0.5, cap_seconds=10.0, max_attempts=1, rate_limit_jitter_seconds=0.0
+)
+
+
+class ReconnectingWorker(Worker):
+    """arq's Worker, which keeps going when Redis does not answer instead of exiting."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._redis_failures = 0
+        self._redis_down_since: float | None = None
+        self._rng = random.Random()
+
+    async def main(self) -> None:
+        while self._pool is None:
+            try:
+                self._pool = await create_pool(
+                    self.redis_settings,
+                    job_deserializer=self.job_deserializer,
+                    job_serializer=self.job_serializer,
+                    default_queue_name=self.queue_name,
+                    expires_extra_ms=self.expires_extra_ms,
+                )
+            except REDIS_DOWN as exc:
+                await self._redis_unavailable(exc)
+        self._redis_back()
+        await super().main()
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except REDIS_DOWN as exc:
+            # Jobs in flight go on (they hold their rows' leases in Postgres); a job whose
+            # result could not be written to Redis is simply not acknowledged there.
+            await self._redis_unavailable(exc)
+        else:
+            self._redis_back()
+
+    async def close(self) -> None:
+        """arq's close, minus what needs Redis when Redis is down: the shutdown hook (closing
+        the runtime, forgetting the heartbeat) always runs, so SIGTERM ends the worker cleanly
+        in an outage too."""
+        if not self._handle_signals:
+            self.handle_sig(signal.SIGUSR1)
+        if not self._pool:
+            return
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        with contextlib.suppress(*REDIS_DOWN):
+            await self.pool.delete(self.health_check_key)
+        if self.on_shutdown:
+            await self.on_shutdown(self.ctx)
+        with contextlib.suppress(*REDIS_DOWN):
+            await self.pool.close(close_connection_pool=True)
+        self._pool = None
+
+    async def _redis_unavailable(self, exc: BaseException) -> None:
+        self._redis_failures += 1
+        if self._redis_down_since is None:
+            self._redis_down_since = time.monotonic()
+            log.warning("worker.redis_unavailable", error=str(exc) or type(exc).__name__)
+        await asyncio.sleep(full_jitter(self._redis_failures, RECONNECT, self._rng))
+
+    def _redis_back(self) -> None:
+        if self._redis_down_since is not None:
+            down_s = round(time.monotonic() - self._redis_down_since, 1)
+            log.info("worker.redis_reconnected", down_s=down_s, attempts=self._redis_failures)
+        self._redis_down_since = None
+        self._redis_failures = 0
+
+
+def run() -> None:
+    """`procore-hooks worker`: WorkerSettings on the reconnecting worker."""
+    ReconnectingWorker(**get_kwargs(WorkerSettings)).run()  # type: ignore[arg-type]
