@@ -46,12 +46,18 @@ def api(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
 ) -> None:
-    """Serve the HTTP api (webhooks, health, admin, metrics)."""
+    """Serve the HTTP api (webhooks, health, admin, metrics).
+
+    One process per container is the deployment model (scale with replicas). With --workers
+    above 1, the processes share their metrics through PROMETHEUS_MULTIPROC_DIR, emptied at
+    start (a private temporary directory when it is not set), so /metrics counts them all."""
     import uvicorn
 
     from app.logs import uvicorn_log_config
 
     settings = _settings()  # refuse to start on bad configuration, naming the variable
+    if workers > 1:
+        _share_metrics_between_processes()
     uvicorn.run(
         "app.main:app",
         log_config=uvicorn_log_config(settings) or uvicorn.config.LOGGING_CONFIG,
@@ -64,6 +70,25 @@ def api(
         access_log=False,
         timeout_graceful_shutdown=20,
     )
+
+
+def _share_metrics_between_processes() -> None:
+    """Point every api process at one empty multi-process metrics directory. The children
+    inherit the environment, and read it when they first import prometheus_client."""
+    import atexit
+    import shutil
+    import tempfile
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        # Samples of an earlier run would be summed with this one's.
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink()
+    else:
+        directory = tempfile.mkdtemp(prefix="procore-hooks-metrics-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    typer.echo(f"api: processes share their metrics in {directory}", err=True)
 
 
 @cli.command()

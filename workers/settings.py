@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.events.policy import RetryPolicy, full_jitter
 from app.health import heartbeat
+from app.health.worker import WorkerHealth
 from app.logs import configure_logging, get_logger
 from app.metrics.exposition import start_worker_metrics
 from app.queue import redis_settings
@@ -36,15 +37,39 @@ from workers import jobs
 log = get_logger(__name__)
 
 
-async def startup(ctx: dict[str, Any]) -> None:
+def serve_probes(ctx: dict[str, Any]) -> WorkerHealth:
+    """The metrics port with /health/live and /health/ready, once per process: before Redis
+    first answers (the reconnecting worker calls it then) or else at start-up."""
+    health: WorkerHealth | None = ctx.get("health")
+    if health is not None:
+        return health
     # Tests and the CLI may pass their own Settings in ctx; otherwise read the environment.
     settings: Settings = ctx.setdefault("settings", get_settings())
     configure_logging(settings)
+    ctx["health"] = health = WorkerHealth(stale_seconds=settings.worker_stale_seconds)
+    ctx["tick_task"] = asyncio.create_task(_tick_forever(health))
+    ctx["metrics_server"] = start_worker_metrics(settings, health=health)
+    return health
+
+
+async def stop_probes(ctx: dict[str, Any]) -> None:
+    task: asyncio.Task[None] | None = ctx.pop("tick_task", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    metrics_server = ctx.pop("metrics_server", None)
+    if metrics_server is not None:
+        metrics_server.stop()
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    serve_probes(ctx)
+    settings: Settings = ctx["settings"]
     ctx["runtime"] = open_runtime(settings, name="procore-hooks-worker")
     ctx["worker"] = identity = heartbeat.WorkerIdentity()
     ctx["jobs_done"] = 0
     ctx["heartbeat_task"] = asyncio.create_task(_beat_forever(ctx))
-    ctx["metrics_server"] = start_worker_metrics(settings)
     log.info("worker.started", worker_id=identity.worker_id)
 
 
@@ -54,9 +79,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    metrics_server = ctx.get("metrics_server")
-    if metrics_server is not None:
-        metrics_server.stop()
+    await stop_probes(ctx)
     runtime = ctx.get("runtime")
     if runtime is not None:
         with contextlib.suppress(SQLAlchemyError, OSError):
@@ -72,9 +95,17 @@ async def _beat_forever(ctx: dict[str, Any]) -> None:
         try:
             async with runtime.sessions() as session, session.begin():
                 await heartbeat.beat(session, ctx["worker"], ctx["jobs_done"])
+            ctx["health"].beat()
         except (SQLAlchemyError, OSError) as exc:
             log.warning("worker.heartbeat_failed", error=str(exc))
         await asyncio.sleep(runtime.settings.worker_heartbeat_seconds)
+
+
+async def _tick_forever(health: WorkerHealth) -> None:
+    """Proof for /health/live that the event loop turns (whatever Postgres and Redis do)."""
+    while True:
+        health.tick()
+        await asyncio.sleep(1.0)
 
 
 def _dispatch_seconds(settings: Settings) -> set[int]:
@@ -161,6 +192,7 @@ class ReconnectingWorker(Worker):
         self._rng = random.Random()
 
     async def main(self) -> None:
+        serve_probes(self.ctx)  # live while it waits for Redis; ready once work can run
         while self._pool is None:
             try:
                 self._pool = await create_pool(
@@ -191,7 +223,8 @@ class ReconnectingWorker(Worker):
         in an outage too."""
         if not self._handle_signals:
             self.handle_sig(signal.SIGUSR1)
-        if not self._pool:
+        if not self._pool:  # stopped before Redis ever answered: nothing started but probes
+            await stop_probes(self.ctx)
             return
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         with contextlib.suppress(*REDIS_DOWN):
@@ -206,6 +239,7 @@ class ReconnectingWorker(Worker):
         self._redis_failures += 1
         if self._redis_down_since is None:
             self._redis_down_since = time.monotonic()
+            self._report_redis(up=False)
             log.warning("worker.redis_unavailable", error=str(exc) or type(exc).__name__)
         await asyncio.sleep(full_jitter(self._redis_failures, RECONNECT, self._rng))
 
@@ -213,8 +247,14 @@ class ReconnectingWorker(Worker):
         if self._redis_down_since is not None:
             down_s = round(time.monotonic() - self._redis_down_since, 1)
             log.info("worker.redis_reconnected", down_s=down_s, attempts=self._redis_failures)
+            self._report_redis(up=True)
         self._redis_down_since = None
         self._redis_failures = 0
+
+    def _report_redis(self, *, up: bool) -> None:
+        health: WorkerHealth | None = self.ctx.get("health")  # set by startup()
+        if health is not None:
+            health.redis_up = up
 
 
 def run() -> None:

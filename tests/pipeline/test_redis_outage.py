@@ -1,4 +1,6 @@
-"""A worker process rides out a Redis outage: it stays up, reconnects, and goes on.
+"""A worker process rides out a Redis outage: it stays up, reconnects, and goes on; its probes
+(/health/live, /health/ready on the metrics port) say live throughout and ready only while it
+can work.
 
 The Redis here is a private `redis-server` on a free port, which the test stops and starts
 again (empty, as a restarted Redis without persistence is); the suite's Redis is not touched.
@@ -107,6 +109,21 @@ async def _wait_logged(
     await wait_for(seen, timeout=90, interval=0.1)
 
 
+def _probe(port: int, path: str) -> int | None:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5).status_code
+    except httpx.TransportError:
+        return None
+
+
+async def _wait_probe(port: int, path: str, status: int, worker: subprocess.Popen[bytes]) -> None:
+    async def answered() -> bool:
+        assert worker.poll() is None, "the worker exited"
+        return await asyncio.to_thread(_probe, port, path) == status
+
+    await wait_for(answered, timeout=90, interval=0.2)
+
+
 @pytest.mark.slow
 async def test_worker_reconnects_when_redis_drops_and_goes_on(
     db: Runtime,
@@ -117,8 +134,12 @@ async def test_worker_reconnects_when_redis_drops_and_goes_on(
 ) -> None:
     settings = pipeline_settings(redis_url=private_redis.url)
     runtime = open_runtime(settings, name="redis-outage-test")
+    probes = free_port()
     env = {**_worker_env(settings), "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}
+    env["WORKER_METRICS_PORT"] = str(probes)
     log = tmp_path / "worker.log"
+    # It starts while Redis is down: it waits (live, not ready) instead of exiting.
+    private_redis.stop()
     with log.open("wb") as out:
         worker = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "worker"],
@@ -128,12 +149,20 @@ async def test_worker_reconnects_when_redis_drops_and_goes_on(
             stderr=subprocess.STDOUT,
         )
     try:
+        await _wait_logged(log, "worker.redis_unavailable", worker)
+        await _wait_probe(probes, "/health/live", 200, worker)
+        assert _probe(probes, "/health/ready") == 503
+        private_redis.start()
+        await _wait_probe(probes, "/health/ready", 200, worker)
+
         before = await new_rfis(sim, 10)
         await store_events(runtime, [Spec("RFIs", rid) for rid in before])
         await wait_for(lambda: all_final(runtime), timeout=90, interval=0.2)
 
         private_redis.stop()
-        await _wait_logged(log, "worker.redis_unavailable", worker)
+        await _wait_logged(log, "worker.redis_unavailable", worker, times=2)
+        await _wait_probe(probes, "/health/ready", 503, worker)
+        assert _probe(probes, "/health/live") == 200, "an outage is no reason to restart it"
         # Work keeps arriving in Postgres while Redis is down.
         during = await new_rfis(sim, 10)
         await store_events(runtime, [Spec("RFIs", rid) for rid in during])
@@ -141,7 +170,8 @@ async def test_worker_reconnects_when_redis_drops_and_goes_on(
         assert worker.poll() is None, "the worker exited when Redis dropped"
 
         private_redis.start()
-        await _wait_logged(log, "worker.redis_reconnected", worker)
+        await _wait_logged(log, "worker.redis_reconnected", worker, times=2)
+        await _wait_probe(probes, "/health/ready", 200, worker)
         await wait_for(lambda: all_final(runtime), timeout=90, interval=0.2)
         assert await statuses(runtime) == {"done": 20}
         assert worker.poll() is None
@@ -149,7 +179,7 @@ async def test_worker_reconnects_when_redis_drops_and_goes_on(
 
         # Stopping in the middle of an outage is clean too: SIGTERM, exit 0, shutdown hook run.
         private_redis.stop()
-        await _wait_logged(log, "worker.redis_unavailable", worker, times=2)
+        await _wait_logged(log, "worker.redis_unavailable", worker, times=3)
         worker.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(worker.wait, 60)
         assert code == 0, log.read_text()[-3000:]
