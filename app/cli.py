@@ -128,13 +128,54 @@ async def _worker_is_alive(settings: Settings) -> bool:
 @cli.command()
 def migrate(
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Migrate nothing: wait until the database is at this code's head (for init "
+            "containers that must not start the api or a worker on an older schema).",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(min=0, help="With --wait: give up (exit 1) after this many seconds.")
+    ] = 600.0,
 ) -> None:
     """Apply database migrations (alembic upgrade)."""
     from app import migrate as migrations
 
     settings = _settings()
+    if wait:
+        raise typer.Exit(asyncio.run(_wait_for_head(settings, limit_s=timeout)))
     migrations.upgrade(settings.database_url, revision)
     typer.echo(f"database at {revision}")
+
+
+async def _wait_for_head(settings: Settings, *, limit_s: float) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db import create_engine
+    from app.migrate import current_revision, head_revision
+
+    head = head_revision()
+    deadline = time.monotonic() + limit_s
+    engine = create_engine(settings, application_name="procore-hooks-migrate-wait")
+    current: str | None = None
+    try:
+        while True:
+            try:
+                async with engine.connect() as conn:
+                    current = await current_revision(conn)
+            except (SQLAlchemyError, OSError) as exc:
+                current = f"unreachable ({type(exc).__name__})"
+            if current == head:
+                typer.echo(f"database at head ({head})")
+                return 0
+            if time.monotonic() >= deadline:
+                typer.echo(f"database at {current or 'no revision'}, not {head}", err=True)
+                return 1
+            await asyncio.sleep(min(2.0, max(deadline - time.monotonic(), 0.0)))
+    finally:
+        await engine.dispose()
 
 
 @cli.command()

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 
+import asyncpg
 import httpx
 
 from app.health import heartbeat
@@ -59,6 +60,32 @@ async def test_migrate_brings_a_new_database_to_head() -> None:
         result = await asyncio.to_thread(run_cli, "migrate", DATABASE_URL=url)
         assert result.returncode == 0, result.stderr
         assert "database at head" in result.stdout
+    finally:
+        await drop_database(name)
+
+
+async def test_migrate_wait_holds_until_the_database_is_at_head(settings: Settings) -> None:
+    """What the Kubernetes init containers run before the api or a worker starts."""
+    at_head = await asyncio.to_thread(
+        run_cli, "migrate", "--wait", "--timeout", "5", DATABASE_URL=settings.database_url
+    )
+    assert at_head.returncode == 0, at_head.stderr
+    assert "database at head" in at_head.stdout
+
+    name = f"ph_cli_{uuid.uuid4().hex[:8]}"
+    url = await create_database(name)
+    try:
+        empty = await asyncio.to_thread(
+            run_cli, "migrate", "--wait", "--timeout", "1", DATABASE_URL=url
+        )
+        assert empty.returncode == 1
+        assert "database at no revision, not" in empty.stderr
+        # It migrated nothing.
+        conn = await asyncpg.connect(url.replace("+asyncpg", ""))
+        try:
+            assert await conn.fetchval("SELECT to_regclass('alembic_version')") is None
+        finally:
+            await conn.close()
     finally:
         await drop_database(name)
 
