@@ -76,5 +76,5 @@ proof: venv system-services ## Fault scenarios + fuzzers on private Postgres/Red
 docs-check: venv ## Headless Chromium renders /docs offline and finds every operation
 	@scripts/docs-check.sh
 
-deploy-check: ## Validate docker-compose.yml (Compose v2) and lint the Dockerfile (hadolint)
+deploy-check: ## Validate docker-compose.yml, lint the Dockerfile, validate deploy/kubernetes (schemas)
 	@scripts/deploy-check.sh
