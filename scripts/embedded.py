@@ -25,6 +25,7 @@ import fcntl
 import importlib
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -182,7 +183,9 @@ def start_postgres() -> int:
     bin_dir = postgres_bin()
     if not (PGDATA / "PG_VERSION").exists():
         say(f"initialising a PostgreSQL cluster in {PGDATA}")
-        PGDATA.mkdir(parents=True, exist_ok=True)
+        # A half-made cluster of an interrupted run would make initdb refuse the directory.
+        shutil.rmtree(PGDATA, ignore_errors=True)
+        PGDATA.mkdir(parents=True)
         with PG_LOG.open("ab") as log:
             subprocess.run(
                 [

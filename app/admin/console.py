@@ -141,12 +141,10 @@ def _gate_details(gate: GateOut) -> Padding:
 def _scope(gate: GateOut, *, short: bool = False) -> str:
     """`company 31`, `project 31/902` (`project 902` in the table: Procore's project ids are
     unique on their own), `credential 7`."""
+    if gate.project_id is not None and short:
+        return f"project {gate.project_id}"
     if gate.project_id is not None:
-        return (
-            f"project {gate.project_id}"
-            if short
-            else (f"project {_text(gate.company_id)}/{gate.project_id}")
-        )
+        return f"project {_text(gate.company_id)}/{gate.project_id}"
     if gate.company_id is not None:
         return f"company {gate.company_id}"
     return gate.scope_key.replace(":", " ", 1)
