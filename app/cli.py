@@ -290,12 +290,12 @@ def resync(
     """Backfill the mirror from Procore's lists: add missing, update changed, mark gone."""
     from rich.console import Console
 
-    from app.settings import SUPPORTED_RESOURCES
+    from app.procore import resources
     from app.subscriptions import console
 
-    if resource is not None and resource not in SUPPORTED_RESOURCES:
+    if resource is not None and not resources.is_supported(resource):
         typer.secho(
-            f"resync: unknown resource {resource!r} ({', '.join(SUPPORTED_RESOURCES)})",
+            f"resync: unknown resource {resource!r} ({', '.join(resources.NAMES)})",
             fg=typer.colors.RED,
             err=True,
         )

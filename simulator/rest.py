@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,7 +34,7 @@ from simulator.answers import (
     text_answer,
 )
 from simulator.ratelimit import HOURLY_429_TEXT
-from simulator.resources import Kind, Resource, render
+from simulator.resources import KINDS_LIST, Kind, Resource, render
 from simulator.state import Simulator, User
 from simulator.tokens import AccessToken, TokenProblem
 
@@ -55,45 +56,19 @@ class RestApi:
         self.sim = sim
 
     def routes(self) -> list[Route]:
-        v10, v11 = "/rest/v1.0", "/rest/v1.1"
-        return [
-            Route(f"{v10}/me", self.me),
-            Route(f"{v10}/companies", self.companies),
-            Route(f"{v10}/projects", self.projects),
-            Route(f"{v10}/projects/{{project_id:int}}", self.project),
-            Route(f"{v10}/projects/{{project_id:int}}/rfis", self._list(Kind.RFIS, "path")),
-            Route(
-                f"{v10}/projects/{{project_id:int}}/rfis/{{id:int}}", self._show(Kind.RFIS, "path")
-            ),
-            Route(
-                f"{v10}/projects/{{project_id:int}}/submittals", self._list(Kind.SUBMITTALS, "path")
-            ),
-            Route(
-                f"{v10}/projects/{{project_id:int}}/submittals/{{id:int}}",
-                self._show(Kind.SUBMITTALS, "path"),
-            ),
-            Route(f"{v10}/observations/items", self._list(Kind.OBSERVATION_ITEMS, "query")),
-            Route(
-                f"{v10}/observations/items/{{id:int}}", self._show(Kind.OBSERVATION_ITEMS, "query")
-            ),
-            Route(f"{v10}/punch_items", self._list(Kind.PUNCH_ITEMS, "query")),
-            Route(f"{v10}/punch_items/{{id:int}}", self._show(Kind.PUNCH_ITEMS, "query")),
-            Route(
-                f"{v10}/companies/{{company_id:int}}/users", self._list(Kind.COMPANY_USERS, None)
-            ),
-            Route(
-                f"{v10}/companies/{{company_id:int}}/users/{{id:int}}",
-                self._show(Kind.COMPANY_USERS, None),
-            ),
-            Route(
-                f"{v11}/projects/{{project_id:int}}/vendors",
-                self._list(Kind.PROJECT_VENDORS, "path"),
-            ),
-            Route(
-                f"{v11}/projects/{{project_id:int}}/vendors/{{id:int}}",
-                self._show(Kind.PROJECT_VENDORS, "path"),
-            ),
+        """`/me`, `/companies`, a company's projects, and every route of the world table."""
+        routes = [
+            Route("/rest/v1.0/me", self.me),
+            Route("/rest/v1.0/companies", self.companies),
+            Route("/rest/v1.0/companies/{company_id:int}/projects", self.company_projects),
         ]
+        for kind in KINDS_LIST:
+            routes += [Route(_route_path(t), self._show(kind, t)) for t in kind.shows]
+            routes += [Route(_route_path(t), self._list(kind, t, False)) for t in kind.lists]
+            routes += [
+                Route(_route_path(t), self._list(kind, t, True)) for t in kind.inactive_lists
+            ]
+        return routes
 
     # -- probes ----------------------------------------------------------------------------
 
@@ -114,94 +89,102 @@ class RestApi:
         ]
         return self._page(request, listed, caller.headers)
 
-    async def projects(self, request: Request) -> Response:
+    async def company_projects(self, request: Request) -> Response:
+        """`RestV10CompaniesCompanyIdProjectsGet` "List company's projects": the permitted
+        projects in a shape of its own, no paging parameters."""
         caller = self._caller(request)
         if isinstance(caller, Response):
             return caller
-        company_id = _int(request.query_params.get("company_id"))
-        if company_id is None:
-            return errors_answer(400, "company_id is required", headers=caller.headers)
+        company_id: int = request.path_params["company_id"]
         denied = self._company_denied(company_id, caller)
         if denied is not None:
             return denied
-        name = self.sim.company_name(company_id)
-        listed = [
-            render(p, name)
+        projects: list[dict[str, Any]] = [
+            {
+                "id": p.id,
+                "name": p.fields.get("name"),
+                "address": {
+                    "street": p.fields.get("address"),
+                    "city": p.fields.get("city"),
+                    "state_code": p.fields.get("state_code"),
+                    "zip": p.fields.get("zip"),
+                    "country_code": p.fields.get("country_code"),
+                },
+                "stage_name": p.fields.get("stage"),
+                "status_name": "Active" if p.active else "Inactive",
+                "type_name": None,
+                "open_items": [],
+            }
             for p in self.sim.projects_of(company_id)
-            if self.sim.permitted.get(p.id, False)
+            if self.sim.permitted.get(p.id, False) and p.active
         ]
-        return self._page(request, listed, caller.headers)
-
-    async def project(self, request: Request) -> Response:
-        caller = self._caller(request)
-        if isinstance(caller, Response):
-            return caller
-        company_id = caller.company_id
-        named = _int(request.query_params.get("company_id"))
-        if named is not None and named != company_id:
-            return errors_answer(404, NOT_FOUND, headers=caller.headers)
-        denied = self._company_denied(company_id, caller)
-        if denied is not None:
-            return denied
-        project = self._project(request.path_params["project_id"], company_id, caller)
-        if isinstance(project, Response):
-            return project
-        return json_answer(
-            render(project, self.sim.company_name(company_id)), headers=caller.headers
-        )
+        return json_answer(projects, headers=caller.headers)
 
     # -- resources -------------------------------------------------------------------------
 
-    def _show(self, kind: Kind, project_from: str | None) -> Endpoint:
+    def _show(self, kind: Kind, template: str) -> Endpoint:
         async def show(request: Request) -> Response:
-            scope = self._scope(request, project_from)
+            scope = self._scope(request, kind, template)
             if isinstance(scope, Response):
                 return scope
             caller, company_id, project_id = scope
-            resource = self.sim.resources.get((kind, request.path_params["id"]))
+            resource = self.sim.resources.get((kind.name, request.path_params["id"]))
             if (
                 resource is None
                 or resource.company_id != company_id
                 or (project_id is not None and resource.project_id != project_id)
             ):
                 return errors_answer(404, NOT_FOUND, headers=caller.headers)
+            if kind.name == "Projects" and not self.sim.permitted.get(resource.id, False):
+                return errors_answer(403, NO_PROJECT_ACCESS, headers=caller.headers)
             body = render(resource, self.sim.company_name(company_id))
             return json_answer(body, headers=caller.headers)
 
         return show
 
-    def _list(self, kind: Kind, project_from: str | None) -> Endpoint:
+    def _list(self, kind: Kind, template: str, inactive: bool) -> Endpoint:
         async def index(request: Request) -> Response:
-            scope = self._scope(request, project_from)
+            scope = self._scope(request, kind, template)
             if isinstance(scope, Response):
                 return scope
             caller, company_id, project_id = scope
+            found = listed(self.sim, kind, company_id, project_id, request, inactive=inactive)
+            if isinstance(found, str):
+                return errors_answer(400, found, headers=caller.headers)
             name = self.sim.company_name(company_id)
-            found = self.sim.find(company_id, project_id, (kind,))
-            return self._page(request, [render(r, name) for r in found], caller.headers)
+            bodies = [render(r, name) for r in found]
+            if not kind.paginated:
+                return json_answer(bodies, headers=caller.headers)
+            return self._page(request, bodies, caller.headers)
 
         return index
 
     def _scope(
-        self, request: Request, project_from: str | None
+        self, request: Request, kind: Kind, template: str
     ) -> tuple[Caller, int, int | None] | Response:
-        """Authenticate and resolve the company and project a resource call is about."""
+        """Authenticate and resolve the company and project a resource call is about: from
+        the path, else the query, else (the company) the `Procore-Company-Id` header."""
         caller = self._caller(request)
         if isinstance(caller, Response):
             return caller
-        company_id: int = request.path_params.get("company_id", caller.company_id)
+        required = _required_query(template)
+        query = request.query_params
+        for name in required:
+            if _int(query.get(name)) is None:
+                return errors_answer(400, f"{name} is required", headers=caller.headers)
+        company_id: int = (
+            request.path_params.get("company_id")
+            or _int(query.get("company_id"))
+            or caller.company_id
+        )
         denied = self._company_denied(company_id, caller)
         if denied is not None:
             return denied
-        if project_from is None:
+        if kind.company_level:
             return caller, company_id, None
-        if project_from == "path":
-            project_id: int = request.path_params["project_id"]
-        else:
-            from_query = _int(request.query_params.get("project_id"))
-            if from_query is None:
-                return errors_answer(400, "project_id is required", headers=caller.headers)
-            project_id = from_query
+        project_id = request.path_params.get("project_id") or _int(query.get("project_id"))
+        if project_id is None:
+            return errors_answer(400, "project_id is required", headers=caller.headers)
         project = self._project(project_id, company_id, caller)
         if isinstance(project, Response):
             return project
@@ -268,6 +251,74 @@ class RestApi:
             headers["Link"] = links
         start = (page - 1) * per_page
         return json_answer(list(items[start : start + per_page]), headers=headers)
+
+
+def listed(
+    sim: Simulator,
+    kind: Kind,
+    company_id: int,
+    project_id: int | None,
+    request: Request,
+    *,
+    inactive: bool,
+) -> list[Resource] | str:
+    """What a list route answers, with Procore's default filters (see `resources`); a
+    string is a refusal (400)."""
+    query = request.query_params
+    found = sim.find(company_id, project_id, (kind,))
+    if kind.name == "Projects":
+        found = [p for p in found if sim.permitted.get(p.id, False)]
+    if kind.activity is not None:
+        wanted = {"active"} if not inactive else {"inactive"}
+        if kind.status_filter:
+            by_status = (query.get("filters[by_status]") or "Active").lower()
+            if by_status not in ("active", "inactive", "all"):
+                return "filters[by_status] must be All, Active or Inactive"
+            wanted = {"active", "inactive"} if by_status == "all" else {by_status}
+        found = [r for r in found if ("active" if r.active else "inactive") in wanted]
+    if kind.dated:
+        days = _days(query, sim.now_dt().date())
+        if isinstance(days, str):
+            return days
+        found = [r for r in found if r.day is not None and days[0] <= r.day <= days[1]]
+    if kind.approval:
+        status = (query.get("filters[status]") or "approved").lower()
+        if status not in ("approved", "pending", "all"):
+            return "filters[status] must be approved, pending or all"
+        if status != "all":
+            found = [r for r in found if r.fields.get("status", "approved") == status]
+    ids = {_int(v) for v in query.getlist("filters[id][]") + query.getlist("filters[id]")}
+    if ids:
+        found = [r for r in found if r.id in ids]
+    return found
+
+
+def _days(query: Any, today: date) -> tuple[str, str] | str:
+    """A dated list's day range: `log_date`, or `start_date` and `end_date`, else today."""
+    try:
+        if query.get("log_date"):
+            day = date.fromisoformat(query["log_date"]).isoformat()
+            return day, day
+        if query.get("start_date") or query.get("end_date"):
+            start = date.fromisoformat(query["start_date"]).isoformat()
+            end = date.fromisoformat(query["end_date"]).isoformat()
+            return start, end
+    except (KeyError, ValueError):
+        return "log_date, start_date and end_date are dates (YYYY-MM-DD), start and end together"
+    return today.isoformat(), today.isoformat()
+
+
+def _route_path(template: str) -> str:
+    """`/rest/v1.0/projects/{project_id}/rfis/{id}?x` → the Starlette path, ids as ints."""
+    path = template.split("?", 1)[0]
+    for name in ("id", "company_id", "project_id"):
+        path = path.replace(f"{{{name}}}", f"{{{name}:int}}")
+    return path
+
+
+def _required_query(template: str) -> list[str]:
+    _, _, query = template.partition("?")
+    return [name for name in query.split("&") if name]
 
 
 def _links(request: Request, page: int, last: int, per_page: int) -> str:

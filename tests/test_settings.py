@@ -69,3 +69,15 @@ def test_development_runs_without_procore_credentials_on_the_simulator() -> None
 def test_database_url_must_use_asyncpg() -> None:
     with pytest.raises(ValidationError, match="postgresql\\+asyncpg"):
         build(database_url="postgresql://x@y/z")
+
+
+@pytest.mark.parametrize("namespace", ["Procore_Hooks", "hooks.app", "my hooks", ""])
+def test_webhook_namespace_follows_procores_rule(namespace: str) -> None:
+    """`plan_your_app/webhooks_api.md`: "Allowed characters: lowercase a-z, digits 0-9, and
+    dashes" — a namespace Procore would refuse is refused at start-up, naming the setting."""
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None, webhook_namespace=namespace)  # type: ignore[call-arg]
+    assert "webhook_namespace" in str(refused.value)
+    assert Settings(_env_file=None, webhook_namespace="acme-sync-2").webhook_namespace == (  # type: ignore[call-arg]
+        "acme-sync-2"
+    )

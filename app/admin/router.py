@@ -39,9 +39,9 @@ from app.admin.schemas import (
 from app.connect.service import issue_connect_link
 from app.logs import get_logger
 from app.models import EventStatus, GateScope, GateState
+from app.procore import resources
 from app.resync import runs
 from app.runtime import Runtime
-from app.settings import SUPPORTED_RESOURCES
 from app.setup import links
 from app.subscriptions import views
 from app.subscriptions.views import HooksOut, ResyncIn, ResyncRunOut, SyncOut
@@ -409,7 +409,7 @@ async def resync_company(
     session: Session, actor: Actor, company_id: PathId, body: ResyncIn | None = None
 ) -> ResyncRunOut:
     wanted = body or ResyncIn()
-    if wanted.resource_name is not None and wanted.resource_name not in SUPPORTED_RESOURCES:
+    if wanted.resource_name is not None and not resources.is_supported(wanted.resource_name):
         raise HTTPException(422, f"resource_name: unknown resource {wanted.resource_name!r}")
     async with session.begin():
         return await service.request_resync(
@@ -430,7 +430,7 @@ async def company_resync_runs(
 
 @router.get(
     "/resync-runs/{run_id}",
-    summary="One resync: status and progress (parts, pages, listed, written, deleted)",
+    summary="One resync: status and progress (parts, pages, listed, written, absent)",
     responses={404: {"model": Problem}},
 )
 async def resync_run(session: Session, run_id: PathId) -> ResyncRunOut:

@@ -29,7 +29,7 @@ ProbeResult = Literal["opened", "still_closed", "error"]
 TokenResult = Literal["ok", "refused", "failed", "lost"]
 TokenGrant = Literal["client_credentials", "refresh_token"]
 HookSyncResult = Literal["unchanged", "changed", "skipped", "failed"]
-ResyncAction = Literal["written", "deleted"]
+ResyncAction = Literal["written", "absent"]
 ResyncEnd = Literal["done", "failed"]
 
 _NS = "procore_hooks"
@@ -132,7 +132,8 @@ HOOKS_REENABLED = Counter(
 )
 RESYNC_RESOURCES = Counter(
     "resync_resources",
-    "Resources a resync wrote to the mirror (added or updated) or soft-deleted (gone).",
+    "Resources a resync wrote to the mirror (added or updated), or found absent from every "
+    "list (handed to the pipeline, deleted only when Procore answers 404).",
     ["action"],
     namespace=_NS,
 )

@@ -227,6 +227,14 @@ class TokenService:
         self._mapping[company_id] = (*found, time.monotonic())
         return found
 
+    async def app_credential(self) -> CredentialRef | None:
+        """The app's own service account (client credentials), if one is configured: it
+        serves every company where the app is installed, and discovers them."""
+        async with self._engine.connect() as conn:
+            app_id = await self._app_credential_id(conn)
+            await conn.commit()
+        return None if app_id is None else CredentialRef(app_id, CredentialKind.CLIENT_CREDENTIALS)
+
     def forget_company(self, company_id: int) -> None:
         self._mapping.pop(company_id, None)
 
