@@ -5,7 +5,8 @@
 #
 #   make run        the service for development (migrations, api, worker)
 #   make test       THE CI suite (what .ci/run calls)
-#   make proof      the heavy runs: fault scenarios, fuzzers, slow scenarios
+#   make proof      the heavy runs: fault scenarios, fuzzers, slow scenarios, SDK conformance
+#   make conformance  Procore's SDKs run unchanged against the simulator (conformance/)
 #   make bench      every benchmark, written to BENCHMARKS.md
 #
 # Overrides: make test ARGS="-k webhooks -x"; VENV=/tmp/x/.venv make venv; PYTHON=python3.12.
@@ -23,7 +24,7 @@ ARGS ?=
 
 export VENV
 
-.PHONY: help venv services system-services embedded-status run test lint format typecheck check bench bench-ingest proof docs-check deploy-check
+.PHONY: help venv services system-services embedded-status run test lint format typecheck check bench bench-ingest proof conformance docs-check deploy-check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -69,9 +70,13 @@ bench: venv system-services ## Every benchmark → BENCHMARKS.md (ARGS=--quick: 
 bench-ingest: venv system-services ## Ingest only: receiver vs bare FastAPI vs naive stack (wrk)
 	$(BIN)/python -m bench.ingest $(ARGS)
 
-proof: venv system-services ## Fault scenarios + fuzzers on private Postgres/Redis, slow scenarios (~15 min)
+proof: venv system-services ## Fault scenarios + fuzzers on private Postgres/Redis, slow scenarios, SDK conformance (~15 min)
 	PROOF=1 $(BIN)/pytest tests/proof -s -p no:cacheprovider $(ARGS)
 	$(BIN)/pytest -m slow -p no:cacheprovider
+	conformance/run.sh
+
+conformance: venv ## Procore's JS SDK, pyprocore and ProPyCore, pinned and unchanged, against the simulator
+	conformance/run.sh $(ARGS)
 
 docs-check: venv ## Headless Chromium renders /docs offline and finds every operation
 	@scripts/docs-check.sh

@@ -24,7 +24,8 @@ Behaviour:
   `DELETE /_sim/faults` clears every fault and all load shedding.
 - `PUT /_sim/tokens` `{"access_token_ttl_s"}` (new tokens); `POST /_sim/tokens/expire`.
 - `PUT /_sim/switches` `{"not_installed_status": 401|403, "refresh_reuse_revokes_family",
-  "authorize_consents", "allow_http_destinations", "trigger_event_type_upper"}`.
+  "authorize_consents", "allow_http_destinations", "trigger_event_type_upper",
+  "company_header": "required"|"inferred", "multi_region"}`.
 - `POST /_sim/clock` `{"advance_s"}` moves the simulated clock (tokens, codes, rate windows).
 
 Webhooks:
@@ -122,6 +123,8 @@ class SwitchesBody(_Body):
     authorize_consents: bool | None = None
     allow_http_destinations: bool | None = None
     trigger_event_type_upper: bool | None = None
+    company_header: str | None = None
+    multi_region: bool | None = None
 
 
 class ClockBody(_Body):

@@ -1,7 +1,9 @@
 """The REST subset of Procore the service calls (FACTS.md §4, §6, §7).
 
 Every call goes through the same gate, in Procore's order: a valid access token (else 401),
-the rate-limit budget (else 429), a `Procore-Company-Id` header (else 400). Company-scoped
+the rate-limit budget (else 429), a `Procore-Company-Id` header (else 400 "Missing
+Procore-Company-Id header!", `tutorials/tutorial_mpz.md`; a user token needs none on `/me` and
+`/companies`, a service account does, see `Switches.company_header`). Company-scoped
 calls then need the app installed in the company (else 403 "not connected"), project-scoped
 calls a project of that company (else 404) that the principal may see (else 403), and the
 resource itself (else 404). Answers to authenticated calls carry the rate-limit headers.
@@ -44,10 +46,24 @@ DEFAULT_PER_PAGE = 100
 MAX_PER_PAGE = 1000
 
 
+MISSING_COMPANY_HEADER = "Missing Procore-Company-Id header!"
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
+    """An authenticated call about one company."""
+
     token: AccessToken
     company_id: int
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated call that may name no company (`/me`, `/companies`)."""
+
+    token: AccessToken
+    company_id: int | None
     headers: dict[str, str]
 
 
@@ -73,13 +89,13 @@ class RestApi:
     # -- probes ----------------------------------------------------------------------------
 
     async def me(self, request: Request) -> Response:
-        caller = self._caller(request)
+        caller = self._unscoped_caller(request, params_need_header=True)
         if isinstance(caller, Response):
             return caller
         return json_answer(self._principal(caller.token).body(), headers=caller.headers)
 
     async def companies(self, request: Request) -> Response:
-        caller = self._caller(request)
+        caller = self._unscoped_caller(request)
         if isinstance(caller, Response):
             return caller
         listed = [
@@ -193,13 +209,53 @@ class RestApi:
     # -- the gate --------------------------------------------------------------------------
 
     def _caller(self, request: Request) -> Caller | Response:
+        """A call about one company: `Procore-Company-Id` is required."""
+        call = self._authenticate(request)
+        if isinstance(call, Response):
+            return call
+        if call.company_id is None:
+            return errors_answer(400, MISSING_COMPANY_HEADER, headers=call.headers)
+        return Caller(call.token, call.company_id, call.headers)
+
+    def _unscoped_caller(
+        self, request: Request, *, params_need_header: bool = False
+    ) -> Principal | Response:
+        """`/me` and `/companies`: "This endpoint does not require the 'Procore-Company-Id'
+        header" (OpenAPI RestV10MeGet, RestV10CompaniesGet; `tutorials/tutorial_mpz.md`), "unless
+        a company_id or project_id parameter is also included" (RestV10MeGet). "The exception
+        to this rule is when you are using Service Accounts": a DMSA with Multiple Procore
+        Regions "must include" it (`oauth/oauth_client_credentials.md`; switch
+        `multi_region`), unless `company_header` is "inferred"."""
+        call = self._authenticate(request)
+        if isinstance(call, Response) or call.company_id is not None:
+            return call
+        names_scope = params_need_header and any(
+            k in request.query_params for k in ("company_id", "project_id")
+        )
+        switches = self.sim.switches
+        exempt = (
+            not call.token.service_account
+            or not switches.multi_region
+            or switches.company_header == "inferred"
+        )
+        if names_scope or not exempt:
+            return errors_answer(400, MISSING_COMPANY_HEADER, headers=call.headers)
+        return call
+
+    def _authenticate(self, request: Request) -> Principal | Response:
+        """The access token, then the rate-limit budget (per client for a user token, per
+        client and company for a service account). An unreadable `Procore-Company-Id` is a
+        400 whatever the path."""
         sim = self.sim
         now = sim.now()
         token = _bearer(request)
         checked = sim.tokens.check(token, now) if token else TokenProblem.INVALID
         if isinstance(checked, TokenProblem):
             return _unauthorized(checked)
-        company_id = _int(request.headers.get("procore-company-id"))
+        raw = request.headers.get("procore-company-id")
+        company_id = _int(raw)
+        if raw is None and sim.switches.company_header == "inferred":
+            company_id = self._company_named_by(request)
         key: tuple[Any, ...] = (
             (checked.client_id, company_id) if checked.service_account else (checked.client_id,)
         )
@@ -209,11 +265,20 @@ class RestApi:
             if sim.rate_limiter.settings.retry_after_on_429:
                 headers["Retry-After"] = str(verdict.retry_after_s)
             return text_answer(HOURLY_429_TEXT, 429, headers)
-        if company_id is None:
-            return errors_answer(
-                400, "Missing or invalid Procore-Company-Id header.", headers=headers
-            )
-        return Caller(checked, company_id, headers)
+        if raw is not None and company_id is None:
+            return errors_answer(400, MISSING_COMPANY_HEADER, headers=headers)
+        return Principal(checked, company_id, headers)
+
+    def _company_named_by(self, request: Request) -> int | None:
+        """The company a call names without the header: `/companies/{id}` in its path, its
+        `company_id` parameter, or the company owning the project it names."""
+        path, query = request.path_params, request.query_params
+        named = path.get("company_id") or _int(query.get("company_id"))
+        if named is not None:
+            return int(named)
+        project_id = path.get("project_id") or _int(query.get("project_id"))
+        project = None if project_id is None else self.sim.project(int(project_id))
+        return None if project is None else project.company_id
 
     def _company_denied(self, company_id: int, caller: Caller) -> Response | None:
         company = self.sim.companies.get(company_id)

@@ -52,6 +52,17 @@ class Switches(BaseModel):
     # Trigger answers spell `event_type` as the OpenAPI enum does (CREATE|UPDATE|DELETE);
     # requests use lower case. False: echo lower case.
     trigger_event_type_upper: bool = True
+    # `Procore-Company-Id` (`tutorials/tutorial_mpz.md`): "required" on every call but /me and
+    # /companies, where only a multi-region service account must still send it (below). Some
+    # SDKs (pyprocore, ProPyCore)
+    # leave it out where the path or query names the company or project: "inferred" takes the
+    # company from there, and lets a service account call /me and /companies without it.
+    company_header: Literal["required", "inferred"] = "required"
+    # Multiple Procore Regions: "If you intend to use DMSAs with Multiple Procore Regions
+    # (MPR), you must include the Procore-Company-Id request header when making calls to the
+    # /rest/v1.0/me or /rest/v1.0/companies endpoints" (`oauth/oauth_client_credentials.md`).
+    # Off (one region, the page's reading): a service account may call them without it.
+    multi_region: bool = False
 
 
 @dataclass(slots=True)

@@ -19,6 +19,8 @@ from app.admin.schemas import (
     ActionPage,
     ConnectLinkIn,
     ConnectLinkOut,
+    CredentialOut,
+    CredentialRemovedOut,
     EventDetail,
     EventPage,
     GateDetail,
@@ -347,6 +349,33 @@ async def connect_link(
         )
     expires_at = datetime.now(UTC) + timedelta(seconds=settings.connect_link_ttl_seconds)
     return ConnectLinkOut(url=url, company_id=company_id, expires_at=expires_at)
+
+
+@router.get(
+    "/credentials",
+    summary="Credentials: the app's service account and connected users, the companies each "
+    "serves (never a token)",
+)
+async def list_credentials(session: Session) -> list[CredentialOut]:
+    return await service.list_credentials(session)
+
+
+@router.delete(
+    "/credentials/{credential_id}",
+    summary="Remove a connected user's credential: its tokens are revoked at Procore, its "
+    "companies fall back to the app's service account",
+    responses={404: {"model": Problem}, 409: {"model": Problem}},
+)
+async def remove_credential(
+    runtime: RuntimeDep, actor: Actor, credential_id: PathId
+) -> CredentialRemovedOut:
+    try:
+        removed = await service.remove_credential(runtime, credential_id, actor=actor)
+    except service.CredentialRefused as exc:
+        raise HTTPException(409, str(exc)) from exc
+    if removed is None:
+        raise _not_found(f"credential {credential_id}")
+    return removed
 
 
 @router.post(

@@ -7,7 +7,8 @@ browser (a cookie) and redirects to Procore's authorize page; the callback accep
 only with that same state from that same browser, consumes the state, exchanges the code,
 stores the credential (tokens encrypted), and records which companies it reaches
 (`GET /rest/v1.0/companies` → `company_credentials`): a company is served by the credential
-that last proved access to it.
+that last proved access to it. Tokens this replaces (the user's previous grant, or a user
+credential left serving no company) are revoked at Procore (app.procore.revocation).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.gates import service as gates
 from app.logs import get_logger
+from app.procore import revocation
 from app.procore.answers import OutcomeKind
 from app.procore.calls import CallRecord, record_calls
 from app.procore.tokens import parse_grant, post_token, save_user_credential
@@ -185,7 +187,7 @@ async def complete(runtime: Runtime, *, state: str, code: str) -> Connected | Co
     user_id = profile.get("id")
     login = profile.get("login")
     async with runtime.sessions() as session, session.begin():
-        credential_id = await save_user_credential(
+        credential_id, replaced = await save_user_credential(
             session,
             runtime.vault,
             client_id=settings.procore_client_id,
@@ -195,15 +197,21 @@ async def complete(runtime: Runtime, *, state: str, code: str) -> Connected | Co
             login=login if isinstance(login, str) else None,
             label=f"connected user {login}" if isinstance(login, str) else "connected user",
         )
+        reached_ids = [c for c, _ in companies]
+        displaced = await revocation.serving(session, reached_ids, keep=credential_id)
         for company_id, name in companies:
             await session.execute(
                 _PROVE_COMPANY,
                 {"company_id": company_id, "credential_id": credential_id, "company_name": name},
             )
-        await gates.connected(
-            session, credential_id=credential_id, company_ids=[c for c, _ in companies]
-        )
+        retired = await revocation.retire_orphans(session, runtime.vault, displaced)
+        if replaced is not None:
+            retired.append(replaced)
+        await gates.connected(session, credential_id=credential_id, company_ids=reached_ids)
         await record_calls(session, [replace(c, credential_id=credential_id) for c in calls])
+    await revocation.revoke(runtime.http, settings, runtime.sessions, retired)
+    for old in retired:
+        runtime.procore.tokens.forget(old.credential_id)
     runtime.procore.tokens.forget(credential_id)
     for company_id, _ in companies:
         runtime.procore.tokens.forget_company(company_id)

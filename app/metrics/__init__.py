@@ -18,13 +18,13 @@ Two kinds of numbers:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 RejectReason = Literal["auth", "too_large", "not_json", "unroutable", "storage", "internal"]
 JobOutcome = Literal["done", "skipped", "retrying", "dead", "parked"]
-CallPurpose = Literal["fetch", "probe", "diagnose", "token", "connect", "hooks"]
+CallPurpose = Literal["fetch", "probe", "diagnose", "token", "revoke", "connect", "hooks"]
 ProbeResult = Literal["opened", "still_closed", "error"]
 TokenResult = Literal["ok", "refused", "failed", "lost"]
 TokenGrant = Literal["client_credentials", "refresh_token"]
@@ -280,7 +280,7 @@ def status_class(status: int | None) -> str:
     return "other"
 
 
-_PURPOSES = frozenset({"fetch", "probe", "diagnose", "token", "connect", "hooks"})
+_PURPOSES: frozenset[str] = frozenset(get_args(CallPurpose))
 
 
 def _purpose(purpose: str) -> str:

@@ -251,6 +251,14 @@ async def test_an_interrupted_resync_resumes_and_completes(
     runtime = open_runtime(settings, name="resync-resume-test")
     try:
         async with runtime.sessions() as session, session.begin():
+            # Installed long ago: the workers' install discovery finds the companies, but
+            # asks for no install backfill (which would list these RFIs too).
+            await session.execute(
+                text(
+                    "INSERT INTO company_hooks (company_id, installed_at, synced_at)"
+                    " VALUES (31, now(), now()), (32, now(), now())"
+                )
+            )
             run_id = await runs.request(session, 32, reason="test", resource_name="RFIs")
         killed = start_worker(settings, subscriptions=True)
 
