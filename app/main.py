@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
+from app import docs
 from app.admin.router import router as admin_router
 from app.connect.router import router as connect_router
 from app.health.router import router as health_router
@@ -90,9 +91,13 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         version="0.1.0",
         summary="Install-aware Procore webhook receiver and sync workers",
         lifespan=lifespan,
+        # /docs is served from the service's own files (app.docs), never from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     for router in ROUTERS:
         app.include_router(router)
+    docs.install(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
     return app
 

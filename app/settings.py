@@ -198,6 +198,9 @@ class Settings(BaseSettings):
                 problems.append(f"{name} is not set")
             elif any(_is_placeholder(v.get_secret_value()) for v in values):
                 problems.append(f"{name} holds a placeholder value")
+        # Optional (empty: /metrics is open), but never a placeholder once set.
+        if any(_is_placeholder(v.get_secret_value()) for v in self.metrics_token):
+            problems.append("METRICS_TOKEN holds a placeholder value")
         if not self.procore_client_id:
             problems.append("PROCORE_CLIENT_ID is not set")
         secret = self.procore_client_secret.get_secret_value()

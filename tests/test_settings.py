@@ -47,6 +47,7 @@ def test_production_with_real_values_starts() -> None:
         ({"encryption_key": ""}, "ENCRYPTION_KEY is not set"),
         ({"procore_client_id": ""}, "PROCORE_CLIENT_ID is not set"),
         ({"procore_client_secret": "changeme"}, "PROCORE_CLIENT_SECRET holds a placeholder"),
+        ({"metrics_token": "real-one,change-me"}, "METRICS_TOKEN holds a placeholder value"),
     ],
 )
 def test_production_refuses_missing_or_placeholder_secrets(
@@ -54,6 +55,10 @@ def test_production_refuses_missing_or_placeholder_secrets(
 ) -> None:
     with pytest.raises(ValidationError, match=message):
         build(**{**GOOD_PRODUCTION, **change})
+
+
+def test_production_keeps_metrics_open_when_no_metrics_token_is_set() -> None:
+    assert build(**{**GOOD_PRODUCTION, "metrics_token": ""}).metrics_token == []
 
 
 def test_development_runs_without_procore_credentials_on_the_simulator() -> None:

@@ -6,9 +6,10 @@ only and stay bounded (no ids in labels).
 
 Two kinds of numbers:
 - Counters and the lag histogram are counted where things happen (api: the receiver;
-  worker: jobs, calls, probes, token renewals). Each process exposes its own; with several
-  uvicorn workers, set PROMETHEUS_MULTIPROC_DIR (an empty directory per api container) and
-  prometheus-client sums the processes at scrape time.
+  worker: jobs, calls, probes, token renewals). Each process exposes its own: the deployment
+  runs one api process per container (docker-compose.yml, deploy/kubernetes). `procore-hooks
+  api --workers N` points its processes at one PROMETHEUS_MULTIPROC_DIR, and prometheus-client
+  sums them at scrape time.
 - Gauges that describe the database (gates by state, parked events, queue depth, heartbeat
   age) are read from Postgres by the api when scraped (`app.metrics.database`), at most once
   per METRICS_REFRESH_SECONDS, never per metric. Only the api sets them, so a worker's
