@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.crypto import Vault
 from app.db import SessionFactory, create_engine, create_session_factory
+from app.delivery import sender
 from app.gates.guard import CompanyGuard
 from app.procore.budget import RateBudget
 from app.procore.client import ProcoreClient
@@ -35,10 +36,14 @@ class Runtime:
     procore: ProcoreClient
     # Slow start and hold per company in this process, until the gates take over.
     guard: CompanyGuard
+    # Deliveries to destinations: a client of its own (no redirects, no proxies from the
+    # environment, the delivery timeout), never shared with calls to Procore.
+    outbound: httpx.AsyncClient
 
     async def close(self) -> None:
         await self.procore.budget.close()
         await self.http.aclose()
+        await self.outbound.aclose()
         await self.queue.aclose(close_connection_pool=True)
         await self.engine.dispose()
 
@@ -77,4 +82,5 @@ def open_runtime(settings: Settings, *, name: str) -> Runtime:
         vault=vault,
         procore=procore,
         guard=CompanyGuard(threshold=settings.park_threshold),
+        outbound=sender.create_client(settings.delivery_timeout_seconds),
     )

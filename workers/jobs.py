@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.delivery import service as delivery
 from app.events import dispatch, service
 from app.gates import service as gates
 from app.resync import service as resync
@@ -17,8 +18,12 @@ def _runtime(ctx: dict[str, Any]) -> Runtime:
 
 
 async def process_events(ctx: dict[str, Any], event_ids: list[int]) -> int:
-    done = await service.process_batch(_runtime(ctx), event_ids)
+    runtime = _runtime(ctx)
+    done = await service.process_batch(runtime, event_ids)
     ctx["jobs_done"] = ctx.get("jobs_done", 0) + 1
+    if done:
+        # The mirror may have changed: destinations hear of it now, not at the next tick.
+        await delivery.wake(runtime)
     return done
 
 
@@ -42,3 +47,11 @@ async def run_resync(ctx: dict[str, Any], run_id: int) -> str | None:
 
 async def tend_subscriptions(ctx: dict[str, Any]) -> None:
     await subscriptions.tend(_runtime(ctx))
+
+
+async def deliver(ctx: dict[str, Any], destination_id: int) -> int:
+    return await delivery.deliver(_runtime(ctx), destination_id)
+
+
+async def tend_deliveries(ctx: dict[str, Any]) -> int:
+    return await delivery.tend(_runtime(ctx))

@@ -19,11 +19,12 @@ from arq import cron
 from arq.connections import RedisSettings, create_pool
 from arq.cron import CronJob
 from arq.typing import WorkerCoroutine
-from arq.worker import Worker, get_kwargs
+from arq.worker import Function, Worker, func, get_kwargs
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.delivery import service as delivery
 from app.events.policy import RetryPolicy, full_jitter
 from app.health import heartbeat
 from app.health.worker import WorkerHealth
@@ -121,7 +122,13 @@ _UPKEEP: tuple[tuple[str, WorkerCoroutine, int], ...] = (
     ("tend_gates", jobs.tend_gates, 90),
     # hooks kept in step, due resyncs handed out
     ("tend_subscriptions", jobs.tend_subscriptions, 120),
+    # destinations' retries, probes and anything left behind; old attempts pruned
+    ("tend_deliveries", jobs.tend_deliveries, 60),
 )
+
+# A destination's wake-up job has one id while it waits or runs (so wakes coalesce): no result
+# is kept, or arq would refuse the id for keep_result seconds after each run.
+DELIVER = func(jobs.deliver, name=delivery.DELIVER, keep_result=0)
 
 
 def upkeep_crons(
@@ -146,10 +153,11 @@ _settings = get_settings()
 
 
 class WorkerSettings:
-    functions: ClassVar[list[WorkerCoroutine]] = [
+    functions: ClassVar[list[WorkerCoroutine | Function]] = [
         jobs.process_events,
         jobs.sync_hooks,
         jobs.run_resync,
+        DELIVER,
     ]
     cron_jobs: ClassVar[list[CronJob]] = upkeep_crons(_settings)
     on_startup = startup
@@ -157,6 +165,7 @@ class WorkerSettings:
     redis_settings: ClassVar[RedisSettings] = redis_settings(_settings)
     queue_name: ClassVar[str] = _settings.queue_name
     max_jobs: ClassVar[int] = _settings.worker_max_jobs
+    poll_delay: ClassVar[float] = _settings.worker_poll_seconds
     # Short timeouts: a SIGKILLed worker's jobs stay "in progress" in Redis for the job timeout
     # (+10 s), and the leases in Postgres already make their events due again sooner.
     job_timeout: ClassVar[int] = 90

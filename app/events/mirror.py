@@ -130,8 +130,6 @@ _SOFT_DELETE = text(
 )
 
 
-
-
 async def upsert(session: AsyncSession, snapshots: Sequence[Snapshot]) -> None:
     if not snapshots:
         return

@@ -29,7 +29,7 @@ def changed(
     *,
     company_ids: Sequence[int] | None = None,
     resource_names: Sequence[str] | None = None,
-) -> Select[tuple[Resource]]:
+) -> Select[Resource]:
     """Rows changed after `after`, up to a horizon, in change order."""
     query = (
         select(Resource)

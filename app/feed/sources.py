@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from app.db import SessionFactory
 from app.feed import Feed, changes, horizon, outbox
 from app.feed import gates as gate_feed
-from app.feed.messages import Message, Source, type_matches
+from app.feed.messages import (
+    RESOURCE_CREATED,
+    RESOURCE_DELETED,
+    RESOURCE_UPDATED,
+    Message,
+    Source,
+    type_matches,
+)
 
 _FEEDS = {Source.RESOURCES: Feed.RESOURCES, Source.OUTBOX: Feed.OUTBOX, Source.GATES: Feed.GATES}
 
@@ -39,7 +46,7 @@ class Interest:
         return any(not p.startswith(("resource.", "gate.")) for p in self.event_types)
 
 
-_RESOURCE_TYPES = (changes.RESOURCE_CREATED, changes.RESOURCE_UPDATED, changes.RESOURCE_DELETED)
+_RESOURCE_TYPES = (RESOURCE_CREATED, RESOURCE_UPDATED, RESOURCE_DELETED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,6 +170,7 @@ def make_worker(
             func(jobs.process_events, name=PROCESS_EVENTS),
             func(jobs.sync_hooks, name="sync_hooks"),
             func(jobs.run_resync, name="run_resync"),
+            worker_settings.DELIVER,
         ],
         cron_jobs=worker_settings.upkeep_crons(
             settings, every=set(range(60)), subscriptions=subscriptions
