@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -609,18 +610,22 @@ async def wake(runtime: Runtime) -> int:
         async with runtime.sessions() as session:
             ids = [int(i) for i in (await session.execute(_AWAKE)).scalars()]
         _awake_cache[key] = cached = (now + _AWAKE_TTL_S, ids)
-    queue = runtime.queue
     try:
         for destination_id in cached[1]:
-            await queue.enqueue_job(
-                DELIVER,
-                destination_id,
-                _job_id=f"{queue.default_queue_name}:deliver:{destination_id}:wake",
-            )
+            await kick(runtime.queue, destination_id)
     except (RedisError, OSError) as exc:
         log.warning("delivery.wake_failed", error=str(exc) or type(exc).__name__)
         return 0
     return len(cached[1])
+
+
+async def kick(queue: ArqRedis, destination_id: int) -> None:
+    """A `deliver` job for the destination, unless one waits or runs already."""
+    await queue.enqueue_job(
+        DELIVER,
+        destination_id,
+        _job_id=f"{queue.default_queue_name}:deliver:{destination_id}:wake",
+    )
 
 
 def forget_cached() -> None:
