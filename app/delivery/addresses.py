@@ -116,14 +116,14 @@ def refusal(address: IPAddress, rules: AddressRules) -> str | None:
         return None if why is None else f"{why} (inside {address})"
     if address in _METADATA:
         return f"{address} is a cloud metadata address"
+    if address.is_multicast or address.is_unspecified:
+        return f"{address} is not a unicast address"
     if address.is_loopback:
         return f"{address} is a loopback address"
     if address.is_link_local:
         return f"{address} is a link-local address"
     if address.is_private:
         return f"{address} is a private address"
-    if address.is_multicast or address.is_unspecified or address.is_reserved:
-        return f"{address} is not a unicast address"
     if not address.is_global:
         return f"{address} is not a public address"
     return None
