@@ -27,7 +27,7 @@ from enum import StrEnum
 
 from app.events.policy import RetryPolicy, full_jitter
 from app.gates.policy import Policy as ProbePolicy
-from app.gates.policy import probe_ceiling, probe_delay
+from app.gates.policy import probe_delay, probe_floor
 from app.models import DestinationState
 from app.settings import Settings
 
@@ -187,5 +187,6 @@ def _at_least(wait: float, retry_after: float | None, rules: Rules) -> float:
     return min(max(wait, retry_after), rules.longest_wait())
 
 
-def longest_probe_wait(attempt: int, rules: Rules) -> float:
-    return probe_ceiling(attempt, rules.probe)
+def probe_floor_of(attempt: int, rules: Rules) -> float:
+    """The shortest wait before probe number `attempt + 1` (equal jitter keeps half)."""
+    return probe_floor(attempt, rules.probe)
