@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     delivery_batch_size: int = Field(default=100, ge=1, le=1000)
     # The lease of the worker delivering to a destination (one at a time across workers).
     delivery_lease_seconds: float = Field(default=60.0, gt=0)
+    # A worker that delivered everything stays this long for what comes next, so a busy feed
+    # streams through one job (at most two destinations linger per worker process).
+    delivery_linger_seconds: float = Field(default=2.0, ge=0, le=30)
     delivery_attempts_retention_hours: float = Field(default=72.0, gt=0)
     # Where destinations may point in production besides public addresses (CIDRs, e.g. an
     # internal connector at 10.1.2.0/24). Loopback, private, link-local and metadata

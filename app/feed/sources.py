@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.db import SessionFactory
-from app.feed import Feed, changes, horizon, outbox
+from app.feed import Feed, changes, horizon, latest, outbox
 from app.feed import gates as gate_feed
 from app.feed.messages import (
     RESOURCE_CREATED,
@@ -79,6 +79,9 @@ async def read(
         async with sessions() as session:
             if not await gate_feed.transitions_available(session):
                 return Batch([], after, more=False)
+    async with sessions() as session:
+        if await latest(session, _FEEDS[source]) <= after:
+            return Batch([], after, more=False)
     upto = await horizon(sessions, _FEEDS[source])
     if upto <= after:
         return Batch([], after, more=False)

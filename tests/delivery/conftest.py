@@ -34,6 +34,8 @@ def delivery_settings(database_url: str) -> Callable[..., Settings]:
             "delivery_probe_cap_seconds": 0.8,
             "delivery_timeout_seconds": 2.0,
             "delivery_lease_seconds": 10.0,
+            # Rounds end when nothing is left (the workers' default lingers a moment).
+            "delivery_linger_seconds": 0.0,
         }
         values.update(overrides)
         return make_settings(database_url, **values)
