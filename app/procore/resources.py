@@ -410,6 +410,7 @@ _TYPES: tuple[ResourceType, ...] = (
     _log("Visitor Logs", "visitor_logs", "VisitorLogs"),
     _log("Accident Logs", "accident_logs", "AccidentLogs"),
     _log("Safety Violation Logs", "safety_violation_logs", "SafetyViolationLogs"),
+    _log("Inspection Logs", "inspection_logs", "InspectionLogs"),
     _project(
         "Timecard Entries",
         f"{_P}/timecard_entries/{{id}}",
