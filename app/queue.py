@@ -1,12 +1,16 @@
-"""The arq queue as the api and dispatcher see it: job names and how to enqueue them.
+"""The arq queue: the jobs' names, their ids and how each is enqueued. One home: the
+workers register their functions under these names (workers.settings.JOBS).
 
 Redis only carries work that Postgres can re-derive: a lost job costs a delay, never an event.
+Job ids are unique per hand-off (arq refuses a job id it still remembers); what makes work
+happen once is its row's claim in Postgres, not the job id.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import ConnectionPool
@@ -14,6 +18,9 @@ from redis.asyncio import ConnectionPool
 from app.settings import Settings
 
 PROCESS_EVENTS = "process_events"
+SYNC_HOOKS = "sync_hooks"
+RUN_RESYNC = "run_resync"
+DELIVER = "deliver"
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
@@ -30,15 +37,44 @@ def create_queue_pool(settings: Settings) -> ArqRedis:
 
 
 async def enqueue_events(pool: ArqRedis, event_ids: Sequence[int]) -> None:
-    """Hand a batch of event ids to the workers.
-
-    Job ids are unique per hand-off: arq refuses a job id it still remembers, and the row's
-    claim in Postgres (not the job id) is what makes processing happen once.
-    """
+    """Hand a batch of event ids to the workers (a fresh id per hand-off)."""
     if not event_ids:
         return
     await pool.enqueue_job(
         PROCESS_EVENTS,
         list(event_ids),
         _job_id=f"{pool.default_queue_name}:events:{event_ids[0]}:{uuid.uuid4().hex[:12]}",
+    )
+
+
+async def enqueue_hooks_sync(pool: ArqRedis, company_id: int, due_at: datetime) -> None:
+    """Sync a company's hook: one job per request (its due time)."""
+    stamp = int(due_at.timestamp() * 1_000_000)
+    await pool.enqueue_job(
+        SYNC_HOOKS, company_id, _job_id=f"{pool.default_queue_name}:hooks:{company_id}:{stamp}"
+    )
+
+
+async def enqueue_resync(pool: ArqRedis, run_id: int, attempts: int) -> None:
+    """Run (or resume) a resync: one job per claim of the run."""
+    await pool.enqueue_job(
+        RUN_RESYNC, run_id, _job_id=f"{pool.default_queue_name}:resync:{run_id}:{attempts}"
+    )
+
+
+async def enqueue_delivery(pool: ArqRedis, destination_id: int) -> None:
+    """Wake a destination's delivery: one id while a job waits or runs (wake-ups coalesce; the
+    job looks again before it ends). The job keeps no result, so the id is free at once."""
+    await pool.enqueue_job(
+        DELIVER, destination_id, _job_id=f"{pool.default_queue_name}:deliver:{destination_id}"
+    )
+
+
+async def enqueue_delivery_tick(pool: ArqRedis, destination_id: int, stamp: int) -> None:
+    """The upkeep's hand-off of a due destination (retries, probes): one id per tick, so a
+    wake-up job stuck with a killed worker never blocks it."""
+    await pool.enqueue_job(
+        DELIVER,
+        destination_id,
+        _job_id=f"{pool.default_queue_name}:deliver:{destination_id}:tick:{stamp}",
     )

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import httpx
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import HTTPConnection
 
 from app.crypto import Vault
 from app.db import SessionFactory, create_engine, create_session_factory
-from app.delivery import sender
 from app.gates.guard import CompanyGuard
 from app.procore.budget import RateBudget
 from app.procore.client import ProcoreClient
@@ -58,6 +58,18 @@ def create_http_client() -> httpx.AsyncClient:
     )
 
 
+def create_outbound_client(timeout_s: float) -> httpx.AsyncClient:
+    """For deliveries to destinations (app.delivery): no redirects, no proxies from the
+    environment, its own pool and timeout."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
+        follow_redirects=False,
+        trust_env=False,
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        headers={"User-Agent": "procore-hooks-delivery/0.1"},
+    )
+
+
 def open_runtime(settings: Settings, *, name: str) -> Runtime:
     engine = create_engine(settings, application_name=name)
     queue = create_queue_pool(settings)
@@ -82,5 +94,13 @@ def open_runtime(settings: Settings, *, name: str) -> Runtime:
         vault=vault,
         procore=procore,
         guard=CompanyGuard(threshold=settings.park_threshold),
-        outbound=sender.create_client(settings.delivery_timeout_seconds),
+        outbound=create_outbound_client(settings.delivery_timeout_seconds),
     )
+
+
+def runtime_of(connection: HTTPConnection) -> Runtime:
+    """The api process's Runtime, as its lifespan (app.main) set it: the one typed way in."""
+    runtime = connection.app.state.runtime
+    if not isinstance(runtime, Runtime):
+        raise RuntimeError("the api's lifespan has not opened a Runtime")
+    return runtime

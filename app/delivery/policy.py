@@ -7,7 +7,7 @@
 
 - open: messages flow, `window` of them in flight at once (distinct resources).
 - suspect: one message at a time, each retry after a full-jitter backoff
-  (`min(cap, base·2^failures)·U(0,1)`, the events' own `full_jitter`).
+  (`min(cap, base·2^failures)·U(0,1)`, the Procore calls' own `full_jitter`).
 - parked: nothing but a probe — the oldest held message, alone — when it is due, with the
   gates' probe delay (`min(cap, base·2^attempt)` with equal jitter). Probing never stops.
 - released (a probe delivered): everything held follows in order, paced by slow start: the
@@ -25,23 +25,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from app.events.policy import RetryPolicy, full_jitter
 from app.gates.policy import Policy as ProbePolicy
 from app.gates.policy import probe_delay, probe_floor
 from app.models import DestinationState
+from app.procore.backoff import full_jitter
 from app.settings import Settings
 
-# The defaults of DELIVERY_RETRY_* and DELIVERY_PROBE_*.
-_RETRY = RetryPolicy(
-    base_seconds=1.0, cap_seconds=60.0, max_attempts=5, rate_limit_jitter_seconds=0.0
-)
+# The default of DELIVERY_PROBE_*.
 _PROBE = ProbePolicy(probe_base_s=30.0, probe_cap_s=3600.0)
 
 
 @dataclass(frozen=True, slots=True)
 class Rules:
     park_threshold: int = 5  # DELIVERY_PARK_THRESHOLD
-    retry: RetryPolicy = _RETRY
+    retry_base_s: float = 1.0  # DELIVERY_RETRY_BASE_SECONDS
+    retry_cap_s: float = 60.0  # DELIVERY_RETRY_CAP_SECONDS
     probe: ProbePolicy = _PROBE
     max_window: int = 8  # DELIVERY_CONCURRENCY
     batch_size: int = 100  # DELIVERY_BATCH_SIZE
@@ -50,12 +48,8 @@ class Rules:
     def of(cls, settings: Settings) -> Rules:
         return cls(
             park_threshold=settings.delivery_park_threshold,
-            retry=RetryPolicy(
-                base_seconds=settings.delivery_retry_base_seconds,
-                cap_seconds=settings.delivery_retry_cap_seconds,
-                max_attempts=settings.delivery_park_threshold,
-                rate_limit_jitter_seconds=0.0,
-            ),
+            retry_base_s=settings.delivery_retry_base_seconds,
+            retry_cap_s=settings.delivery_retry_cap_seconds,
             probe=ProbePolicy(
                 probe_base_s=settings.delivery_probe_base_seconds,
                 probe_cap_s=settings.delivery_probe_cap_seconds,
@@ -66,7 +60,7 @@ class Rules:
 
     def longest_wait(self) -> float:
         """No wait the rules set is longer than this (a Retry-After is capped to it too)."""
-        return max(self.retry.cap_seconds, self.probe.probe_cap_s)
+        return max(self.retry_cap_s, self.probe.probe_cap_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +163,9 @@ def _failed(
             parked_at=now,
         )
         return Decision(parked, (Action.PARK,))
-    wait = _at_least(full_jitter(failures, rules.retry, rng), retry_after, rules)
+    wait = _at_least(
+        full_jitter(failures, rules.retry_base_s, rules.retry_cap_s, rng), retry_after, rules
+    )
     return Decision(
         View(
             state=DestinationState.SUSPECT,

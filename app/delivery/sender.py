@@ -24,8 +24,6 @@ from app.delivery.addresses import AddressRules, DestinationRefused, Resolver
 
 Outcome = Literal["delivered", "failed", "dead", "refused"]
 
-USER_AGENT = "procore-hooks-delivery/0.1"
-
 
 @dataclass(frozen=True, slots=True)
 class Answer:
@@ -47,17 +45,6 @@ def classify(status: int) -> Outcome:
     if 400 <= status < 500 and status not in (408, 429):
         return "dead"
     return "failed"
-
-
-def create_client(timeout_s: float) -> httpx.AsyncClient:
-    """The delivery client: no redirects, no environment proxies, its own pool."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
-        follow_redirects=False,
-        trust_env=False,
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-        headers={"User-Agent": USER_AGENT},
-    )
 
 
 async def send(

@@ -51,11 +51,11 @@ from app.feed.messages import Message, Source
 from app.feed.sources import Interest
 from app.logs import get_logger
 from app.models import DestinationState
+from app.queue import enqueue_delivery, enqueue_delivery_tick
 from app.runtime import Runtime
 
 log = get_logger(__name__)
 
-DELIVER = "deliver"
 # A job hands its destination back after this long; the next one goes on from its position.
 JOB_BUDGET_SECONDS = 30.0
 SOURCES: tuple[Source, ...] = (Source.RESOURCES, Source.OUTBOX, Source.GATES)
@@ -678,11 +678,7 @@ async def wake(runtime: Runtime) -> int:
 
 async def kick(queue: ArqRedis, destination_id: int) -> None:
     """A `deliver` job for the destination, unless one waits or runs already."""
-    await queue.enqueue_job(
-        DELIVER,
-        destination_id,
-        _job_id=f"{queue.default_queue_name}:deliver:{destination_id}:wake",
-    )
+    await enqueue_delivery(queue, destination_id)
 
 
 def forget_cached() -> None:
@@ -752,12 +748,7 @@ async def tend(runtime: Runtime) -> int:
         ]
         await session.execute(_PRUNE_ATTEMPTS, {"age": age, "batch": _PRUNE_BATCH})
         await session.execute(_PRUNE_OUTBOX, {"age": age, "batch": _PRUNE_BATCH})
-    queue = runtime.queue
     stamp = int(time.time())
     for destination_id in due:
-        await queue.enqueue_job(
-            DELIVER,
-            destination_id,
-            _job_id=f"{queue.default_queue_name}:deliver:{destination_id}:tick:{stamp}",
-        )
+        await enqueue_delivery_tick(runtime.queue, destination_id, stamp)
     return len(due)

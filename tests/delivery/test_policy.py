@@ -10,15 +10,14 @@ from hypothesis import strategies as st
 
 from app.delivery import policy
 from app.delivery.policy import Action, Rules, View
-from app.events.policy import RetryPolicy
 from app.gates.policy import Policy as ProbePolicy
 from app.gates.policy import probe_ceiling, probe_floor
 from app.models import DestinationState
 
 RULES = Rules(
     park_threshold=4,
-    retry=RetryPolicy(base_seconds=1.0, cap_seconds=20.0, max_attempts=4,
-                      rate_limit_jitter_seconds=0.0),
+    retry_base_s=1.0,
+    retry_cap_s=20.0,
     probe=ProbePolicy(probe_base_s=30.0, probe_cap_s=600.0),
     max_window=8,
     batch_size=50,
@@ -73,7 +72,7 @@ def test_waits_stay_within_their_caps_and_probes_keep_their_floor(
         assert after.next_attempt_at is not None
         wait = (after.next_attempt_at - now).total_seconds()
         if after.state is DestinationState.SUSPECT:
-            assert 0 <= wait <= RULES.retry.cap_seconds
+            assert 0 <= wait <= RULES.retry_cap_s
         else:
             attempt = after.probe_attempt
             assert probe_floor(attempt, RULES.probe) <= wait
