@@ -26,6 +26,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 
 MAX_URL_LENGTH = 2048
+# A name that takes longer than this to resolve is refused (a request never hangs on DNS).
+RESOLVE_TIMEOUT_S = 5.0
 
 # Cloud metadata endpoints, named as such in refusals (most are link-local anyway).
 _METADATA = frozenset(
@@ -155,7 +157,10 @@ async def checked_addresses(
         found = [literal]
     else:
         try:
-            resolved = await resolver(target.host, target.port)
+            async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+                resolved = await resolver(target.host, target.port)
+        except TimeoutError as exc:
+            raise DestinationRefused(f"the host {target.host} did not resolve in time") from exc
         except (OSError, UnicodeError) as exc:
             raise DestinationRefused(f"the host {target.host} does not resolve ({exc})") from exc
         found = list(dict.fromkeys(ipaddress.ip_address(a.split("%")[0]) for a in resolved))
