@@ -136,19 +136,23 @@ def _p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def run(c: Cluster, rate: float, seconds: float, warmup: float) -> int:
+async def run(c: Cluster, rate: float, seconds: float, warmup: float, baseline: bool) -> int:
     receiver = Receiver()
     server = await asyncio.start_server(receiver.serve, "127.0.0.1", 0)
     receiver.port = server.sockets[0].getsockname()[1]
     total = int(rate * (seconds + warmup))
-    async with httpx.AsyncClient(base_url=c.api_url, headers=ADMIN, timeout=30) as api:
-        answer = await api.post(
-            "/admin/destinations",
-            json={"url": f"http://127.0.0.1:{receiver.port}/in", "event_types": ["resource.*"]},
-        )
-        answer.raise_for_status()
-        receiver.secret = answer.json()["secret"]
-        destination_id = answer.json()["id"]
+    destination_id = 0
+    if baseline:
+        print("baseline: no destination (webhook -> mirrored only)")
+    else:
+        async with httpx.AsyncClient(base_url=c.api_url, headers=ADMIN, timeout=30) as api:
+            answer = await api.post(
+                "/admin/destinations",
+                json={"url": f"http://127.0.0.1:{receiver.port}/in", "event_types": ["resource.*"]},
+            )
+            answer.raise_for_status()
+            receiver.secret = answer.json()["secret"]
+            destination_id = answer.json()["id"]
     created = await c.sim(
         "POST",
         "/_sim/events",
@@ -168,7 +172,7 @@ async def run(c: Cluster, rate: float, seconds: float, warmup: float) -> int:
     )
     scheduled = await _send_at_rate(c.api_port, ids, rate)
     deadline = time.time() + 120
-    while len(receiver.arrived) < total and time.time() < deadline:
+    while not baseline and len(receiver.arrived) < total and time.time() < deadline:
         await asyncio.sleep(0.2)
     rows = await c.query(
         "SELECT resource_id, extract(epoch FROM finished_at) FROM events"
@@ -185,7 +189,7 @@ async def run(c: Cluster, rate: float, seconds: float, warmup: float) -> int:
     to_destination = [
         (receiver.arrived[i] - scheduled[i]) * 1000 for i in measured if i in receiver.arrived
     ]
-    lost = total - len(receiver.arrived)
+    lost = 0 if baseline else total - len(receiver.arrived)
     print(f"  destination: verified {receiver.verified}, unverified {receiver.unverified}")
     print(f"  destination row: {dict(state[0]) if state else None}")
     print(f"  measured {len(measured)} webhooks at {rate:g}/s")
@@ -211,9 +215,10 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="webhooks per second")
     parser.add_argument("--seconds", type=float, default=30.0, help="measured duration")
     parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--baseline", action="store_true", help="no destination: (a) only")
     args = parser.parse_args()
     with Cluster(workers=1, env_overrides={"LOG_LEVEL": "WARNING"}) as c:
-        return asyncio.run(run(c, args.rate, args.seconds, args.warmup))
+        return asyncio.run(run(c, args.rate, args.seconds, args.warmup, args.baseline))
 
 
 if __name__ == "__main__":
