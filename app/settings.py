@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     # ...unless the queue already holds this many jobs (the workers are behind): then new rows
     # are left to the dispatcher, whose backlog cap keeps Redis small.
     ingest_handoff_max_jobs: int = Field(default=200, ge=1)
+    # Rows committed this close together are handed to the queue as one job.
+    ingest_handoff_window_seconds: float = Field(default=0.05, ge=0, le=5)
     dispatch_interval_seconds: int = Field(default=2, ge=1, le=60)
     dispatch_batch_size: int = Field(default=500, ge=1)
     dispatch_per_company: int = Field(default=100, ge=1)
