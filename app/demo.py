@@ -21,7 +21,11 @@ from pydantic import SecretStr
 from app.settings import Settings
 from app.setup import links
 
+# The simulator's control hook is a hand-made hook delivering every company's events: it
+# carries the shared development token (WEBHOOK_SHARED_TOKENS). The hooks that the service
+# makes itself carry each company's own token, derived from the development secret.
 DEV_WEBHOOK_TOKEN = "dev-webhook-token"  # noqa: S105 (development only, printed)
+DEV_WEBHOOK_SECRET = "dev-webhook-secret"  # noqa: S105 (development only)
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 (development only, printed)
 PARKED_COMPANY = 33
 # The OAuth client of the simulator's default seed (simulator/seed.py): a documented,
@@ -71,7 +75,7 @@ class Demo:
                     return
             hook = {
                 "destination_url": f"{self.api_url}/webhooks/procore",
-                "authorization": self.env["WEBHOOK_AUTH_TOKENS"].split(",")[0],
+                "authorization": self.env["WEBHOOK_SHARED_TOKENS"].split(",")[0],
                 "payload_version": "v2.0",
             }
             try:
@@ -135,12 +139,14 @@ def plan(settings: Settings, *, api_port: int, sim_port: int) -> Demo:
     }
     values = {
         "WEBHOOK_AUTH_TOKENS": settings.webhook_auth_tokens,
+        "WEBHOOK_SHARED_TOKENS": settings.webhook_shared_tokens,
         "ADMIN_TOKEN": settings.admin_token,
         "ENCRYPTION_KEY": settings.encryption_key,
     }
     for name, current in values.items():
         env[name] = ",".join(v.get_secret_value() for v in current)
-    env["WEBHOOK_AUTH_TOKENS"] = env["WEBHOOK_AUTH_TOKENS"] or DEV_WEBHOOK_TOKEN
+    env["WEBHOOK_AUTH_TOKENS"] = env["WEBHOOK_AUTH_TOKENS"] or DEV_WEBHOOK_SECRET
+    env["WEBHOOK_SHARED_TOKENS"] = env["WEBHOOK_SHARED_TOKENS"] or DEV_WEBHOOK_TOKEN
     env["ADMIN_TOKEN"] = env["ADMIN_TOKEN"] or DEV_ADMIN_TOKEN
     # A key made up for this run: tokens stored under it are unreadable after a restart, so
     # they are simply minted again (set ENCRYPTION_KEY in .env to keep them).

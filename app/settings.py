@@ -51,8 +51,12 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue_name: str = "procore-hooks:queue"
 
-    # Accepted `Authorization` values on POST /webhooks/procore, newest first (rotation).
+    # Secrets from which each company's webhook `Authorization` value is derived
+    # (app.webhooks.tokens), newest first: hooks are written with the first, any is accepted.
     webhook_auth_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # Opt-in: literal `Authorization` values accepted for *any* company (hooks made by hand).
+    # Empty by default; such a value proves nothing about the company a delivery names.
+    webhook_shared_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     # Bearer tokens for /admin, a list so they can be rotated.
     admin_token: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     # MultiFernet keys, newest first.
@@ -150,7 +154,12 @@ class Settings(BaseSettings):
     log_format: str = Field(default="json", pattern="^(json|console)$")
 
     @field_validator(
-        "webhook_auth_tokens", "admin_token", "encryption_key", "metrics_token", mode="before"
+        "webhook_auth_tokens",
+        "webhook_shared_tokens",
+        "admin_token",
+        "encryption_key",
+        "metrics_token",
+        mode="before",
     )
     @classmethod
     def _csv(cls, value: object) -> object:

@@ -33,8 +33,12 @@ if os.environ.get("CI"):
 
 RUN_ID = f"ph-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
+# Shared webhook tokens (WEBHOOK_SHARED_TOKENS: accepted for any company), which most tests
+# send; the per-company tokens are derived from the secrets (app.webhooks.tokens).
 WEBHOOK_TOKEN = "test-webhook-token-1"
 WEBHOOK_TOKEN_OLD = "test-webhook-token-0"
+WEBHOOK_SECRET = "test-webhook-secret-1"
+WEBHOOK_SECRET_OLD = "test-webhook-secret-0"
 ADMIN_TOKEN = "test-admin-token"
 # A valid Fernet key (32 url-safe base64 bytes), for tests only.
 ENCRYPTION_KEY = "7tq2pEGJN0dBqz4Uq0Yf9V3aZfKq0S0CqkzQ2rJ1b0o="
@@ -66,7 +70,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "database_pool_size": 5,
         "redis_url": REDIS_BASE,
         "queue_name": f"{RUN_ID}:queue",
-        "webhook_auth_tokens": f"{WEBHOOK_TOKEN},{WEBHOOK_TOKEN_OLD}",
+        "webhook_auth_tokens": f"{WEBHOOK_SECRET},{WEBHOOK_SECRET_OLD}",
+        "webhook_shared_tokens": f"{WEBHOOK_TOKEN},{WEBHOOK_TOKEN_OLD}",
         "admin_token": ADMIN_TOKEN,
         "encryption_key": ENCRYPTION_KEY,
         "procore_client_id": CLIENT_ID,

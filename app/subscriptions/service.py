@@ -32,6 +32,7 @@ from app.runtime import Runtime
 from app.subscriptions import plan as planning
 from app.subscriptions.hooks import Failed, HooksApi
 from app.subscriptions.schedule import request_sync
+from app.webhooks.tokens import hook_authorization
 
 log = get_logger(__name__)
 
@@ -135,7 +136,7 @@ async def sync_company(runtime: Runtime, company_id: int, *, on_demand: bool = F
     desired = planning.desired_hook(
         namespace=settings.webhook_namespace,
         public_base_url=settings.public_base_url,
-        authorization=settings.webhook_auth_tokens[0].get_secret_value(),
+        authorization=hook_authorization(settings, company_id),
         resources=settings.sync_resources,
     )
     failure = await _reconcile(api, desired, row.auth_fingerprint, report)

@@ -12,7 +12,6 @@ The OpenAPI schema documents it like any other route (`openapi_path`).
 from __future__ import annotations
 
 import asyncio
-import hmac
 from typing import Any
 
 import orjson
@@ -23,6 +22,7 @@ from app.logs import get_logger
 from app.settings import Settings
 from app.webhooks.payloads import PayloadRejected, read_event
 from app.webhooks.service import Ingester, IngestStatus, StorageRefused, StorageUnavailable
+from app.webhooks.tokens import WebhookTokens
 
 log = get_logger(__name__)
 
@@ -33,23 +33,13 @@ class BodyTooLarge(Exception):
     pass
 
 
-def authorized(header: bytes | None, accepted: list[bytes]) -> bool:
-    """Compare against every accepted value (rotation) in constant time, without stopping early."""
-    if not header or not accepted:
-        return False
-    matched = False
-    for token in accepted:
-        matched |= hmac.compare_digest(header, token)
-    return matched
-
-
 class WebhookEndpoint:
     """The ASGI endpoint for Procore's deliveries."""
 
     def __init__(self, settings: Settings, ingester: Ingester) -> None:
         self._settings = settings
         self._ingester = ingester
-        self._tokens = settings.webhook_token_values
+        self._tokens = WebhookTokens(settings)
         self._limit = settings.webhook_max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -74,7 +64,8 @@ class WebhookEndpoint:
 
     async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any]]:
         headers = dict(scope["headers"])
-        if not authorized(headers.get(b"authorization"), self._tokens):
+        presented = self._tokens.verify(headers.get(b"authorization"))
+        if presented is None:
             metrics.webhook_rejected("auth")
             return 401, {"detail": "missing or invalid Authorization header"}
         try:
@@ -91,6 +82,18 @@ class WebhookEndpoint:
             if exc.field is not None:
                 content["field"] = exc.field
             return exc.status, content
+        if not presented.allows(event.company_id):
+            # Procore sends each company's events with that company's token: never this.
+            log.warning(
+                "webhook.company_mismatch",
+                token_company_id=presented.company_id,
+                company_id=event.company_id,
+            )
+            metrics.webhook_rejected("auth")
+            return 403, {
+                "detail": "the Authorization token belongs to another company",
+                "field": "company_id",
+            }
         try:
             result = await asyncio.wait_for(
                 self._ingester.submit(event), timeout=self._settings.webhook_store_timeout_seconds
@@ -145,7 +148,10 @@ OPENAPI_PATH: dict[str, Any] = {
                 "name": "Authorization",
                 "in": "header",
                 "required": True,
-                "description": "The value configured as the hook's destination_headers",
+                "description": (
+                    "The value configured as the hook's destination_headers: the company's "
+                    "own token, or a shared token (WEBHOOK_SHARED_TOKENS) for hand-made hooks"
+                ),
                 "schema": {"type": "string"},
             }
         ],
@@ -171,6 +177,7 @@ OPENAPI_PATH: dict[str, Any] = {
             "200": {"description": 'Already received (same ULID): {"status": "duplicate"}'},
             "400": _error("Body is not JSON"),
             "401": _error("Missing or wrong Authorization header"),
+            "403": _error("The token belongs to another company than the body names"),
             "413": _error("Body larger than WEBHOOK_MAX_BODY_BYTES"),
             "422": _error("JSON that cannot be stored and routed; `field` names why"),
             "503": _error("Storage unavailable; nothing acknowledged, Procore retries"),

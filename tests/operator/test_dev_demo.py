@@ -18,6 +18,7 @@ def test_plan_points_everything_at_the_simulator(settings: Settings) -> None:
         procore_client_id="",
         procore_client_secret="",
         webhook_auth_tokens="",
+        webhook_shared_tokens="",
         admin_token="",
         encryption_key="",
     )
@@ -26,7 +27,9 @@ def test_plan_points_everything_at_the_simulator(settings: Settings) -> None:
     assert plan.env["PROCORE_API_BASE"] == "http://127.0.0.1:18001"
     assert plan.env["PROCORE_LOGIN_BASE"] == "http://127.0.0.1:18001"
     assert plan.env["PROCORE_CLIENT_ID"] == "sim-client"
-    assert plan.env["WEBHOOK_AUTH_TOKENS"] == demo.DEV_WEBHOOK_TOKEN
+    assert plan.env["WEBHOOK_AUTH_TOKENS"] == demo.DEV_WEBHOOK_SECRET
+    # The simulator's control hook (hand-made, every company) carries the shared token.
+    assert plan.env["WEBHOOK_SHARED_TOKENS"] == demo.DEV_WEBHOOK_TOKEN
     assert plan.env["ADMIN_TOKEN"] == demo.DEV_ADMIN_TOKEN
     assert len(plan.env["ENCRYPTION_KEY"]) == 44  # a generated Fernet key
 
