@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
+from app import bodies
 from app.admin.router import router as admin_router
 from app.connect.router import router as connect_router
 from app.health.router import router as health_router
@@ -38,15 +39,27 @@ ROUTERS: list[APIRouter] = [
 class ServiceApp(FastAPI):
     """FastAPI, with Procore's deliveries handed straight to their lean endpoint."""
 
+    # Every other route's body cap and read deadline (API_MAX_BODY_BYTES,
+    # BODY_READ_TIMEOUT_SECONDS), set by create_app.
+    body_limit: int = 64 * 1024
+    body_timeout: float = 10.0
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["path"] == WEBHOOK_PATH
-            and scope["method"] == "POST"
-            and hasattr(self.state, "webhook_endpoint")
-        ):
-            await self.state.webhook_endpoint(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            if (
+                scope["path"] == WEBHOOK_PATH
+                and scope["method"] == "POST"
+                and hasattr(self.state, "webhook_endpoint")
+            ):
+                await self.state.webhook_endpoint(scope, receive, send)
+                return
+            # Bounded before routing, parsing or authentication see a byte of it.
+            bounded = await bodies.buffered(
+                scope, receive, send, limit=self.body_limit, within=self.body_timeout
+            )
+            if bounded is None:
+                return
+            receive = bounded
         await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
@@ -91,6 +104,8 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         summary="Install-aware Procore webhook receiver and sync workers",
         lifespan=lifespan,
     )
+    app.body_limit = settings.api_max_body_bytes
+    app.body_timeout = settings.body_read_timeout_seconds
     for router in ROUTERS:
         app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -98,13 +113,22 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
-    """422 with the errors, as FastAPI answers, but safe for bodies that are not UTF-8 (the
-    default handler echoes the raw bytes and fails on them with a 500)."""
+    """422 with the errors, as FastAPI answers, but bounded, and safe for bodies that are not
+    UTF-8 (the default handler echoes the raw bytes and fails on them with a 500)."""
     assert isinstance(exc, RequestValidationError)
-    errors = jsonable_encoder(
-        exc.errors(), custom_encoder={bytes: lambda raw: raw.decode("utf-8", "replace")}
+    # A body of thousands of wrong items would otherwise be answered with thousands of errors,
+    # each echoing its input: the first few, without the input, say what is wrong.
+    errors = [
+        {key: value for key, value in error.items() if key != "input"}
+        for error in exc.errors()[:_MAX_ERRORS]
+    ]
+    encoded = jsonable_encoder(
+        errors, custom_encoder={bytes: lambda raw: raw.decode("utf-8", "replace")}
     )
-    return JSONResponse({"detail": errors}, status_code=422)
+    return JSONResponse({"detail": encoded}, status_code=422)
+
+
+_MAX_ERRORS = 20
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     resync_lease_seconds: float = Field(default=120.0, gt=0)
 
     webhook_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Every other route's body cap (admin, setup, connect: small JSON and forms), enforced
+    # while reading and before authentication.
+    api_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A request body (webhook included) not received whole within this is answered 408.
+    body_read_timeout_seconds: float = Field(default=10.0, gt=0)
     # Answer 503 rather than pass Procore's 5 s delivery timeout while Postgres is slow.
     webhook_store_timeout_seconds: float = Field(default=4.0, gt=0)
     # Move everything built at start-up (modules, routes, schemas, pools) out of the garbage

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from app import metrics
+from app import bodies, metrics
 from app.logs import get_logger
 from app.settings import Settings
 from app.webhooks.payloads import PayloadRejected, read_event
@@ -27,10 +27,8 @@ from app.webhooks.tokens import WebhookTokens
 log = get_logger(__name__)
 
 WEBHOOK_PATH = "/webhooks/procore"
-
-
-class BodyTooLarge(Exception):
-    pass
+# Answers given before the body was read whole: the connection cannot carry another request.
+_BODY_UNREAD = frozenset({408, 413})
 
 
 class WebhookEndpoint:
@@ -50,16 +48,13 @@ class WebhookEndpoint:
             metrics.webhook_rejected("internal")
             status, content = 500, {"detail": "internal error"}
         body = orjson.dumps(content)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        if status in _BODY_UNREAD:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any]]:
@@ -69,10 +64,18 @@ class WebhookEndpoint:
             metrics.webhook_rejected("auth")
             return 401, {"detail": "missing or invalid Authorization header"}
         try:
-            body = await self._read_bounded(headers.get(b"content-length"), receive)
-        except BodyTooLarge:
+            body = await bodies.read_bounded(
+                receive,
+                scope,
+                limit=self._limit,
+                within=self._settings.body_read_timeout_seconds,
+            )
+        except bodies.BodyTooLarge:
             metrics.webhook_rejected("too_large")
             return 413, {"detail": f"body larger than {self._limit} bytes"}
+        except (bodies.BodyTooSlow, bodies.ClientGone):
+            metrics.webhook_rejected("too_slow")
+            return 408, {"detail": "request body not received in time"}
         try:
             event = read_event(body, own_client_id=self._settings.procore_client_id)
         except PayloadRejected as exc:
@@ -110,24 +113,6 @@ class WebhookEndpoint:
             return 200, {"status": "duplicate"}
         metrics.webhook_stored_as(result.stored_as or event.status.value)
         return 202, {"status": "accepted", "event_id": result.event_id}
-
-    async def _read_bounded(self, declared: bytes | None, receive: Receive) -> bytes:
-        if declared is not None and declared.isdigit() and int(declared) > self._limit:
-            raise BodyTooLarge
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self._limit:
-                raise BodyTooLarge
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -178,6 +163,7 @@ OPENAPI_PATH: dict[str, Any] = {
             "400": _error("Body is not JSON"),
             "401": _error("Missing or wrong Authorization header"),
             "403": _error("The token belongs to another company than the body names"),
+            "408": _error("Body not received within BODY_READ_TIMEOUT_SECONDS"),
             "413": _error("Body larger than WEBHOOK_MAX_BODY_BYTES"),
             "422": _error("JSON that cannot be stored and routed; `field` names why"),
             "503": _error("Storage unavailable; nothing acknowledged, Procore retries"),

@@ -16,6 +16,7 @@ import httpx
 
 from app.runtime import Runtime
 from app.settings import Settings
+from app.webhooks.tokens import hook_authorization
 from tests import payloads
 from tests.conftest import ENCRYPTION_KEY
 from tests.operator.test_metrics import free_port
@@ -44,7 +45,10 @@ async def wait_until_up(base: str) -> None:
 async def flow(base: str) -> list[str]:
     """What an operator and Procore do; returns the one-time values the service handed out."""
     handed_out: list[str] = []
-    hook = {"Authorization": SECRETS["WEBHOOK_AUTH_TOKENS"]}
+    derive = Settings(_env_file=None, webhook_auth_tokens=SECRETS["WEBHOOK_AUTH_TOKENS"])  # type: ignore[call-arg]
+    token = hook_authorization(derive, 31)
+    handed_out.append(token)
+    hook = {"Authorization": token}
     admin = {"Authorization": f"Bearer {SECRETS['ADMIN_TOKEN']}"}
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
         body = payloads.v2()
