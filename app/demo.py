@@ -18,15 +18,13 @@ import httpx
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from app.settings import Settings
+from app.settings import DEV_ADMIN_TOKEN, DEV_WEBHOOK_SECRET, DEV_WEBHOOK_TOKEN, Settings
 from app.setup import links
 
 # The simulator's control hook is a hand-made hook delivering every company's events: it
-# carries the shared development token (WEBHOOK_SHARED_TOKENS). The hooks that the service
-# makes itself carry each company's own token, derived from the development secret.
-DEV_WEBHOOK_TOKEN = "dev-webhook-token"  # noqa: S105 (development only, printed)
-DEV_WEBHOOK_SECRET = "dev-webhook-secret"  # noqa: S105 (development only)
-DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 (development only, printed)
+# carries the shared development token (WEBHOOK_SHARED_TOKENS, DEV_WEBHOOK_TOKEN). The hooks
+# the service makes itself carry each company's own token, derived from DEV_WEBHOOK_SECRET.
+__all__ = ["DEV_ADMIN_TOKEN", "DEV_WEBHOOK_SECRET", "DEV_WEBHOOK_TOKEN", "Demo", "plan"]
 PARKED_COMPANY = 33
 # The OAuth client of the simulator's default seed (simulator/seed.py): a documented,
 # development-only pair. The service speaks to the simulator over HTTP only, as to Procore.

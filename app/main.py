@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from app import bodies
+from app.admin.router import admin_actor
 from app.admin.router import router as admin_router
 from app.connect.router import router as connect_router
 from app.health.router import router as health_router
@@ -21,7 +22,7 @@ from app.logs import configure_logging
 from app.metrics.router import router as metrics_router
 from app.migrate import head_revision
 from app.runtime import open_runtime
-from app.settings import Settings, get_settings
+from app.settings import AppEnv, Settings, get_settings
 from app.setup.router import router as setup_router
 from app.webhooks.router import OPENAPI_PATH, PROBLEM_SCHEMA, WEBHOOK_PATH, WebhookEndpoint
 from app.webhooks.service import Ingester
@@ -98,18 +99,36 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             await ingester.stop()
             await runtime.close()
 
+    production = settings.app_env is AppEnv.PRODUCTION
     app = ServiceApp(
         title="procore-hooks",
         version="0.1.0",
         summary="Install-aware Procore webhook receiver and sync workers",
         lifespan=lifespan,
+        # In production the schema is served to admins only, and the docs pages not at all.
+        openapi_url=None if production else "/openapi.json",
+        docs_url=None if production else "/docs",
+        redoc_url=None if production else "/redoc",
     )
+    if production:
+        app.add_api_route(
+            "/openapi.json",
+            _admin_openapi,
+            methods=["GET"],
+            include_in_schema=False,
+            dependencies=[Depends(admin_actor)],
+        )
     app.body_limit = settings.api_max_body_bytes
     app.body_timeout = settings.body_read_timeout_seconds
     for router in ROUTERS:
         app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     return app
+
+
+async def _admin_openapi(request: Request) -> Response:
+    app: FastAPI = request.app
+    return JSONResponse(app.openapi())
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

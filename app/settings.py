@@ -5,6 +5,8 @@ The variable names are part of the operator contract (README, `.env.example`, co
 
 from __future__ import annotations
 
+import base64
+import binascii
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Self
@@ -14,6 +16,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Values that ship in `.env.example` and the compose file; production refuses them.
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder", "example")
+
+# What `procore-hooks dev` fills in when nothing is configured (printed, development only).
+DEV_WEBHOOK_TOKEN = "dev-webhook-token"  # noqa: S105
+DEV_WEBHOOK_SECRET = "dev-webhook-secret"  # noqa: S105
+DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105
+DEVELOPMENT_VALUES = frozenset({DEV_WEBHOOK_TOKEN, DEV_WEBHOOK_SECRET, DEV_ADMIN_TOKEN})
+# Bearer tokens and HMAC secrets shorter than this are refused in production.
+MIN_SECRET_CHARS = 32
 
 
 class AppEnv(StrEnum):
@@ -145,6 +155,9 @@ class Settings(BaseSettings):
     worker_stale_seconds: float = Field(default=60.0, gt=0)
     worker_max_jobs: int = Field(default=10, ge=1)
     worker_metrics_port: int = Field(default=9100, ge=0)
+    # The address the worker metrics port binds: loopback unless it is to be scraped from
+    # elsewhere (in a container: 0.0.0.0, on a private network only).
+    worker_metrics_host: str = "127.0.0.1"
     # Optional bearer tokens for /metrics and the worker metrics port (a list, for rotation);
     # empty: metrics are open (keep the port private then).
     metrics_token: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
@@ -198,15 +211,42 @@ class Settings(BaseSettings):
         if self.app_env is not AppEnv.PRODUCTION:
             return self
         problems: list[str] = []
-        for name, values in (
+        required = (
             ("WEBHOOK_AUTH_TOKENS", self.webhook_auth_tokens),
             ("ADMIN_TOKEN", self.admin_token),
             ("ENCRYPTION_KEY", self.encryption_key),
-        ):
+        )
+        for name, values in required:
             if not values:
                 problems.append(f"{name} is not set")
-            elif any(_is_placeholder(v.get_secret_value()) for v in values):
+        tokens = (
+            ("WEBHOOK_AUTH_TOKENS", self.webhook_auth_tokens),
+            ("WEBHOOK_SHARED_TOKENS", self.webhook_shared_tokens),
+            ("ADMIN_TOKEN", self.admin_token),
+            ("METRICS_TOKEN", self.metrics_token),
+        )
+        for name, values in (*tokens, ("ENCRYPTION_KEY", self.encryption_key)):
+            texts = [v.get_secret_value() for v in values]
+            if any(_is_placeholder(v) for v in texts):
                 problems.append(f"{name} holds a placeholder value")
+            elif any(v in DEVELOPMENT_VALUES for v in texts):
+                problems.append(f"{name} holds a development value")
+        for name, values in tokens:
+            if any(len(v.get_secret_value()) < MIN_SECRET_CHARS for v in values):
+                problems.append(f"{name}: every value must have {MIN_SECRET_CHARS}+ characters")
+        admin = {v.get_secret_value() for v in self.admin_token}
+        for name, values in tokens[:2] + tokens[3:]:
+            if admin & {v.get_secret_value() for v in values}:
+                problems.append(f"ADMIN_TOKEN must differ from every {name} value")
+        if any(_weak_fernet_key(v.get_secret_value()) for v in self.encryption_key):
+            problems.append("ENCRYPTION_KEY holds a weak or malformed key (generate one)")
+        for name, url in (
+            ("PUBLIC_BASE_URL", self.public_base_url),
+            ("PROCORE_API_BASE", self.procore_api_base),
+            ("PROCORE_LOGIN_BASE", self.procore_login_base),
+        ):
+            if not url.lower().startswith("https://"):
+                problems.append(f"{name} must be an https:// URL")
         if not self.procore_client_id:
             problems.append("PROCORE_CLIENT_ID is not set")
         secret = self.procore_client_secret.get_secret_value()
@@ -226,6 +266,17 @@ class Settings(BaseSettings):
     def uses_simulator(self) -> bool:
         """In development with no Procore credentials, the embedded simulator stands in."""
         return self.app_env is AppEnv.DEVELOPMENT and not self.procore_client_id
+
+
+def _weak_fernet_key(value: str) -> bool:
+    """Not a Fernet key (32 url-safe base64 bytes), or one no generator would produce: made
+    of few distinct bytes (all zero, a repeated pattern)."""
+    try:
+        raw = base64.urlsafe_b64decode(value.encode())
+    except (ValueError, binascii.Error):
+        return True
+    # 32 random bytes have about 30 distinct values; fewer than 16 is never chance.
+    return len(raw) != 32 or len(set(raw)) < 16
 
 
 def _is_placeholder(value: str) -> bool:

@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from app import migrate
 from app.main import create_app
+from app.queue import deserialize_job, serialize_job
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 
@@ -140,6 +141,8 @@ async def db(runtime: Runtime) -> Runtime:
 async def redis(settings: Settings) -> AsyncIterator[ArqRedis]:
     """The suite's Redis namespace, emptied of this run's keys before each test."""
     client = ArqRedis.from_url(settings.redis_url)
+    client.job_serializer = serialize_job
+    client.job_deserializer = deserialize_job
     await _delete_run_keys(client)
     yield client
     await client.aclose()

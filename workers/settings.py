@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.health import heartbeat
 from app.logs import configure_logging, get_logger
 from app.metrics.exposition import start_worker_metrics
-from app.queue import redis_settings
+from app.queue import deserialize_job, redis_settings, serialize_job
 from app.runtime import open_runtime
 from app.settings import Settings, get_settings
 from workers import jobs
@@ -111,6 +111,9 @@ class WorkerSettings:
     on_startup = startup
     on_shutdown = shutdown
     redis_settings: ClassVar[RedisSettings] = redis_settings(_settings)
+    # Jobs are JSON, never pickles (app.queue): writing to Redis must not mean running code.
+    job_serializer = staticmethod(serialize_job)
+    job_deserializer = staticmethod(deserialize_job)
     queue_name: ClassVar[str] = _settings.queue_name
     max_jobs: ClassVar[int] = _settings.worker_max_jobs
     # Short timeouts: a SIGKILLed worker's jobs stay "in progress" in Redis for the job timeout

@@ -57,11 +57,12 @@ def test_simulate_refuses_production() -> None:
     result = run_cli(
         "simulate",
         APP_ENV="production",
-        WEBHOOK_AUTH_TOKENS="a-real-token",
-        ADMIN_TOKEN="a-real-admin-token",
+        WEBHOOK_AUTH_TOKENS="a-real-webhook-secret-5c1e9b7d3f0a2e48",
+        ADMIN_TOKEN="a-real-admin-token-8e2b6d0f4a9c1e73",
         ENCRYPTION_KEY="7tq2pEGJN0dBqz4Uq0Yf9V3aZfKq0S0CqkzQ2rJ1b0o=",
         PROCORE_CLIENT_ID="client",
         PROCORE_CLIENT_SECRET="a-real-secret",
+        PUBLIC_BASE_URL="https://hooks.procore-hooks.test",
     )
     assert result.returncode == 2
     assert "the simulator does not run with APP_ENV=production" in result.stderr

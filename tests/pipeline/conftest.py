@@ -18,7 +18,7 @@ import pytest
 from arq.worker import Worker, func
 from sqlalchemy import text
 
-from app.queue import PROCESS_EVENTS, redis_settings
+from app.queue import JOB_ENCODING, PROCESS_EVENTS, redis_settings
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 from simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimulatorServer
@@ -181,6 +181,7 @@ def make_worker(
         poll_delay=0.05,
         handle_signals=False,
         burst=burst,
+        **JOB_ENCODING,
     )
 
 
