@@ -140,6 +140,8 @@ class Settings(BaseSettings):
     token_cache_seconds: float = Field(default=30.0, ge=0)
     # How long an issued Connect-to-Procore link stays usable.
     connect_link_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # Connect links issued per company (or without one) in any hour, from any issuer.
+    connect_links_per_hour: int = Field(default=10, ge=1)
 
     # Gates (DESIGN.md "Gates"): N signals within W park a scope; probes back off from base
     # to cap with jitter; parked events expire to `dead` after the retention.

@@ -98,13 +98,13 @@ class RestApi:
     # -- probes ----------------------------------------------------------------------------
 
     async def me(self, request: Request) -> Response:
-        caller = self._caller(request)
+        caller = self._caller(request, company_optional=True)
         if isinstance(caller, Response):
             return caller
         return json_answer(self._principal(caller.token).body(), headers=caller.headers)
 
     async def companies(self, request: Request) -> Response:
-        caller = self._caller(request)
+        caller = self._caller(request, company_optional=True)
         if isinstance(caller, Response):
             return caller
         listed = [
@@ -209,7 +209,7 @@ class RestApi:
 
     # -- the gate --------------------------------------------------------------------------
 
-    def _caller(self, request: Request) -> Caller | Response:
+    def _caller(self, request: Request, *, company_optional: bool = False) -> Caller | Response:
         sim = self.sim
         now = sim.now()
         token = _bearer(request)
@@ -227,6 +227,10 @@ class RestApi:
                 headers["Retry-After"] = str(verdict.retry_after_s)
             return text_answer(HOURLY_429_TEXT, 429, headers)
         if company_id is None:
+            # /me and /companies do not require it of a user token (FACTS.md §4; the OpenAPI:
+            # "does not require the 'Procore-Company-Id' header"); a DMSA must send it.
+            if company_optional and not checked.service_account:
+                return Caller(checked, 0, headers)
             return errors_answer(
                 400, "Missing or invalid Procore-Company-Id header.", headers=headers
             )

@@ -36,7 +36,7 @@ from app.admin.schemas import (
     SetupLinkOut,
     SummaryOut,
 )
-from app.connect.service import issue_connect_link
+from app.connect.service import TooManyLinks, issue_connect_link
 from app.logs import get_logger
 from app.models import EventStatus, GateScope, GateState
 from app.resync import runs
@@ -331,6 +331,11 @@ async def list_actions(
 @router.post(
     "/connect-links",
     summary="Issue a single-use Connect-to-Procore link (authorization-code flow)",
+    description=(
+        "A link for a company attaches the connected login to that company only; a link "
+        "without a company attaches it to every company the login reaches."
+    ),
+    responses={429: {"model": Problem, "description": "CONNECT_LINKS_PER_HOUR reached"}},
 )
 async def connect_link(
     runtime: RuntimeDep, session: Session, actor: Actor, body: ConnectLinkIn | None = None
@@ -338,7 +343,10 @@ async def connect_link(
     company_id = body.company_id if body is not None else None
     settings = runtime.settings
     async with session.begin():
-        url = await issue_connect_link(session, settings, company_id, issued_by=actor)
+        try:
+            url = await issue_connect_link(session, settings, company_id, issued_by=actor)
+        except TooManyLinks as exc:
+            raise HTTPException(429, str(exc)) from exc
         await audit.record(
             session,
             actor=actor,
