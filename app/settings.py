@@ -167,6 +167,13 @@ class Settings(BaseSettings):
     metrics_refresh_seconds: float = Field(default=5.0, ge=0)
     # How long a signed setup-page link stays valid.
     setup_link_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    # HMAC keys signing setup links and embed keys (app.setup.links), newest first: signed
+    # with the first, verified against all (rotation with overlap; dropping one revokes what
+    # it signed). Development derives them from ENCRYPTION_KEY when unset.
+    setup_link_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    embed_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # An embed key (pasted once into the embedded app's configuration) expires after this.
+    embed_key_ttl_days: float = Field(default=365.0, gt=0)
     health_queue_depth_degraded: int = Field(default=10_000, ge=1)
     health_oldest_due_degraded_seconds: float = Field(default=300.0, gt=0)
 
@@ -179,6 +186,8 @@ class Settings(BaseSettings):
         "admin_token",
         "encryption_key",
         "metrics_token",
+        "setup_link_keys",
+        "embed_keys",
         mode="before",
     )
     @classmethod
@@ -217,6 +226,8 @@ class Settings(BaseSettings):
             ("WEBHOOK_AUTH_TOKENS", self.webhook_auth_tokens),
             ("ADMIN_TOKEN", self.admin_token),
             ("ENCRYPTION_KEY", self.encryption_key),
+            ("SETUP_LINK_KEYS", self.setup_link_keys),
+            ("EMBED_KEYS", self.embed_keys),
         )
         for name, values in required:
             if not values:
@@ -226,6 +237,8 @@ class Settings(BaseSettings):
             ("WEBHOOK_SHARED_TOKENS", self.webhook_shared_tokens),
             ("ADMIN_TOKEN", self.admin_token),
             ("METRICS_TOKEN", self.metrics_token),
+            ("SETUP_LINK_KEYS", self.setup_link_keys),
+            ("EMBED_KEYS", self.embed_keys),
         )
         for name, values in (*tokens, ("ENCRYPTION_KEY", self.encryption_key)):
             texts = [v.get_secret_value() for v in values]

@@ -24,6 +24,8 @@ GOOD_PRODUCTION = {
     "procore_client_id": "client-123",
     "procore_client_secret": "secret-456",
     "public_base_url": "https://hooks.procore-hooks.test",
+    "setup_link_keys": "a-long-random-setup-link-key-0f3c9a7e52",
+    "embed_keys": "a-long-random-embed-key-value-7d21b8e4c6",
 }
 
 
@@ -55,6 +57,8 @@ def test_production_with_real_values_starts() -> None:
         ({"webhook_auth_tokens": ""}, "WEBHOOK_AUTH_TOKENS is not set"),
         ({"admin_token": "change-me"}, "ADMIN_TOKEN holds a placeholder value"),
         ({"encryption_key": ""}, "ENCRYPTION_KEY is not set"),
+        ({"setup_link_keys": ""}, "SETUP_LINK_KEYS is not set"),
+        ({"embed_keys": "short"}, "EMBED_KEYS: every value must have 32"),
         ({"procore_client_id": ""}, "PROCORE_CLIENT_ID is not set"),
         ({"procore_client_secret": "changeme"}, "PROCORE_CLIENT_SECRET holds a placeholder"),
     ],

@@ -360,7 +360,7 @@ async def connect_link(
 @router.post(
     "/setup-links",
     summary="Issue a signed link to a company's setup page (its live state, next steps)",
-    responses={409: {"model": Problem, "description": "ENCRYPTION_KEY is not set"}},
+    responses={409: {"model": Problem, "description": "No signing key is configured"}},
 )
 async def setup_link(
     runtime: RuntimeDep, session: Session, actor: Actor, body: SetupLinkIn

@@ -63,6 +63,8 @@ def test_simulate_refuses_production() -> None:
         PROCORE_CLIENT_ID="client",
         PROCORE_CLIENT_SECRET="a-real-secret",
         PUBLIC_BASE_URL="https://hooks.procore-hooks.test",
+        SETUP_LINK_KEYS="a-real-setup-link-key-2b7e0c9a4f1d6e83",
+        EMBED_KEYS="a-real-embed-key-value-6a1f3e8c0b5d7e29",
     )
     assert result.returncode == 2
     assert "the simulator does not run with APP_ENV=production" in result.stderr

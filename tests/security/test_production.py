@@ -22,6 +22,8 @@ PRODUCTION = {
     "public_base_url": "https://hooks.procore-hooks.test",
     "procore_api_base": "https://api.procore.com",
     "procore_login_base": "https://login.procore.com",
+    "setup_link_keys": "prod-setup-link-key-4e8a1c6f0b3d9e2a7c5b",
+    "embed_keys": "prod-embed-key-value-9c3e7a1f5b0d2e8a4c6b",
 }
 
 
