@@ -18,7 +18,7 @@ from app.admin.router import admin_actor
 from app.admin.router import router as admin_router
 from app.connect.router import router as connect_router
 from app.health.router import router as health_router
-from app.logs import configure_logging
+from app.logs import configure_logging, redact_server_logs
 from app.metrics.router import router as metrics_router
 from app.migrate import head_revision
 from app.runtime import open_runtime
@@ -76,6 +76,8 @@ class ServiceApp(FastAPI):
 
 def create_app(settings: Settings | None = None) -> ServiceApp:
     settings = settings or get_settings()
+    # However the api is started, the server's access log never quotes a signed query value.
+    redact_server_logs()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

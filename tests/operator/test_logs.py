@@ -133,3 +133,55 @@ async def test_logs_are_json_and_carry_no_secret(settings: Settings, db: Runtime
         assert secret not in everything, name
     for value in handed_out:  # connect state, embed key, link signature
         assert value not in everything
+
+
+async def test_plain_uvicorn_access_logs_carry_no_secret(settings: Settings, db: Runtime) -> None:
+    """Started as `uvicorn app.main:app` (uvicorn's own logging, access log on), the request
+    lines it logs have their signed and single-use query values redacted."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        **SECRETS,
+        "APP_ENV": "development",
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "QUEUE_NAME": settings.queue_name,
+        "PROCORE_CLIENT_ID": "logs-test-client",
+        "PUBLIC_BASE_URL": base,
+        "LOG_LEVEL": "INFO",
+    }
+    api = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        await wait_until_up(base)
+        handed_out = await flow(base)
+        async with httpx.AsyncClient(base_url=base) as client:
+            await client.get(
+                "/connect/procore/callback", params={"state": "s3cr3t-state", "code": "s3cr3t-code"}
+            )
+        handed_out += ["s3cr3t-state", "s3cr3t-code"]
+    finally:
+        api.send_signal(signal.SIGTERM)
+        out, err = await asyncio.to_thread(api.communicate, timeout=30)
+    everything = out + err
+    assert '"GET /setup?company=31&expires=' in everything  # the access log is on
+    assert "sig=[redacted]" in everything
+    for name, secret in SECRETS.items():
+        assert secret not in everything, name
+    for value in handed_out:
+        assert value not in everything
