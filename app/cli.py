@@ -173,7 +173,7 @@ def replay(
             received_since=console.moment(since),
             received_until=console.moment(until),
         )
-    except ValueError as exc:
+    except (ValueError, service.ReplayRefused) as exc:
         typer.secho(f"replay: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
     matching = asyncio.run(console.count(settings, where))

@@ -70,8 +70,29 @@ class ServiceApp(FastAPI):
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
                 PROBLEM_SCHEMA
             )
+            for path, operations in schema["paths"].items():
+                for operation in operations.values():
+                    _document_edge_answers(path, operation)
             self.openapi_schema = schema
         return self.openapi_schema
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def _document_edge_answers(path: str, operation: dict[str, Any]) -> None:
+    """The answers every route can give before its own code runs (the body bounds, and
+    FastAPI's refusal of a body it cannot decode), in every operation of the schema."""
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    responses.setdefault("408", _problem("Body not received within BODY_READ_TIMEOUT_SECONDS"))
+    limit = "WEBHOOK_MAX_BODY_BYTES" if path == WEBHOOK_PATH else "API_MAX_BODY_BYTES"
+    responses.setdefault("413", _problem(f"Body larger than {limit}"))
+    if "requestBody" in operation:
+        responses.setdefault("400", _problem("Body that cannot be decoded"))
 
 
 def create_app(settings: Settings | None = None) -> ServiceApp:

@@ -30,6 +30,7 @@ from urllib.parse import urlencode
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from app.fields import id_from_text
 from app.settings import Settings
 
 SETUP_PATH = "/setup"
@@ -126,7 +127,8 @@ def verify_setup(
         return LinkCheck.INVALID
     if int(expires) < (time.time() if now is None else now):
         return LinkCheck.EXPIRED
-    return int(company)
+    company_id = id_from_text(company)
+    return LinkCheck.INVALID if company_id is None else company_id
 
 
 def embed_key(settings: Settings, company_id: int, *, now: float | None = None) -> str:
@@ -147,7 +149,7 @@ def verify_embed(
         return None
     if int(expires) < (time.time() if now is None else now):
         return None
-    return int(company)
+    return id_from_text(company)
 
 
 def _digits(value: str) -> bool:

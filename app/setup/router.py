@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.connect.service import TooManyLinks, issue_connect_link
+from app.fields import id_from_text
 from app.logs import get_logger
 from app.runtime import Runtime
 from app.settings import Settings
@@ -169,7 +170,7 @@ async def embedded(
         return pages.html_answer(
             body, 403, frame_ancestors=_EMBEDDED_FRAME_ANCESTORS, settings=settings
         )
-    project = int(project_id) if project_id.isascii() and project_id.isdigit() else None
+    project = id_from_text(project_id)
     async with runtime.sessions() as session:
         state = await company_state(session, company, project_id=project, recent=10)
     return pages.html_answer(

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.fields import BodyId, ResourceName
 from app.models import CompanyHook
 from app.resync import runs
 from app.subscriptions.service import SyncReport
@@ -56,8 +57,8 @@ class SyncOut(BaseModel):
 
 
 class ResyncIn(BaseModel):
-    project_id: int | None = Field(default=None, ge=1, description="Only this project")
-    resource_name: str | None = Field(default=None, description="Only this resource, e.g. RFIs")
+    project_id: BodyId | None = Field(default=None, description="Only this project")
+    resource_name: ResourceName = Field(default=None, description="Only this resource, e.g. RFIs")
 
 
 class ResyncRunOut(BaseModel):

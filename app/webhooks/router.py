@@ -173,6 +173,10 @@ OPENAPI_PATH: dict[str, Any] = {
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"detail": {"type": "string"}, "field": {"type": "string"}},
+    "description": "An error: `detail` says why (for invalid input, the list of what is wrong)",
+    "properties": {
+        "detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+        "field": {"type": "string"},
+    },
     "required": ["detail"],
 }
