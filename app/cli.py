@@ -50,6 +50,7 @@ def api(
     import uvicorn
 
     from app.logs import uvicorn_log_config
+    from app.serving import PROTOCOL_PATH
 
     settings = _settings()  # refuse to start on bad configuration, naming the variable
     uvicorn.run(
@@ -59,7 +60,9 @@ def api(
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        # httptools, with a deadline and a size for each request's headers (slow clients).
+        http=PROTOCOL_PATH,
+        limit_concurrency=settings.api_max_connections,
         proxy_headers=True,
         access_log=False,
         timeout_graceful_shutdown=20,

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # A request body (webhook included) not received whole within this is answered 408.
     body_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    # `procore-hooks api` (app.serving): a request's headers must arrive whole within this
+    # and this size, else the connection is closed; connections beyond API_MAX_CONNECTIONS
+    # are answered 503 (Procore retries; a front such as deploy/nginx holds them first).
+    header_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    api_max_header_bytes: int = Field(default=64 * 1024, ge=4096)
+    api_max_connections: int = Field(default=4096, ge=16)
     # Answer 503 rather than pass Procore's 5 s delivery timeout while Postgres is slow.
     webhook_store_timeout_seconds: float = Field(default=4.0, gt=0)
     # Move everything built at start-up (modules, routes, schemas, pools) out of the garbage
