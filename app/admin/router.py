@@ -94,7 +94,10 @@ ResourceFilter = Annotated[
 ]
 
 
-def _cursor(kind: str, name: str = "cursor", what: str = "`next_cursor` of the previous page"):  # type: ignore[no-untyped-def]
+def _cursor(
+    kind: str, name: str = "cursor", what: str = "`next_cursor` of the previous page"
+) -> Any:
+    # The schema publishes the exact pattern the listing accepts (app.admin.cursor).
     return Query(alias=name, pattern=cursor.pattern(kind), description=what)
 
 
