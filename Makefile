@@ -1,9 +1,12 @@
 # Entry points for people and CI. `make run` and `make test` work on a fresh clone with only
-# python3 (3.11+), make and git: they create the virtualenv and start Postgres and Redis.
+# python3 (3.11+), make and git: they create the virtualenv and start Postgres and Redis (the
+# machine's own, or embedded ones from PyPI when it has none; PROCORE_HOOKS_EMBEDDED=1 forces
+# those).
 #
 #   make run        the service for development (migrations, api, worker)
 #   make test       THE CI suite (what .ci/run calls)
-#   make proof      the heavy runs: fault scenarios, fuzzers, slow scenarios
+#   make proof      the heavy runs: fault scenarios, fuzzers, slow scenarios, SDK conformance
+#   make conformance  Procore's SDKs run unchanged against the simulator (conformance/)
 #   make bench      every benchmark, written to BENCHMARKS.md
 #
 # Overrides: make test ARGS="-k webhooks -x"; VENV=/tmp/x/.venv make venv; PYTHON=python3.12.
@@ -21,7 +24,7 @@ ARGS ?=
 
 export VENV
 
-.PHONY: help venv services run test lint format typecheck check bench bench-ingest proof deploy-check
+.PHONY: help venv services system-services embedded-status run test lint format typecheck check bench bench-ingest proof conformance docs-check deploy-check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -35,11 +38,17 @@ $(STAMP): pyproject.toml scripts/venv.sh
 services: ## Make sure PostgreSQL and Redis answer on 127.0.0.1 (start them if not)
 	@scripts/services.sh
 
-run: venv services ## Run the service for development: migrate, api on :8000, worker
-	$(BIN)/procore-hooks dev $(ARGS)
+system-services: # bench and proof need the machine's own PostgreSQL and Redis
+	@scripts/services.sh --system
 
-test: venv services ## Run the CI suite (pytest against real Postgres and Redis)
-	@scripts/test.sh $(ARGS)
+run: venv ## Run the service for development: migrate, api on :8000, worker
+	@scripts/services.sh --for app -- $(BIN)/procore-hooks dev $(ARGS)
+
+test: venv ## Run the CI suite (pytest against real Postgres and Redis)
+	@scripts/services.sh --for test -- scripts/test.sh $(ARGS)
+
+embedded-status: ## Which embedded servers run in this checkout, and for which commands
+	@$(BIN)/python scripts/embedded.py status
 
 lint: venv ## ruff check + ruff format --check + import contracts
 	$(BIN)/ruff check .
@@ -55,15 +64,22 @@ typecheck: venv ## mypy --strict over app/ and workers/ (config in pyproject.tom
 
 check: lint typecheck test ## Everything CI checks
 
-bench: venv services ## Every benchmark → BENCHMARKS.md (ARGS=--quick: ~6 min; full ~25 min)
+bench: venv system-services ## Every benchmark → BENCHMARKS.md (ARGS=--quick: ~6 min; full ~25 min)
 	$(BIN)/python -m bench $(ARGS)
 
-bench-ingest: venv services ## Ingest only: receiver vs bare FastAPI vs naive stack (wrk)
+bench-ingest: venv system-services ## Ingest only: receiver vs bare FastAPI vs naive stack (wrk)
 	$(BIN)/python -m bench.ingest $(ARGS)
 
-proof: venv services ## Fault scenarios + fuzzers on private Postgres/Redis, slow scenarios (~15 min)
+proof: venv system-services ## Fault scenarios + fuzzers on private Postgres/Redis, slow scenarios, SDK conformance (~15 min)
 	PROOF=1 $(BIN)/pytest tests/proof -s -p no:cacheprovider $(ARGS)
 	$(BIN)/pytest -m slow -p no:cacheprovider
+	conformance/run.sh
 
-deploy-check: ## Validate docker-compose.yml (Compose v2) and lint the Dockerfile (hadolint)
+conformance: venv ## Procore's JS SDK, pyprocore and ProPyCore, pinned and unchanged, against the simulator
+	conformance/run.sh $(ARGS)
+
+docs-check: venv ## Headless Chromium renders /docs offline and finds every operation
+	@scripts/docs-check.sh
+
+deploy-check: ## Validate docker-compose.yml, lint the Dockerfile, validate deploy/kubernetes (schemas)
 	@scripts/deploy-check.sh

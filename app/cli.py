@@ -1,7 +1,6 @@
 """`procore-hooks`: run the api, a worker, migrations, or the whole thing for development.
 
-The worker is started by import path (`workers.settings.WorkerSettings`), so app/ never imports
-workers/.
+The worker is started by import path (`workers.settings.run`), so app/ never imports workers/.
 """
 
 from __future__ import annotations
@@ -29,7 +28,8 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-WORKER_SETTINGS_PATH = "workers.settings.WorkerSettings"
+# The worker's entry point: arq over WorkerSettings, reconnecting to Redis when it drops.
+WORKER_ENTRY_PATH = "workers.settings.run"
 
 
 def _settings() -> Settings:
@@ -46,13 +46,19 @@ def api(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
 ) -> None:
-    """Serve the HTTP api (webhooks, health, admin, metrics)."""
+    """Serve the HTTP api (webhooks, health, admin, metrics).
+
+    One process per container is the deployment model (scale with replicas). With --workers
+    above 1, the processes share their metrics through PROMETHEUS_MULTIPROC_DIR, emptied at
+    start (a private temporary directory when it is not set), so /metrics counts them all."""
     import uvicorn
 
     from app.logs import uvicorn_log_config
     from app.serving import PROTOCOL_PATH
 
     settings = _settings()  # refuse to start on bad configuration, naming the variable
+    if workers > 1:
+        _share_metrics_between_processes()
     uvicorn.run(
         "app.main:app",
         log_config=uvicorn_log_config(settings) or uvicorn.config.LOGGING_CONFIG,
@@ -69,21 +75,37 @@ def api(
     )
 
 
+def _share_metrics_between_processes() -> None:
+    """Point every api process at one empty multi-process metrics directory. The children
+    inherit the environment, and read it when they first import prometheus_client."""
+    import atexit
+    import shutil
+    import tempfile
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        # Samples of an earlier run would be summed with this one's.
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink()
+    else:
+        directory = tempfile.mkdtemp(prefix="procore-hooks-metrics-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    typer.echo(f"api: processes share their metrics in {directory}", err=True)
+
+
 @cli.command()
 def worker(
     check: Annotated[
         bool, typer.Option("--check", help="Exit 0 if this host's worker heartbeat is fresh.")
     ] = False,
 ) -> None:
-    """Run an arq worker (processing, dispatcher, probes)."""
+    """Run an arq worker (processing, dispatcher, probes); it waits out Redis outages."""
     settings = _settings()
     if check:
         raise typer.Exit(0 if asyncio.run(_worker_is_alive(settings)) else 1)
-    from arq.worker import run_worker
-
-    module_path, _, attr = WORKER_SETTINGS_PATH.rpartition(".")
-    worker_settings = getattr(importlib.import_module(module_path), attr)
-    run_worker(worker_settings)
+    module_path, _, attr = WORKER_ENTRY_PATH.rpartition(".")
+    getattr(importlib.import_module(module_path), attr)()
 
 
 async def _worker_is_alive(settings: Settings) -> bool:
@@ -109,13 +131,54 @@ async def _worker_is_alive(settings: Settings) -> bool:
 @cli.command()
 def migrate(
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Migrate nothing: wait until the database is at this code's head (for init "
+            "containers that must not start the api or a worker on an older schema).",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(min=0, help="With --wait: give up (exit 1) after this many seconds.")
+    ] = 600.0,
 ) -> None:
     """Apply database migrations (alembic upgrade)."""
     from app import migrate as migrations
 
     settings = _settings()
+    if wait:
+        raise typer.Exit(asyncio.run(_wait_for_head(settings, limit_s=timeout)))
     migrations.upgrade(settings.database_url, revision)
     typer.echo(f"database at {revision}")
+
+
+async def _wait_for_head(settings: Settings, *, limit_s: float) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db import create_engine
+    from app.migrate import current_revision, head_revision
+
+    head = head_revision()
+    deadline = time.monotonic() + limit_s
+    engine = create_engine(settings, application_name="procore-hooks-migrate-wait")
+    current: str | None = None
+    try:
+        while True:
+            try:
+                async with engine.connect() as conn:
+                    current = await current_revision(conn)
+            except (SQLAlchemyError, OSError) as exc:
+                current = f"unreachable ({type(exc).__name__})"
+            if current == head:
+                typer.echo(f"database at head ({head})")
+                return 0
+            if time.monotonic() >= deadline:
+                typer.echo(f"database at {current or 'no revision'}, not {head}", err=True)
+                return 1
+            await asyncio.sleep(min(2.0, max(deadline - time.monotonic(), 0.0)))
+    finally:
+        await engine.dispose()
 
 
 @cli.command()
@@ -301,12 +364,12 @@ def resync(
     """Backfill the mirror from Procore's lists: add missing, update changed, mark gone."""
     from rich.console import Console
 
-    from app.settings import SUPPORTED_RESOURCES
+    from app.procore import resources
     from app.subscriptions import console
 
-    if resource is not None and resource not in SUPPORTED_RESOURCES:
+    if resource is not None and not resources.is_supported(resource):
         typer.secho(
-            f"resync: unknown resource {resource!r} ({', '.join(SUPPORTED_RESOURCES)})",
+            f"resync: unknown resource {resource!r} ({', '.join(resources.NAMES)})",
             fg=typer.colors.RED,
             err=True,
         )
@@ -334,6 +397,8 @@ def dev(
 ) -> None:
     """Development: migrate, then run the api and a worker (Ctrl-C stops everything).
 
+    Logs are console lines for people unless LOG_FORMAT is set.
+
     With no PROCORE_CLIENT_ID, the Procore simulator runs too, with demo companies and a
     trickle of webhook events (one company has not installed the app)."""
     settings = _settings()
@@ -343,6 +408,10 @@ def dev(
         typer.echo("created the database")
     migrations.upgrade(settings.database_url)
     env = dict(os.environ)
+    if "log_format" not in settings.model_fields_set:
+        # A person reads what `dev` prints: readable lines, unless LOG_FORMAT (environment or
+        # .env) asks for something else.
+        env["LOG_FORMAT"] = "console"
     exe = [sys.executable, "-m", "app.cli"]
     # The children are this same program, with fixed arguments.
     children: list[subprocess.Popen[Any]] = []

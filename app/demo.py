@@ -1,10 +1,11 @@
 """`procore-hooks dev` without Procore credentials: the simulator stands in for Procore.
 
-The simulator's default seed has two companies with the app installed (31, 32) and one
-without (33), plus a project the service account may not see (31/902). Once the api answers,
-a webhook hook pointing at it is registered in the simulator and a trickle of changes starts,
-so a newcomer sees events flowing, then company 33 and project 902 parked, within a minute —
-and installs the app in company 33 with one command to watch its events released.
+The simulator's default seed has companies 31, 32 and 33, and a project the service account
+may not see (31/902). The worker's install discovery finds the companies where the app is
+installed and creates their hooks through the simulated Webhooks API, as it would against
+Procore; then company 33 uninstalls the app and a trickle of changes starts, so a newcomer
+sees events flowing, then company 33 and project 902 parked, within a minute — and installs
+the app in company 33 again with one command to watch its events released.
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ import httpx
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from app.settings import DEV_ADMIN_TOKEN, DEV_WEBHOOK_SECRET, DEV_WEBHOOK_TOKEN, Settings
+from app.settings import DEV_ADMIN_TOKEN, DEV_WEBHOOK_SECRET, Settings
 from app.setup import links
 
-# The simulator's control hook is a hand-made hook delivering every company's events: it
-# carries the shared development token (WEBHOOK_SHARED_TOKENS, DEV_WEBHOOK_TOKEN). The hooks
-# the service makes itself carry each company's own token, derived from DEV_WEBHOOK_SECRET.
-__all__ = ["DEV_ADMIN_TOKEN", "DEV_WEBHOOK_SECRET", "DEV_WEBHOOK_TOKEN", "Demo", "plan"]
+# The hooks the service makes through the simulated Webhooks API carry each company's own
+# token, derived from DEV_WEBHOOK_SECRET (app.webhooks.tokens) unless WEBHOOK_AUTH_TOKENS is set.
+__all__ = ["DEV_ADMIN_TOKEN", "DEV_WEBHOOK_SECRET", "Demo", "plan"]
 PARKED_COMPANY = 33
 # The OAuth client of the simulator's default seed (simulator/seed.py): a documented,
 # development-only pair. The service speaks to the simulator over HTTP only, as to Procore.
@@ -67,20 +67,21 @@ class Demo:
 
     def _run(self) -> None:
         with httpx.Client(timeout=10) as client:
-            for url in (f"{self.sim_url}/_sim", f"{self.api_url}/health/live"):
-                if not wait_until_up(client, url, self._stop):
-                    print(f"demo: {url} did not answer; no events sent", flush=True)
-                    return
-            hook = {
-                "destination_url": f"{self.api_url}/webhooks/procore",
-                "authorization": self.env["WEBHOOK_SHARED_TOKENS"].split(",")[0],
-                "payload_version": "v2.0",
-            }
-            try:
-                client.post(f"{self.sim_url}/_sim/hooks", json=hook).raise_for_status()
-            except httpx.HTTPError as exc:
-                print(f"demo: could not register the webhook in the simulator: {exc}", flush=True)
+            if not wait_until_up(client, f"{self.sim_url}/_sim", self._stop):
+                print(f"demo: {self.sim_url} did not answer; no events sent", flush=True)
                 return
+            try:
+                self._stage(client)
+            except httpx.HTTPError as exc:
+                print(f"demo: could not set up the simulator: {exc}", flush=True)
+                return
+            # The worker's install discovery finds 31, 32 and 33 and creates their hooks
+            # through the simulated Webhooks API, exactly as against Procore.
+            if not self._wait_for_hooks(client):
+                print("demo: the hooks did not appear; is the worker running?", flush=True)
+                return
+            # Then company 33 uninstalls the app: its hook still delivers, its calls fail.
+            client.put(f"{self.sim_url}/_sim/companies/{PARKED_COMPANY}", json={"installed": False})
             print(self.banner(), flush=True)
             for company, project, resource, resource_id in itertools.cycle(_CHANGES):
                 if self._stop.wait(self.interval_s):
@@ -97,6 +98,27 @@ class Demo:
                 except httpx.HTTPError:
                     continue  # the simulator is stopping, or busy: the next tick retries
 
+    def _stage(self, client: httpx.Client) -> None:
+        # Procore wants https destinations; the local api is plain http.
+        client.put(
+            f"{self.sim_url}/_sim/switches", json={"allow_http_destinations": True}
+        ).raise_for_status()
+        client.put(
+            f"{self.sim_url}/_sim/companies/{PARKED_COMPANY}", json={"installed": True}
+        ).raise_for_status()
+
+    def _wait_for_hooks(self, client: httpx.Client, timeout_s: float = 90) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not self._stop.is_set():
+            try:
+                hooks = client.get(f"{self.sim_url}/_sim/webhooks").json()["hooks"]
+            except (httpx.HTTPError, ValueError, KeyError):
+                hooks = []
+            if {h["owned_by_company_id"] for h in hooks} >= {31, 32, PARKED_COMPANY}:
+                return True
+            time.sleep(0.5)
+        return False
+
     def banner(self) -> str:
         admin = self.env["ADMIN_TOKEN"].split(",")[0]
         setup = links.setup_link(self.settings, PARKED_COMPANY).url
@@ -107,8 +129,9 @@ class Demo:
         return "\n".join(
             (
                 "",
-                f"Procore simulator on {self.sim_url} (companies 31 and 32 have the app installed,"
-                f" {PARKED_COMPANY} has not; project 902 does not admit the service account).",
+                f"Procore simulator on {self.sim_url}: the worker found companies 31, 32 and"
+                f" {PARKED_COMPANY} and subscribed them; {PARKED_COMPANY} has now uninstalled the"
+                " app, and project 902 does not admit the service account.",
                 "Events are flowing. Watch them:",
                 "  procore-hooks status",
                 f"  curl -H 'Authorization: Bearer {admin}' {self.api_url}/admin/gates",
@@ -144,7 +167,6 @@ def plan(settings: Settings, *, api_port: int, sim_port: int) -> Demo:
     for name, current in values.items():
         env[name] = ",".join(v.get_secret_value() for v in current)
     env["WEBHOOK_AUTH_TOKENS"] = env["WEBHOOK_AUTH_TOKENS"] or DEV_WEBHOOK_SECRET
-    env["WEBHOOK_SHARED_TOKENS"] = env["WEBHOOK_SHARED_TOKENS"] or DEV_WEBHOOK_TOKEN
     env["ADMIN_TOKEN"] = env["ADMIN_TOKEN"] or DEV_ADMIN_TOKEN
     # A key made up for this run: tokens stored under it are unreadable after a restart, so
     # they are simply minted again (set ENCRYPTION_KEY in .env to keep them).

@@ -8,12 +8,12 @@ the schema allows is accepted, anything else is refused with 422 naming the fiel
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StrictBool
 
-from app.settings import SUPPORTED_RESOURCES
+from app.procore import resources
 
 # Ids are Postgres bigints. In a path or a query string they are text: every bigint is taken.
 ID_MAX = 2**63 - 1
@@ -49,12 +49,13 @@ Flag = StrictBool
 # Text that goes into Postgres, which refuses the NUL character in text (the schema says so).
 NO_NUL = r"^[^\x00]*$"
 
-# Moments Postgres and the driver can hold without turning them into ±infinity.
-_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
-_LATEST = datetime(9999, 12, 30, tzinfo=UTC)
-
+# Moments the driver can send: it turns the extreme datetimes into Postgres's ±infinity.
+_EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(microseconds=1)
+_LATEST = datetime.max.replace(tzinfo=UTC) - timedelta(microseconds=1)
 
 _RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
+# The published form of a moment: an RFC 3339 date-time of a year Python can hold (not 0000).
+MOMENT_SCHEMA: dict[str, Any] = {"pattern": "^(?!0000)"}
 
 
 def _iso_text(value: Any) -> Any:
@@ -68,29 +69,35 @@ def _iso_text(value: Any) -> Any:
 
 
 def _in_range(value: datetime) -> datetime:
-    moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    """The moment in UTC, clamped into what the database holds: as a filter bound, a moment
+    before the first or after the last representable one means the same as that one."""
+    naive = value.replace(tzinfo=None)
+    offset = value.utcoffset() or timedelta(0)
     try:
-        moment = moment.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValueError("moment out of range") from exc
-    if not _EARLIEST <= moment <= _LATEST:
-        raise ValueError("moment out of range (years 1 to 9999)")
-    return value
+        moment = (naive - offset).replace(tzinfo=UTC)
+    except OverflowError:
+        return _EARLIEST if offset > timedelta(0) else _LATEST
+    return min(max(moment, _EARLIEST), _LATEST)
 
 
-Moment = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_in_range)]
+Moment = Annotated[
+    datetime,
+    Field(json_schema_extra=MOMENT_SCHEMA),
+    BeforeValidator(_iso_text),
+    AfterValidator(_in_range),
+]
 
 
 def known_resource(value: str | None) -> str | None:
-    if value is not None and value not in SUPPORTED_RESOURCES:
+    if value is not None and not resources.is_supported(value):
         raise ValueError(
-            f"unknown resource {value!r} (supported: {', '.join(SUPPORTED_RESOURCES)})"
+            f"unknown resource {value!r} (supported: {', '.join(resources.NAMES)})"
         )
     return value
 
 
-# A resource type as webhooks name it, one of SUPPORTED_RESOURCES (published as an enum).
-RESOURCE_ENUM: dict[str, Any] = {"enum": [*SUPPORTED_RESOURCES, None]}
+# A resource type as webhooks name it, one of the registry's (published as an enum).
+RESOURCE_ENUM: dict[str, Any] = {"enum": [*resources.NAMES, None]}
 ResourceName = Annotated[
     str | None, Field(json_schema_extra=RESOURCE_ENUM), AfterValidator(known_resource)
 ]

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from app import bodies
+from app import bodies, docs
 from app.admin.router import admin_actor
 from app.admin.router import router as admin_router
 from app.connect.router import router as connect_router
@@ -128,10 +128,11 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         version="0.1.0",
         summary="Install-aware Procore webhook receiver and sync workers",
         lifespan=lifespan,
-        # In production the schema is served to admins only, and the docs pages not at all.
+        # In production the schema is served to admins only, and the docs page not at all;
+        # elsewhere /docs is served from the service's own files (app.docs), never a CDN.
         openapi_url=None if production else "/openapi.json",
-        docs_url=None if production else "/docs",
-        redoc_url=None if production else "/redoc",
+        docs_url=None,
+        redoc_url=None,
     )
     if production:
         app.add_api_route(
@@ -145,6 +146,8 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     app.body_timeout = settings.body_read_timeout_seconds
     for router in ROUTERS:
         app.include_router(router)
+    if not production:
+        docs.install(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
     return app
 

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 import migrations
 
@@ -55,3 +55,11 @@ def head_revision() -> str:
     if head is None:
         raise RuntimeError("no migration found")
     return head
+
+
+async def current_revision(conn: AsyncConnection) -> str | None:
+    """The revision the database is at; None before the first migration."""
+    if await conn.scalar(text("SELECT to_regclass('alembic_version')")) is None:
+        return None
+    revision = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+    return None if revision is None else str(revision)

@@ -380,6 +380,13 @@ class CompanyHook(Base):
     last_changes: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     reenabled: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     reenabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When Procore last showed the hook's status (only its v2.0 Webhooks API does); None:
+    # never, so `hook_status` is not known.
+    status_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What the installer must do for the hooks to work (e.g. grant the Webhooks API tool).
+    remediation: Mapped[str | None] = mapped_column(Text)
+    # Events of discarded deliveries found through the Deliveries API and taken in.
+    missed_recovered: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -389,6 +396,34 @@ class CompanyHook(Base):
         Index(
             "ix_company_hooks_due", "sync_due_at", postgresql_where=text("sync_due_at IS NOT NULL")
         ),
+    )
+
+
+class TriggerState(StrEnum):
+    ACTIVE = "active"
+    # Procore refused the trigger (its answer is kept); asked again at the next sync.
+    REFUSED = "refused"
+    # Procore lists the event type in `except` of /webhooks/resources: never asked.
+    NOT_SUBSCRIBABLE = "not_subscribable"
+
+
+class HookTrigger(Base):
+    """Each wanted (resource, event type) of a company's hook, as the last sync left it."""
+
+    __tablename__ = "hook_triggers"
+
+    company_id: Mapped[int] = mapped_column(
+        ForeignKey("company_hooks.company_id", ondelete="CASCADE"), primary_key=True
+    )
+    resource_name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    state: Mapped[TriggerState] = mapped_column(_enum(TriggerState, "trigger_state"))
+    trigger_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Procore's answer to the refused request (status and body excerpt), or why not asked.
+    status: Mapped[int | None] = mapped_column(Integer)
+    answer: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
 
 

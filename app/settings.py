@@ -14,6 +14,8 @@ from typing import Annotated, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.procore import resources
+
 # Values that ship in `.env.example` and the compose file; production refuses them.
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder", "example")
 
@@ -29,18 +31,6 @@ MIN_SECRET_CHARS = 32
 class AppEnv(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
-
-
-# The resources the pipeline can fetch (app.procore.endpoints), as webhooks name them.
-SUPPORTED_RESOURCES = (
-    "RFIs",
-    "Submittals",
-    "Observation Items",
-    "Punch Items",
-    "Projects",
-    "Company Users",
-    "Project Vendors",
-)
 
 
 def _split_csv(value: object) -> object:
@@ -81,15 +71,25 @@ class Settings(BaseSettings):
     # Subscriptions (app.subscriptions): each installed company gets one hook in this
     # namespace, pointing at PUBLIC_BASE_URL + /webhooks/procore, with a trigger per
     # resource of SYNC_RESOURCES and event type. Hooks of other namespaces are never touched.
-    webhook_namespace: str = Field(default="procore-hooks", min_length=1, max_length=100)
+    # Procore: "Allowed characters: lowercase a-z, digits 0-9, and dashes" (webhooks_api.md).
+    webhook_namespace: str = Field(
+        default="procore-hooks", min_length=1, max_length=100, pattern=r"^[a-z0-9-]+$"
+    )
+    # Default: every type of the registry (app.procore.resources).
     sync_resources: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: list(SUPPORTED_RESOURCES)
+        default_factory=resources.default_sync_resources
     )
     # Every company's hook is checked (and new installs discovered) this often.
     hooks_sync_interval_seconds: float = Field(default=3600.0, ge=1)
+    # Install discovery lists the service account's companies without Procore-Company-Id;
+    # a multi-region service account must send one: one company id per region.
+    procore_discovery_company_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     # Resync (app.resync): page size of the list calls, and the lease a running resync holds.
     resync_page_size: int = Field(default=100, ge=1, le=1000)
     resync_lease_seconds: float = Field(default=120.0, gt=0)
+    # Dated types (daily logs, timecards) list one day unless given dates: a resync lists
+    # this many days back from today.
+    resync_log_days: int = Field(default=90, ge=1, le=3660)
 
     webhook_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     # Every other route's body cap (admin, setup, connect: small JSON and forms), enforced
@@ -200,6 +200,11 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
+    @field_validator("procore_discovery_company_ids", mode="before")
+    @classmethod
+    def _ids_csv(cls, value: object) -> object:
+        return _split_csv(value)
+
     @field_validator("sync_resources", mode="before")
     @classmethod
     def _resources_csv(cls, value: object) -> object:
@@ -208,11 +213,11 @@ class Settings(BaseSettings):
     @field_validator("sync_resources")
     @classmethod
     def _known_resources(cls, value: list[str]) -> list[str]:
-        unknown = [name for name in value if name not in SUPPORTED_RESOURCES]
+        unknown = resources.unknown(value)
         if unknown:
             raise ValueError(
                 f"SYNC_RESOURCES: unknown {', '.join(unknown)} "
-                f"(supported: {', '.join(SUPPORTED_RESOURCES)})"
+                f"(supported: {', '.join(resources.NAMES)})"
             )
         return list(dict.fromkeys(value))
 

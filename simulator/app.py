@@ -6,8 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from simulator.answers import json_answer
 from simulator.control import ControlApi
 from simulator.edge import Edge
 from simulator.oauth import OAuthApi
@@ -41,12 +45,25 @@ class SimulatorApp:
             *WebhooksApi(sim, sender, rest).routes(),
             *ControlApi(sim, sender).routes(),
         ]
+        starlette = Starlette(
+            routes=routes,
+            lifespan=lifespan,
+            exception_handlers={HTTPException: _json_http_error},
+        )
         # The edge wraps Starlette from the outside so that it sees the server's own `send`
         # (needed for true connection drops) and counts calls Starlette would 404.
-        self._asgi = Edge(Starlette(routes=routes, lifespan=lifespan), sim)
+        self._asgi = Edge(starlette, sim)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)
+
+
+async def _json_http_error(request: Request, exc: Exception) -> Response:
+    """Unknown routes and methods answer JSON like every Procore error
+    (`api_essentials/error_reference.md`), never Starlette's text/plain: clients such as the
+    JS SDK parse every error body as JSON."""
+    assert isinstance(exc, HTTPException)
+    return json_answer({"errors": exc.detail}, exc.status_code, exc.headers)
 
 
 def create_app(seed: Seed | None = None) -> SimulatorApp:

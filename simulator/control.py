@@ -5,7 +5,8 @@ World:
 - `POST /_sim/clients` `{"client_id", "client_secret"}` → 201; registering again lifts a revocation.
 - `POST /_sim/clients/{client_id}/revoke` → every token of the client answers 401.
 - `GET /_sim/companies` → companies with install state and projects with permission.
-- `PUT /_sim/companies/{company_id}` `{"name"?, "installed"?}` → create or update.
+- `PUT /_sim/companies/{company_id}` `{"name"?, "installed"?, "webhooks_api"?}` → create or
+  update (`webhooks_api`: the app's Webhooks API tool permission; false → that API's 403).
 - `PUT /_sim/companies/{company_id}/projects/{project_id}` `{"name"?, "permitted"?}`.
 - `GET /_sim/resources?company_id=&project_id=&resource_name=` → current resource bodies.
 - `POST /_sim/resources` `{"resource_name", "company_id", "project_id"?, "id"?, "fields"?}`
@@ -23,7 +24,8 @@ Behaviour:
   `DELETE /_sim/faults` clears every fault and all load shedding.
 - `PUT /_sim/tokens` `{"access_token_ttl_s"}` (new tokens); `POST /_sim/tokens/expire`.
 - `PUT /_sim/switches` `{"not_installed_status": 401|403, "refresh_reuse_revokes_family",
-  "authorize_consents"}`.
+  "authorize_consents", "allow_http_destinations", "trigger_event_type_upper",
+  "company_header": "required"|"inferred", "multi_region"}`.
 - `POST /_sim/clock` `{"advance_s"}` moves the simulated clock (tokens, codes, rate windows).
 
 Webhooks:
@@ -64,7 +66,7 @@ from starlette.routing import Route
 from simulator.answers import errors_answer, json_answer
 from simulator.faults import FaultSettings, Shedding
 from simulator.payloads import Change, RelatedResource
-from simulator.resources import COMPANY_LEVEL, Kind, Resource, render
+from simulator.resources import KINDS, Resource, kind_of, render
 from simulator.seed import RateLimitSettings
 from simulator.sender import HookSettings, Sender
 from simulator.state import Simulator, Switches
@@ -84,6 +86,8 @@ class ClientBody(_Body):
 class CompanyBody(_Body):
     name: str | None = None
     installed: bool | None = None
+    # The app's Webhooks API tool permission in this company.
+    webhooks_api: bool | None = None
 
 
 class ProjectBody(_Body):
@@ -117,6 +121,10 @@ class SwitchesBody(_Body):
     not_installed_status: int | None = None
     refresh_reuse_revokes_family: bool | None = None
     authorize_consents: bool | None = None
+    allow_http_destinations: bool | None = None
+    trigger_event_type_upper: bool | None = None
+    company_header: str | None = None
+    multi_region: bool | None = None
 
 
 class ClockBody(_Body):
@@ -128,7 +136,7 @@ class DrainBody(_Body):
 
 
 class ResourceBody(_Body):
-    resource_name: Kind
+    resource_name: str
     company_id: int
     project_id: int | None = None
     id: int | None = None
@@ -250,7 +258,9 @@ class ControlApi:
         if isinstance(body, Response):
             return body
         company_id = request.path_params["company_id"]
-        self.sim.put_company(company_id, body.name, body.installed)
+        company = self.sim.put_company(company_id, body.name, body.installed)
+        if body.webhooks_api is not None:
+            company.webhooks_api = body.webhooks_api
         return json_answer(self._company_view(company_id))
 
     async def put_project(self, request: Request) -> Response:
@@ -270,7 +280,7 @@ class ControlApi:
     async def list_resources(self, request: Request) -> Response:
         query = request.query_params
         try:
-            kinds = [Kind(query["resource_name"])] if "resource_name" in query else None
+            kinds = [kind_of(query["resource_name"])] if "resource_name" in query else None
             company_id = int(query["company_id"]) if "company_id" in query else None
             project_id = int(query["project_id"]) if "project_id" in query else None
         except ValueError as exc:
@@ -284,7 +294,7 @@ class ControlApi:
             return body
         try:
             resource = self.sim.add_resource(
-                body.resource_name, body.company_id, body.project_id, body.id, body.fields
+                kind_of(body.resource_name), body.company_id, body.project_id, body.id, body.fields
             )
         except LookupError as exc:
             return errors_answer(404, str(exc))
@@ -294,10 +304,10 @@ class ControlApi:
 
     async def delete_resource(self, request: Request) -> Response:
         try:
-            kind = Kind(request.path_params["resource_name"])
+            kind = kind_of(request.path_params["resource_name"])
         except ValueError as exc:
             return errors_answer(404, str(exc))
-        resource = self.sim.resources.get((kind, request.path_params["id"]))
+        resource = self.sim.resources.get((kind.name, request.path_params["id"]))
         if resource is None:
             return errors_answer(404, "no such resource")
         self.sim.delete_resource(resource)
@@ -339,16 +349,13 @@ class ControlApi:
     def _change(self, body: EventRequest) -> tuple[list[Resource | None], list[int]] | Response:
         """Apply the requested change; returns the resulting resources and their ids."""
         sim = self.sim
-        try:
-            kind = Kind(body.resource_name)
-        except ValueError:
-            kind = None
+        kind = KINDS.get(body.resource_name)
         mutating = body.event_type in ("create", "update", "delete")
         if kind is None or not mutating:
             if body.resource_id is None:
                 return errors_answer(422, "resource_id is required for this event")
             return [None] * body.count, [body.resource_id] * body.count
-        project_id = None if kind in COMPANY_LEVEL else body.project_id
+        project_id = None if kind.company_level else body.project_id
         if body.event_type == "create":
             made: list[Resource | None] = []
             for n in range(body.count):
@@ -362,7 +369,9 @@ class ControlApi:
                 except ValueError as exc:
                     return errors_answer(409, str(exc))
             return made, [r.id for r in made if r is not None]
-        resource = None if body.resource_id is None else sim.resources.get((kind, body.resource_id))
+        resource = (
+            None if body.resource_id is None else sim.resources.get((kind.name, body.resource_id))
+        )
         if resource is None or resource.company_id != body.company_id:
             return errors_answer(
                 404, f"{kind} {body.resource_id} not found in company {body.company_id}"
@@ -379,11 +388,19 @@ class ControlApi:
     def _announce(
         self, body: EventRequest, resource_id: int, at: datetime, project: int | None
     ) -> Change:
-        company_level = body.resource_name in {k.value for k in COMPANY_LEVEL}
+        kind = KINDS.get(body.resource_name)
+        company_level = kind is not None and kind.company_level
         project_id = (
             project if project is not None else (None if company_level else body.project_id)
         )
         user_id = body.user_id or self.sim.authorizing_user_id or 0
+        related = tuple(RelatedResource(r.id, r.name) for r in body.related_resources)
+        if not related and kind is not None and kind.parent and kind.parent_field:
+            # A line item names its parent (v3.0 `related_resources`, FACTS.md §1).
+            held = self.sim.resources.get((kind.name, resource_id))
+            parent_id = None if held is None else held.fields.get(kind.parent_field)
+            if isinstance(parent_id, int):
+                related = (RelatedResource(parent_id, kind.parent),)
         return Change(
             event_type=body.event_type,
             resource_name=body.resource_name,
@@ -394,7 +411,7 @@ class ControlApi:
             timestamp=at,
             reason=body.reason,
             source_application_id=body.source_application_id,
-            related_resources=tuple(RelatedResource(r.id, r.name) for r in body.related_resources),
+            related_resources=related,
         )
 
     # -- behaviour -------------------------------------------------------------------------
@@ -561,6 +578,7 @@ class ControlApi:
             "id": company.id,
             "name": company.name,
             "installed": company.installed,
+            "webhooks_api": company.webhooks_api,
             "projects": [self._project_view(p) for p in self.sim.projects_of(company_id)],
         }
 
@@ -574,7 +592,7 @@ class ControlApi:
 
     def _resource_view(self, resource: Resource) -> dict[str, Any]:
         return {
-            "resource_name": resource.kind.value,
+            "resource_name": resource.kind.name,
             "company_id": resource.company_id,
             "project_id": resource.project_id,
             "body": render(resource, self.sim.company_name(resource.company_id)),

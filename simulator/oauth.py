@@ -1,8 +1,10 @@
 """Procore's login service: `/oauth/token`, `/oauth/authorize`, `/oauth/token/info`,
 `/oauth/revoke` (FACTS.md §3), answering in the shapes of the Doorkeeper server behind it.
 
-Parameters are read from the query string and from the body, form-encoded or JSON (Procore
-accepts both); client credentials from the body or HTTP Basic.
+Parameters are read from the query string and from the body in every encoding Procore's
+clients use: form-urlencoded (pyprocore, the Ruby SDK), JSON (the JS SDK), multipart/form-data
+(every `curl -F` example in `oauth/oauth_endpoints.md`); client credentials from the body or
+HTTP Basic (ProPyCore).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -29,6 +32,9 @@ from simulator.tokens import (
 )
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# An OAuth request has a handful of short fields and never a file.
+_MAX_FORM_FIELDS = 32
+_MAX_FORM_PART_BYTES = 16 * 1024
 
 
 class OAuthApi:
@@ -104,27 +110,32 @@ class OAuthApi:
         if isinstance(checked, TokenProblem):
             body = {"error": "invalid_token", "error_description": checked.value}
             return json_answer(body, 401)
+        # The fields of OpenAPI operation OauthTokenInfoGet, exactly.
         return json_answer(
             {
                 "resource_owner_id": checked.user_id,
-                "scope": [],
-                "expires_in": max(0, round(checked.expires_at - now)),
+                "scopes": [],
+                "expires_in_seconds": max(0, round(checked.expires_at - now)),
                 "application": {"uid": checked.client_id},
                 "created_at": int(checked.created_at),
             }
         )
 
     async def revoke(self, request: Request) -> Response:
-        """RFC 7009: 200 whether or not the token existed, once the client is known."""
+        """`token`, `client_id`, `client_secret` in the body (OpenAPI OauthRevokePost). 200
+        `{}` "if the token is revoked successfully, or if the client submits an invalid token"
+        (`oauth/oauth_endpoints.md`); both tokens of the pair die. A token issued to another
+        client is left alone, as an unknown one."""
         params = await _params(request)
         if params is None:
             return _error(self.sim.tokens.fail(OAuthError.INVALID_REQUEST))
         client_id, secret = _client_credentials(request, params)
-        if self.sim.tokens.authenticate_client(client_id, secret) is None:
+        client = self.sim.tokens.authenticate_client(client_id, secret)
+        if client is None:
             return _error(self.sim.tokens.fail(OAuthError.INVALID_CLIENT))
         token = params.get("token")
         if token:
-            self.sim.tokens.revoke_token(token)
+            self.sim.tokens.revoke_token(token, client.client_id)
         return json_answer({})
 
 
@@ -134,7 +145,17 @@ async def _params(request: Request) -> dict[str, str] | None:
     raw = await request.body()
     if not raw:
         return params
-    if request.headers.get("content-type", "").startswith("application/json"):
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith("multipart/form-data"):
+        try:
+            form = await request.form(
+                max_files=0, max_fields=_MAX_FORM_FIELDS, max_part_size=_MAX_FORM_PART_BYTES
+            )
+        except HTTPException:  # malformed, too many fields, or a file part
+            return None
+        params.update((k, v) for k, v in form.multi_items() if isinstance(v, str))
+        return params
+    if content_type.startswith("application/json"):
         try:
             decoded: Any = orjson.loads(raw)
         except orjson.JSONDecodeError:

@@ -19,9 +19,10 @@ import asyncio
 import contextlib
 import random
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -34,6 +35,8 @@ FIRST_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 3600.0
 RETENTION_S = 12 * 3600.0
 ATTEMPT_LOG_SIZE = 10_000
+# Deliveries the Deliveries API can list, per hook (the oldest are forgotten).
+DELIVERY_RECORDS = 50_000
 
 
 def backoff_s(failures: int, time_scale: float = 1.0) -> float:
@@ -80,6 +83,41 @@ class Delivery:
 
 
 @dataclass(slots=True)
+class DeliveryRecord:
+    """One event's delivery as Procore's Deliveries API shows it (OpenAPI
+    `WebhooksDelivery`): outcome `ok`, `retried` (failed, to be tried again), `failed` or
+    `discarded` (given up after 12 h of failure, or the hook deactivated)."""
+
+    seq: int
+    body: bytes
+    outcome: str = "retried"
+    response_status: int | None = None
+    response_error: str | None = None
+    started_at: float | None = None
+    completed_at: float | None = None
+
+    def view(self) -> dict[str, Any]:
+        event = orjson.loads(self.body)
+        return {
+            "event": event,
+            "event_id": event.get("id"),
+            "outcome": self.outcome,
+            "response_status": self.response_status,
+            "response_headers": {},
+            "response_body": None,
+            "response_error": self.response_error,
+            "started_at": _iso(self.started_at),
+            "completed_at": _iso(self.completed_at),
+        }
+
+
+def _iso(moment: float | None) -> str | None:
+    if moment is None:
+        return None
+    return datetime.fromtimestamp(moment, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
 class Hook:
     id: int
     settings: HookSettings
@@ -96,6 +134,17 @@ class Hook:
     workers: list[asyncio.Task[None]] = field(default_factory=list)
     # Hooks made through the Webhooks API hear only their company's triggered changes.
     accepts: Callable[[Change], bool] | None = None
+    deliveries: OrderedDict[str, DeliveryRecord] = field(default_factory=OrderedDict)
+    _seq: int = 0
+
+    def record(self, delivery: Delivery) -> DeliveryRecord:
+        found = self.deliveries.get(delivery.event_id)
+        if found is None:
+            self._seq += 1
+            found = self.deliveries[delivery.event_id] = DeliveryRecord(self._seq, delivery.body)
+            while len(self.deliveries) > DELIVERY_RECORDS:
+                self.deliveries.popitem(last=False)
+        return found
 
     def view(self, now: float) -> dict[str, Any]:
         paused_for = None if self.paused_until is None else max(0.0, self.paused_until - now)
@@ -256,7 +305,9 @@ class Sender:
     def _enqueue(self, hook: Hook, delivery: Delivery) -> None:
         if not hook.active:
             self._count(hook, "discarded")
+            hook.record(delivery).outcome = "discarded"
             return
+        hook.record(delivery)
         hook.queue.append(delivery)
         hook.wake.set()
 
@@ -273,11 +324,17 @@ class Sender:
             post = asyncio.create_task(self._post(hook, delivery))
             self._posts.add(post)
             post.add_done_callback(self._posts.discard)
+            started = time.time()
             try:
                 outcome, status = await asyncio.shield(post)
             finally:
                 hook.in_flight -= 1
             self._count(hook, outcome)
+            record = hook.record(delivery)
+            record.started_at, record.completed_at = started, time.time()
+            record.response_status = status
+            record.outcome = "ok" if outcome == "delivered" else "retried"
+            record.response_error = None if outcome in ("delivered", "http_error") else outcome
             hook.attempts.append(
                 {
                     "event_id": delivery.event_id,
@@ -354,8 +411,9 @@ class Sender:
 
     def _discard_queue(self, hook: Hook) -> None:
         while hook.queue:
-            hook.queue.popleft()
+            delivery = hook.queue.popleft()
             self._count(hook, "discarded")
+            hook.record(delivery).outcome = "discarded"
 
     def _reset_cycle(self, hook: Hook) -> None:
         hook.failures = 0

@@ -33,7 +33,7 @@ def serve(host: str, port: int, seed: Path | None) -> None:
     print(
         f"Procore simulator on {base_url}\n"
         f"  OAuth:    {base_url}/oauth/token   {base_url}/oauth/authorize\n"
-        f"  REST:     {base_url}/rest/v1.0/me   (send Procore-Company-Id on every call)\n"
+        f"  REST:     {base_url}/rest/v1.0/me   (Procore-Company-Id on all but /me, /companies)\n"
         f"  Control:  {base_url}/_sim   (lists every control endpoint)\n"
         f"            {base_url}/_sim/calls   {base_url}/_sim/stats   {base_url}/_sim/reset\n"
         f"  Clients:  {clients}   (secrets are in the seed, never printed)",

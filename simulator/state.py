@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -23,7 +23,7 @@ from simulator.hook_registry import HookRegistry
 from simulator.payloads import EventIds
 from simulator.ratelimit import RateLimiter
 from simulator.resources import (
-    COMPANY_LEVEL,
+    KINDS,
     Kind,
     Resource,
     apply_update,
@@ -46,6 +46,23 @@ class Switches(BaseModel):
     refresh_reuse_revokes_family: bool = True
     # The simulated user approves at /oauth/authorize (false: redirect with access_denied).
     authorize_consents: bool = True
+    # Hook destinations "must be publicly accessible over HTTPS" (webhooks_api.md); a local
+    # receiver over plain http is allowed only when this is on.
+    allow_http_destinations: bool = False
+    # Trigger answers spell `event_type` as the OpenAPI enum does (CREATE|UPDATE|DELETE);
+    # requests use lower case. False: echo lower case.
+    trigger_event_type_upper: bool = True
+    # `Procore-Company-Id` (`tutorials/tutorial_mpz.md`): "required" on every call but /me and
+    # /companies, where only a multi-region service account must still send it (below). Some
+    # SDKs (pyprocore, ProPyCore)
+    # leave it out where the path or query names the company or project: "inferred" takes the
+    # company from there, and lets a service account call /me and /companies without it.
+    company_header: Literal["required", "inferred"] = "required"
+    # Multiple Procore Regions: "If you intend to use DMSAs with Multiple Procore Regions
+    # (MPR), you must include the Procore-Company-Id request header when making calls to the
+    # /rest/v1.0/me or /rest/v1.0/companies endpoints" (`oauth/oauth_client_credentials.md`).
+    # Off (one region, the page's reading): a service account may call them without it.
+    multi_region: bool = False
 
 
 @dataclass(slots=True)
@@ -54,6 +71,9 @@ class Company:
     name: str
     installed: bool = True
     is_active: bool = True
+    # The app's "Webhooks API" tool permission (Standard; Procore's default is None, then
+    # the Webhooks API answers 403 in this company).
+    webhooks_api: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,14 +177,19 @@ class Simulator:
         self.webhooks = HookRegistry()
         self.companies: dict[int, Company] = {}
         self.permitted: dict[int, bool] = {}
-        self.resources: dict[tuple[Kind, int], Resource] = {}
+        self.resources: dict[tuple[str, int], Resource] = {}
         self._next_id = 100_000
         for company in seed.companies:
             self.put_company(company.id, company.name, company.installed)
             for project in company.projects:
-                self.put_project(company.id, project.id, project.name, project.permitted)
+                made = self.put_project(company.id, project.id, project.name, project.permitted)
+                made.fields["active"] = project.active
+        today = self.now_dt()
         for r in seed.resources:
-            self.add_resource(r.resource_name, r.company_id, r.project_id, r.id, r.fields)
+            fields = dict(r.fields)
+            if r.days_ago is not None:
+                fields["date"] = (today - timedelta(days=r.days_ago)).date().isoformat()
+            self.add_resource(KINDS[r.resource_name], r.company_id, r.project_id, r.id, fields)
 
     # -- time ------------------------------------------------------------------------------
 
@@ -216,7 +241,7 @@ class Simulator:
         if project is not None and project.company_id != company_id:
             raise LookupError(f"project {project_id} belongs to company {project.company_id}")
         if project is None:
-            project = self.add_resource(Kind.PROJECTS, company_id, None, project_id, {})
+            project = self.add_resource(KINDS["Projects"], company_id, None, project_id, {})
         if name is not None:
             project.fields["name"] = name
             project.fields["display_name"] = f"{project_id} - {name}"
@@ -225,14 +250,14 @@ class Simulator:
         return project
 
     def project(self, project_id: int) -> Resource | None:
-        return self.resources.get((Kind.PROJECTS, project_id))
+        return self.resources.get(("Projects", project_id))
 
     def projects_of(self, company_id: int) -> list[Resource]:
         return sorted(
             (
                 r
                 for r in self.resources.values()
-                if r.kind is Kind.PROJECTS and r.company_id == company_id
+                if r.kind.name == "Projects" and r.company_id == company_id
             ),
             key=lambda r: r.id,
         )
@@ -240,7 +265,7 @@ class Simulator:
     # -- resources -------------------------------------------------------------------------
 
     def allocate_id(self) -> int:
-        while any((kind, self._next_id) in self.resources for kind in Kind):
+        while any((name, self._next_id) in self.resources for name in KINDS):
             self._next_id += 1
         allocated = self._next_id
         self._next_id += 1
@@ -256,16 +281,16 @@ class Simulator:
     ) -> Resource:
         if company_id not in self.companies:
             raise LookupError(f"company {company_id} does not exist")
-        if kind not in COMPANY_LEVEL:
+        if not kind.company_level:
             project = None if project_id is None else self.project(project_id)
             if project is None or project.company_id != company_id:
-                raise LookupError(f"{kind} needs a project of company {company_id}")
+                raise LookupError(f"{kind.name} needs a project of company {company_id}")
         rid = self.allocate_id() if resource_id is None else resource_id
-        if (kind, rid) in self.resources:
-            raise ValueError(f"{kind} {rid} already exists")
+        if (kind.name, rid) in self.resources:
+            raise ValueError(f"{kind.name} {rid} already exists")
         resource = new_resource(kind, rid, company_id, project_id, self.now_dt(), fields)
         self.resources[resource.key] = resource
-        if kind is Kind.PROJECTS:
+        if kind.name == "Projects":
             self.permitted.setdefault(rid, True)
             resource.fields.setdefault("name", f"Project {rid}")
         return resource
@@ -282,7 +307,7 @@ class Simulator:
         project_id: int | None = None,
         kinds: Iterable[Kind] | None = None,
     ) -> list[Resource]:
-        wanted = set(kinds) if kinds is not None else None
+        wanted = {k.name for k in kinds} if kinds is not None else None
         found = [
             r
             for r in self.resources.values()
@@ -290,11 +315,11 @@ class Simulator:
             and (
                 project_id is None
                 or r.project_id == project_id
-                or (r.kind is Kind.PROJECTS and r.id == project_id)
+                or (r.kind.name == "Projects" and r.id == project_id)
             )
-            and (wanted is None or r.kind in wanted)
+            and (wanted is None or r.kind.name in wanted)
         ]
-        return sorted(found, key=lambda r: (r.kind.value, r.id))
+        return sorted(found, key=lambda r: (r.kind.name, r.id))
 
     def company_name(self, company_id: int) -> str:
         company = self.companies.get(company_id)

@@ -7,6 +7,9 @@
   used answers `invalid_grant` and (switch `reuse_revokes_family`, on by default) also kills
   the refresh token that replaced it, which is how two concurrent refreshes lock an
   integration out until a person re-authorizes.
+- revocation (`oauth/oauth_endpoints.md`, "Revoke Token"): "revokes both the Access Token and
+  Refresh Token": revoking either token of a pair kills the other one too; an unknown token
+  is ignored (the endpoint answers 200 all the same).
 """
 
 from __future__ import annotations
@@ -81,6 +84,8 @@ class AccessToken:
     created_at: float
     expires_at: float
     revoked: bool = False
+    # The refresh token issued with this access token (authorization code and refresh grants).
+    refresh_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
@@ -90,6 +95,8 @@ class RefreshToken:
     user_id: int
     family: int
     used: bool = False
+    # The access token issued with this refresh token.
+    access_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
@@ -227,15 +234,26 @@ class TokenStore:
             return TokenProblem.EXPIRED
         return access
 
-    def revoke_token(self, token: str) -> None:
-        """RFC 7009 revocation: an access or refresh token; unknown tokens are ignored."""
+    def revoke_token(self, token: str, client_id: str) -> bool:
+        """Revoke an access or a refresh token of `client_id` and the other token of its pair.
+        Returns whether the token was known; unknown tokens (and other clients') are ignored."""
         access = self._access.get(token)
+        refresh = self._refresh.get(token)
+        if (access is not None and access.client_id != client_id) or (
+            refresh is not None and refresh.client_id != client_id
+        ):
+            return False
+        if access is not None and access.refresh_token is not None:
+            refresh = self._refresh.get(access.refresh_token)
+        elif refresh is not None and refresh.access_token is not None:
+            access = self._access.get(refresh.access_token)
         if access is not None:
             access.revoked = True
-        refresh = self._refresh.get(token)
-        if refresh is not None:
+        if refresh is not None and not refresh.used:
             refresh.used = True
-            self._live_refresh_by_family.pop(refresh.family, None)
+            if self._live_refresh_by_family.get(refresh.family) == refresh.token:
+                del self._live_refresh_by_family[refresh.family]
+        return access is not None or refresh is not None
 
     def expire_all(self, now: float) -> int:
         live = [a for a in self._access.values() if a.expires_at > now]
@@ -247,9 +265,11 @@ class TokenStore:
 
     def _pair(self, client_id: str, user_id: int, family: int, now: float) -> Issued:
         refresh = RefreshToken(secrets.token_hex(32), client_id, user_id, family)
+        access = self._mint_access(client_id, user_id, False, now)
+        access.refresh_token, refresh.access_token = refresh.token, access.token
         self._refresh[refresh.token] = refresh
         self._live_refresh_by_family[family] = refresh.token
-        return Issued(self._mint_access(client_id, user_id, False, now), refresh)
+        return Issued(access, refresh)
 
     def _mint_access(self, client_id: str, user_id: int, dmsa: bool, now: float) -> AccessToken:
         access = AccessToken(

@@ -1,4 +1,5 @@
-"""The deploy files agree with the code: Dockerfile, docker-compose.yml, .env.example.
+"""The deploy files agree with the code: Dockerfile, docker-compose.yml, .env.example and the
+Kubernetes manifests (deploy/kubernetes; their schema validation is `make deploy-check`).
 
 No Docker engine is needed: the files are parsed, the commands they run are parsed by the
 real CLI (without running it), and their settings are fed to the real Settings class.
@@ -17,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import typer
 import yaml  # PyYAML, installed with uvicorn[standard]
@@ -179,6 +181,289 @@ def commands_in_deploy_files() -> Iterator[tuple[str, list[str]]]:
         yield f"compose {name}", [str(a) for a in service(name)["command"]]
     worker_check = service("worker")["healthcheck"]["test"]
     yield "compose worker healthcheck", [str(a) for a in worker_check[1:]]
+    for where, container in kubernetes_containers():
+        yield f"kubernetes {where}", [str(a) for a in container["command"]]
+
+
+# --- deploy/kubernetes -------------------------------------------------------------------------
+
+KUBERNETES = ROOT / "deploy" / "kubernetes"
+# The Dockerfile's USER, which the pods' security contexts must name.
+IMAGE_UID = 10001
+# The Postgres the manifests are sized for (config.yaml says so): the worst case must stay well
+# under it.
+POSTGRES_MAX_CONNECTIONS = 200
+
+
+@cache
+def kubernetes_resources() -> tuple[dict[str, Any], ...]:
+    found = []
+    for path in sorted(KUBERNETES.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        found += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return tuple(found)
+
+
+def kubernetes(kind: str) -> list[dict[str, Any]]:
+    return [r for r in kubernetes_resources() if r["kind"] == kind]
+
+
+def kubernetes_one(kind: str, name: str) -> dict[str, Any]:
+    [resource] = [r for r in kubernetes(kind) if r["metadata"]["name"] == name]
+    return resource
+
+
+def pod_specs() -> Iterator[tuple[str, dict[str, Any]]]:
+    for kind in ("Deployment", "Job"):
+        for resource in kubernetes(kind):
+            yield resource["metadata"]["name"], resource["spec"]["template"]["spec"]
+
+
+def kubernetes_containers() -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, spec in pod_specs():
+        for key in ("initContainers", "containers"):
+            for container in spec.get(key, []):
+                yield f"{name}/{container['name']}", container
+
+
+def kubernetes_settings() -> dict[str, str]:
+    """What the pods read from the ConfigMap and the Secret, as environment variables."""
+    values = {
+        k: str(v) for k, v in kubernetes_one("ConfigMap", "procore-hooks-config")["data"].items()
+    }
+    values.update(kubernetes_one("Secret", "procore-hooks-secrets")["stringData"])
+    return values
+
+
+def secret_settings() -> set[str]:
+    """Settings that hold credentials: the SecretStr fields, and the URLs that embed a password."""
+    secret = {
+        name.upper()
+        for name, field in Settings.model_fields.items()
+        if "SecretStr" in str(field.annotation)
+    }
+    return secret | {"DATABASE_URL", "REDIS_URL"}
+
+
+def quantity(value: str | int) -> float:
+    """A Kubernetes quantity (cpu: 500m, "1"; memory: 192Mi) as a plain number."""
+    text = str(value)
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    for suffix, factor in units.items():
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor
+    return float(text)
+
+
+def test_kustomization_lists_every_manifest_and_names_the_image() -> None:
+    kustomization = yaml.safe_load((KUSTOMIZATION := KUBERNETES / "kustomization.yaml").read_text())
+    listed = set(kustomization["resources"])
+    on_disk = {p.name for p in KUBERNETES.glob("*.yaml")} - {KUSTOMIZATION.name}
+    assert listed == on_disk
+    [image] = kustomization["images"]
+    for where, container in kubernetes_containers():
+        assert container["image"] == image["name"], f"{where}: the image override misses it"
+
+
+def test_kubernetes_has_the_processes_of_the_design() -> None:
+    assert {d["metadata"]["name"] for d in kubernetes("Deployment")} == {
+        "procore-hooks-api",
+        "procore-hooks-worker",
+    }
+    [job] = kubernetes("Job")
+    [migrate] = job["spec"]["template"]["spec"]["containers"]
+    assert migrate["command"] == ["procore-hooks", "migrate"]
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    for name in ("procore-hooks-api", "procore-hooks-worker"):
+        spec = kubernetes_one("Deployment", name)["spec"]["template"]["spec"]
+        [wait] = spec["initContainers"]
+        assert wait["command"][:3] == ["procore-hooks", "migrate", "--wait"], name
+
+
+def test_kubernetes_names_only_settings_the_service_reads() -> None:
+    known = settings_variables()
+    unknown = set(kubernetes_settings()) - known
+    assert not unknown, f"ConfigMap/Secret name variables Settings does not read: {unknown}"
+    for where, container in kubernetes_containers():
+        names = {item["name"] for item in container.get("env", [])}
+        assert names <= known, f"{where} sets {names - known}, which Settings does not read"
+        sources = {next(iter(source.values()))["name"] for source in container.get("envFrom", [])}
+        assert sources == {"procore-hooks-config", "procore-hooks-secrets"}, where
+
+
+def test_kubernetes_keeps_credentials_in_the_secret() -> None:
+    config = set(kubernetes_one("ConfigMap", "procore-hooks-config")["data"])
+    secret = set(kubernetes_one("Secret", "procore-hooks-secrets")["stringData"])
+    assert not config & secret_settings(), "a credential in the ConfigMap"
+    assert secret == secret_settings(), "the Secret holds the credentials, and only them"
+
+
+def test_kubernetes_settings_are_production_and_refuse_their_placeholders() -> None:
+    values = kubernetes_settings()
+    with pytest.raises(ValidationError) as refused:
+        make_settings(values)
+    message = str(refused.value)
+    for name in (
+        "WEBHOOK_AUTH_TOKENS",
+        "ADMIN_TOKEN",
+        "ENCRYPTION_KEY",
+        "METRICS_TOKEN",
+        "SETUP_LINK_KEYS",
+        "EMBED_KEYS",
+    ):
+        assert f"{name} holds a placeholder value" in message, name
+    assert "PROCORE_CLIENT_SECRET holds a placeholder value" in message
+    assert "PROCORE_CLIENT_ID is not set" in message
+
+    real = {
+        **values,
+        "WEBHOOK_AUTH_TOKENS": "w3bh00k-secret-5d1f8a2c7e9b3046d1a2",
+        "ADMIN_TOKEN": "4dm1n-token-0c7e2b9f4a1d6e3852b7",
+        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "PROCORE_CLIENT_ID": "client-id",
+        "PROCORE_CLIENT_SECRET": "client-s3cret",
+        "METRICS_TOKEN": "m3trics-token-9e4a1c7f2b5d8e0361a4",
+        "SETUP_LINK_KEYS": "s3tup-link-key-3b8e1f6a9c2d5e7041b8",
+        "EMBED_KEYS": "3mbed-key-value-7a2c9e4f1b6d3e8052c9",
+    }
+    settings = make_settings(real)
+    assert settings.app_env == "production"
+    assert settings.log_format == "json"
+
+
+def test_kubernetes_pods_run_as_the_image_user_with_a_read_only_root() -> None:
+    for name, spec in pod_specs():
+        context = spec["securityContext"]
+        assert context["runAsNonRoot"] is True, name
+        assert context["runAsUser"] == IMAGE_UID, name
+        assert context["runAsGroup"] == IMAGE_UID, name
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert spec["automountServiceAccountToken"] is False, name
+        tmp = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
+        assert "tmp" in tmp, f"{name}: a read-only root needs a writable /tmp"
+    for where, container in kubernetes_containers():
+        context = container["securityContext"]
+        assert context["readOnlyRootFilesystem"] is True, where
+        assert context["allowPrivilegeEscalation"] is False, where
+        assert context["capabilities"] == {"drop": ["ALL"]}, where
+        mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
+        assert "/tmp" in mounts, where
+    assert f"USER {IMAGE_UID}:{IMAGE_UID}" in (ROOT / "Dockerfile").read_text()
+
+
+def test_kubernetes_containers_have_requests_within_limits() -> None:
+    for where, container in kubernetes_containers():
+        resources = container["resources"]
+        for key in ("cpu", "memory"):
+            request = quantity(resources["requests"][key])
+            limit = quantity(resources["limits"][key])
+            assert 0 < request <= limit, (where, key)
+
+
+def test_kubernetes_api_probes_use_its_health_routes() -> None:
+    from app.main import create_app
+
+    paths = create_app(make_settings({})).openapi()["paths"]
+    [api] = kubernetes_one("Deployment", "procore-hooks-api")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    port = api["command"][api["command"].index("--port") + 1]
+    assert [p["containerPort"] for p in api["ports"] if p["name"] == "http"] == [int(port)]
+    assert api["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
+    assert api["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert "get" in paths[api[probe]["httpGet"]["path"]], probe
+    # One process per pod: pods scale, processes do not share metrics files.
+    assert api["command"][api["command"].index("--workers") + 1] == "1"
+    assert "PROMETHEUS_MULTIPROC_DIR" not in kubernetes_settings()
+
+
+def test_kubernetes_worker_probes_are_served_on_its_metrics_port() -> None:
+    from app.health.worker import WorkerHealth
+    from app.metrics.exposition import MetricsServer
+
+    [worker] = kubernetes_one("Deployment", "procore-hooks-worker")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    [port] = [p["containerPort"] for p in worker["ports"] if p["name"] == "metrics"]
+    assert int(kubernetes_settings()["WORKER_METRICS_PORT"]) == port
+    assert worker["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "metrics"}
+    assert worker["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "metrics"}
+
+    health = WorkerHealth(stale_seconds=60)
+    health.beat()
+    server = MetricsServer(make_settings({}), "127.0.0.1", 0, health)
+    server.start()
+    try:
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            path = worker[probe]["httpGet"]["path"]
+            answer = httpx.get(f"http://127.0.0.1:{server.port}{path}", timeout=5)
+            assert answer.status_code == 200, (probe, answer.text)
+        health.redis_up = False
+        not_ready = httpx.get(f"http://127.0.0.1:{server.port}/health/ready", timeout=5)
+        assert not_ready.status_code == 503
+        assert not_ready.json()["detail"] == "Redis does not answer"
+        live = httpx.get(f"http://127.0.0.1:{server.port}/health/live", timeout=5)
+        assert live.status_code == 200, "a Redis outage is no reason to restart a worker"
+    finally:
+        server.stop()
+
+
+def test_kubernetes_services_select_their_pods_by_port_name() -> None:
+    for svc in kubernetes("Service"):
+        selector = svc["spec"]["selector"]
+        [deployment] = [
+            d
+            for d in kubernetes("Deployment")
+            if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        ports = {
+            p["name"]
+            for c in deployment["spec"]["template"]["spec"]["containers"]
+            for p in c["ports"]
+        }
+        for port in svc["spec"]["ports"]:
+            assert port["targetPort"] in ports, svc["metadata"]["name"]
+
+
+def test_kubernetes_deployments_autoscale_with_a_disruption_budget() -> None:
+    for deployment in kubernetes("Deployment"):
+        name = deployment["metadata"]["name"]
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        assert "replicas" not in deployment["spec"], f"{name}: the autoscaler owns the count"
+        [hpa] = [
+            h
+            for h in kubernetes("HorizontalPodAutoscaler")
+            if h["spec"]["scaleTargetRef"]["name"] == name
+        ]
+        assert hpa["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+        assert 2 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"], name
+        [pdb] = [
+            p
+            for p in kubernetes("PodDisruptionBudget")
+            if p["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        ]
+        allowed = pdb["spec"].get("maxUnavailable", 0) or (
+            hpa["spec"]["minReplicas"] - pdb["spec"]["minAvailable"]
+        )
+        assert allowed >= 1, f"{name}: the budget would block every node drain"
+
+
+def test_kubernetes_connection_budget_fits_postgres() -> None:
+    """At the autoscalers' maximum, every process's pool together, as config.yaml states it."""
+    settings = make_settings(kubernetes_settings() | {"APP_ENV": "development"})
+    per_process = settings.database_pool_size + settings.database_max_overflow
+    extra = {"procore-hooks-api": 2}  # the api's webhook writer
+    worst = 0
+    for hpa in kubernetes("HorizontalPodAutoscaler"):
+        target = hpa["spec"]["scaleTargetRef"]["name"]
+        worst += hpa["spec"]["maxReplicas"] * (per_process + extra.get(target, 0))
+    assert worst <= 0.6 * POSTGRES_MAX_CONNECTIONS
+    stated = (KUBERNETES / "config.yaml").read_text()
+    assert f"that is {worst} connections" in stated
+    assert f"max_connections of at least {POSTGRES_MAX_CONNECTIONS}" in stated
 
 
 # --- docker-compose.yml -----------------------------------------------------------------------
@@ -229,6 +514,14 @@ def test_api_liveness_probe_matches_the_port_it_serves() -> None:
     probe = " ".join(api["healthcheck"]["test"])
     assert f"127.0.0.1:{port}/health/live" in probe
     assert any(str(p).endswith(f":{port}") for p in api["ports"])
+
+
+def test_compose_runs_one_api_process_per_container() -> None:
+    """More api throughput is more containers; processes never share metrics files here."""
+    command = [str(a) for a in service("api")["command"]]
+    assert command[command.index("--workers") + 1] == "1"
+    for name in APP_SERVICES:
+        assert "PROMETHEUS_MULTIPROC_DIR" not in service_environment(name), name
 
 
 def test_worker_replicas_are_scalable() -> None:

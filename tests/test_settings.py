@@ -61,6 +61,7 @@ def test_production_with_real_values_starts() -> None:
         ({"embed_keys": "short"}, "EMBED_KEYS: every value must have 32"),
         ({"procore_client_id": ""}, "PROCORE_CLIENT_ID is not set"),
         ({"procore_client_secret": "changeme"}, "PROCORE_CLIENT_SECRET holds a placeholder"),
+        ({"metrics_token": "real-one,change-me"}, "METRICS_TOKEN holds a placeholder value"),
     ],
 )
 def test_production_refuses_missing_or_placeholder_secrets(
@@ -68,6 +69,10 @@ def test_production_refuses_missing_or_placeholder_secrets(
 ) -> None:
     with pytest.raises(ValidationError, match=message):
         build(**{**GOOD_PRODUCTION, **change})
+
+
+def test_production_keeps_metrics_open_when_no_metrics_token_is_set() -> None:
+    assert build(**{**GOOD_PRODUCTION, "metrics_token": ""}).metrics_token == []
 
 
 def test_development_runs_without_procore_credentials_on_the_simulator() -> None:
@@ -143,3 +148,15 @@ def test_development_accepts_what_production_refuses() -> None:
 def test_a_generated_fernet_key_is_accepted() -> None:
     for _ in range(50):
         build(**{**GOOD_PRODUCTION, "encryption_key": Fernet.generate_key().decode()})
+
+
+@pytest.mark.parametrize("namespace", ["Procore_Hooks", "hooks.app", "my hooks", ""])
+def test_webhook_namespace_follows_procores_rule(namespace: str) -> None:
+    """`plan_your_app/webhooks_api.md`: "Allowed characters: lowercase a-z, digits 0-9, and
+    dashes" — a namespace Procore would refuse is refused at start-up, naming the setting."""
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None, webhook_namespace=namespace)  # type: ignore[call-arg]
+    assert "webhook_namespace" in str(refused.value)
+    assert Settings(_env_file=None, webhook_namespace="acme-sync-2").webhook_namespace == (  # type: ignore[call-arg]
+        "acme-sync-2"
+    )

@@ -602,3 +602,83 @@ async def test_a_queue_that_is_behind_leaves_new_rows_to_the_dispatcher(
             assert (await load(db, resumed_body["ulid"])).locked_until is not None
             batches = await jobs_settled(redis, behind, 1)
             assert [resumed.json()["event_id"]] in batches
+
+
+# --- the registry at the receiver -----------------------------------------------------------
+
+
+async def test_a_line_item_event_brings_its_parent_along(
+    client: httpx.AsyncClient, db: Runtime
+) -> None:
+    """A v3.0 payload's `related_resources` names the parent of a line item (FACTS.md §1): the
+    registry says a Direct Cost Line Item's parent is refreshed too, as an event of its own."""
+    body = payloads.v3(
+        resource_name="Direct Cost Line Items",
+        resource_id=9611,
+        related_resources=[{"id": 9601, "name": "Direct Costs"}, {"id": 1, "name": "Other"}],
+    )
+    assert (await post(client, body)).status_code == 202
+    async with db.sessions() as session:
+        rows = (
+            await session.execute(
+                select(
+                    Event.resource_name, Event.resource_id, Event.status, Event.event_type
+                ).order_by(Event.id)
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("Direct Cost Line Items", 9611, EventStatus.QUEUED, "update"),
+        ("Direct Costs", 9601, EventStatus.QUEUED, "update"),
+    ]
+    # Delivered again: both are duplicates, nothing new.
+    assert (await post(client, body)).json() == {"status": "duplicate"}
+    assert await count_events(db) == 2
+
+
+async def test_deprecated_fanout_updates_are_one_event_of_the_company_type(
+    client: httpx.AsyncClient, db: Runtime
+) -> None:
+    """`announcements/webhook_fanout_migration.md`: from 2026-06-30 Project Vendors updates are
+    served by Company Vendors ("one event per actual contact change. No fanout"); during the
+    cutover, dedupe on resource_id + event timestamp."""
+    fanned = [
+        payloads.v2(resource_name="Project Vendors", resource_id=4101, project_id=project)
+        for project in (900, 901, 903)
+    ]
+    answers = [await post(client, body) for body in fanned]
+    assert [a.status_code for a in answers] == [202, 200, 200]
+    assert await count_events(db) == 1
+    async with db.sessions() as session:
+        event = (await session.execute(select(Event))).scalar_one()
+    assert (event.resource_name, event.resource_id, event.project_id) == (
+        "Company Vendors",
+        4101,
+        None,
+    )
+    assert event.raw["resource_name"] == "Project Vendors"  # what Procore sent is kept
+    assert "served as Company Vendors" in (event.last_error or "")
+    # A creation is still the project's own event.
+    created = payloads.v2(resource_name="Project Vendors", resource_id=4101, event_type="create")
+    assert (await post(client, created)).status_code == 202
+    assert (await load(db, created["ulid"])).resource_name == "Project Vendors"
+
+
+async def test_every_registered_type_is_supported_and_an_unknown_one_is_not(
+    client: httpx.AsyncClient, db: Runtime
+) -> None:
+    from app.procore import resources
+
+    for name in resources.NAMES:
+        kind = resources.REGISTRY[name]
+        body = payloads.v2(
+            resource_name=name,
+            event_type="create",
+            project_id=None if kind.company_level else 900,
+        )
+        assert (await post(client, body)).status_code == 202, name
+        assert (await load(db, body["ulid"])).status is EventStatus.QUEUED, name
+    unknown = payloads.v2(resource_name="Widgets")
+    assert (await post(client, unknown)).status_code == 202
+    stored = await load(db, unknown["ulid"])
+    assert stored.status is EventStatus.UNSUPPORTED
+    assert "unsupported resource 'Widgets'" in (stored.last_error or "")

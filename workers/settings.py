@@ -1,18 +1,32 @@
-"""arq WorkerSettings: `arq workers.settings.WorkerSettings` or `procore-hooks worker`."""
+"""arq WorkerSettings, and the worker that `procore-hooks worker` runs over them.
+
+`procore-hooks worker` (`run()` below) rides out a Redis outage: it waits for Redis at start-up
+and when Redis drops, reconnects, and goes on, where arq's own worker exits (`arq
+workers.settings.WorkerSettings` still works, leaving recovery to a restart policy). Postgres
+holds the work meanwhile (DESIGN.md, Scheduling): nothing is lost, only delayed.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
+import signal
+import time
 from typing import Any, ClassVar
 
 from arq import cron
-from arq.connections import RedisSettings
+from arq.connections import RedisSettings, create_pool
 from arq.cron import CronJob
 from arq.typing import WorkerCoroutine
+from arq.worker import Worker, get_kwargs
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.events.policy import RetryPolicy, full_jitter
 from app.health import heartbeat
+from app.health.worker import WorkerHealth
 from app.logs import configure_logging, get_logger
 from app.metrics.exposition import start_worker_metrics
 from app.queue import deserialize_job, redis_settings, serialize_job
@@ -23,15 +37,39 @@ from workers import jobs
 log = get_logger(__name__)
 
 
-async def startup(ctx: dict[str, Any]) -> None:
+def serve_probes(ctx: dict[str, Any]) -> WorkerHealth:
+    """The metrics port with /health/live and /health/ready, once per process: before Redis
+    first answers (the reconnecting worker calls it then) or else at start-up."""
+    health: WorkerHealth | None = ctx.get("health")
+    if health is not None:
+        return health
     # Tests and the CLI may pass their own Settings in ctx; otherwise read the environment.
     settings: Settings = ctx.setdefault("settings", get_settings())
     configure_logging(settings)
+    ctx["health"] = health = WorkerHealth(stale_seconds=settings.worker_stale_seconds)
+    ctx["tick_task"] = asyncio.create_task(_tick_forever(health))
+    ctx["metrics_server"] = start_worker_metrics(settings, health=health)
+    return health
+
+
+async def stop_probes(ctx: dict[str, Any]) -> None:
+    task: asyncio.Task[None] | None = ctx.pop("tick_task", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    metrics_server = ctx.pop("metrics_server", None)
+    if metrics_server is not None:
+        metrics_server.stop()
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    serve_probes(ctx)
+    settings: Settings = ctx["settings"]
     ctx["runtime"] = open_runtime(settings, name="procore-hooks-worker")
     ctx["worker"] = identity = heartbeat.WorkerIdentity()
     ctx["jobs_done"] = 0
     ctx["heartbeat_task"] = asyncio.create_task(_beat_forever(ctx))
-    ctx["metrics_server"] = start_worker_metrics(settings)
     log.info("worker.started", worker_id=identity.worker_id)
 
 
@@ -41,9 +79,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    metrics_server = ctx.get("metrics_server")
-    if metrics_server is not None:
-        metrics_server.stop()
+    await stop_probes(ctx)
     runtime = ctx.get("runtime")
     if runtime is not None:
         with contextlib.suppress(SQLAlchemyError, OSError):
@@ -59,9 +95,17 @@ async def _beat_forever(ctx: dict[str, Any]) -> None:
         try:
             async with runtime.sessions() as session, session.begin():
                 await heartbeat.beat(session, ctx["worker"], ctx["jobs_done"])
+            ctx["health"].beat()
         except (SQLAlchemyError, OSError) as exc:
             log.warning("worker.heartbeat_failed", error=str(exc))
         await asyncio.sleep(runtime.settings.worker_heartbeat_seconds)
+
+
+async def _tick_forever(health: WorkerHealth) -> None:
+    """Proof for /health/live that the event loop turns (whatever Postgres and Redis do)."""
+    while True:
+        health.tick()
+        await asyncio.sleep(1.0)
 
 
 def _dispatch_seconds(settings: Settings) -> set[int]:
@@ -125,3 +169,97 @@ class WorkerSettings:
     keep_result: ClassVar[int] = 60
     max_tries: ClassVar[int] = 3
     health_check_interval: ClassVar[int] = 30
+
+
+# What a Redis that is down, restarting or unreachable raises (BusyLoadingError, while a
+# restarted Redis loads, is a ConnectionError).
+REDIS_DOWN: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    asyncio.TimeoutError,
+)
+# Between two attempts to reach Redis: full jitter under 0.5 s, 1 s, 2 s ... capped at 10 s.
+RECONNECT = RetryPolicy(
+    base_seconds=0.5, cap_seconds=10.0, max_attempts=1, rate_limit_jitter_seconds=0.0
+)
+
+
+class ReconnectingWorker(Worker):
+    """arq's Worker, which keeps going when Redis does not answer instead of exiting."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._redis_failures = 0
+        self._redis_down_since: float | None = None
+        self._rng = random.Random()
+
+    async def main(self) -> None:
+        serve_probes(self.ctx)  # live while it waits for Redis; ready once work can run
+        while self._pool is None:
+            try:
+                self._pool = await create_pool(
+                    self.redis_settings,
+                    job_deserializer=self.job_deserializer,
+                    job_serializer=self.job_serializer,
+                    default_queue_name=self.queue_name,
+                    expires_extra_ms=self.expires_extra_ms,
+                )
+            except REDIS_DOWN as exc:
+                await self._redis_unavailable(exc)
+        self._redis_back()
+        await super().main()
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except REDIS_DOWN as exc:
+            # Jobs in flight go on (they hold their rows' leases in Postgres); a job whose
+            # result could not be written to Redis is simply not acknowledged there.
+            await self._redis_unavailable(exc)
+        else:
+            self._redis_back()
+
+    async def close(self) -> None:
+        """arq's close, minus what needs Redis when Redis is down: the shutdown hook (closing
+        the runtime, forgetting the heartbeat) always runs, so SIGTERM ends the worker cleanly
+        in an outage too."""
+        if not self._handle_signals:
+            self.handle_sig(signal.SIGUSR1)
+        if not self._pool:  # stopped before Redis ever answered: nothing started but probes
+            await stop_probes(self.ctx)
+            return
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        with contextlib.suppress(*REDIS_DOWN):
+            await self.pool.delete(self.health_check_key)
+        if self.on_shutdown:
+            await self.on_shutdown(self.ctx)
+        with contextlib.suppress(*REDIS_DOWN):
+            await self.pool.close(close_connection_pool=True)
+        self._pool = None
+
+    async def _redis_unavailable(self, exc: BaseException) -> None:
+        self._redis_failures += 1
+        if self._redis_down_since is None:
+            self._redis_down_since = time.monotonic()
+            self._report_redis(up=False)
+            log.warning("worker.redis_unavailable", error=str(exc) or type(exc).__name__)
+        await asyncio.sleep(full_jitter(self._redis_failures, RECONNECT, self._rng))
+
+    def _redis_back(self) -> None:
+        if self._redis_down_since is not None:
+            down_s = round(time.monotonic() - self._redis_down_since, 1)
+            log.info("worker.redis_reconnected", down_s=down_s, attempts=self._redis_failures)
+            self._report_redis(up=True)
+        self._redis_down_since = None
+        self._redis_failures = 0
+
+    def _report_redis(self, *, up: bool) -> None:
+        health: WorkerHealth | None = self.ctx.get("health")  # set by startup()
+        if health is not None:
+            health.redis_up = up
+
+
+def run() -> None:
+    """`procore-hooks worker`: WorkerSettings on the reconnecting worker."""
+    ReconnectingWorker(**get_kwargs(WorkerSettings)).run()  # type: ignore[arg-type]

@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import orjson
-from rich.console import Console
+from rich.console import Console, Group
+from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from app.admin import audit, service
 from app.admin.schemas import GateOut, SummaryOut
@@ -64,9 +66,16 @@ async def status(settings: Settings, *, console: Console, as_json: bool, every_g
     else:
         console.print(_summary_table(overview))
         console.print(_gates_table(gates.items, every_gate=every_gate))
+        for gate in gates.items:
+            if gate.diagnosis or gate.remediation:
+                console.print(_gate_details(gate))
         if gates.next_cursor is not None:
             console.print(f"(first {len(gates.items)} gates; see GET /admin/gates for the rest)")
     return 1 if overview.gates_by_state["parked"] or overview.workers.alive == 0 else 0
+
+
+# An 80-column terminal is the measure: one short line per table row, and what needs words
+# (the diagnosis's remediation) below the table, wrapped to the terminal.
 
 
 def _summary_table(overview: SummaryOut) -> Table:
@@ -93,33 +102,57 @@ def _summary_table(overview: SummaryOut) -> Table:
 
 def _gates_table(gates: list[GateOut], *, every_gate: bool) -> Table:
     title = "Gates" if every_gate else "Gates not open (parked or suspect)"
-    table = Table(title=title, title_justify="left")
-    for name in ("id", "scope", "company", "project", "state", "diagnosis", "parked", "oldest"):
-        table.add_column(name, justify="right" if name in ("id", "parked") else "left")
-    table.add_column("next probe")
-    table.add_column("remediation", overflow="fold")
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    for name in ("gate", "scope", "state", "diagnosis", "events", "oldest", "probe"):
+        table.add_column(name, justify="right" if name in ("gate", "events") else "left")
     now = datetime.now(UTC)
     for gate in gates:
         table.add_row(
-            str(gate.id),
-            gate.scope.value,
-            _text(gate.company_id),
-            _text(gate.project_id),
+            f"#{gate.id}",
+            _scope(gate, short=True),
             gate.state.value,
             gate.diagnosis or "",
             str(gate.parked_events),
             "" if gate.oldest_parked_age_s is None else _age(gate.oldest_parked_age_s),
             _next_probe(gate, now),
-            gate.remediation or "",
         )
     if not gates:
-        table.add_row(*[""] * 9, "all gates open")
+        table.add_row("", "all gates open", *[""] * 5)
     return table
+
+
+def _gate_details(gate: GateOut) -> Padding:
+    """`#12 company 33: not_installed (403), parked 2.0h ago by policy`, and under it, indented
+    and wrapped to the terminal, what someone must do to reopen the gate."""
+    facts = gate.diagnosis or gate.state.value
+    if gate.last_status is not None:
+        facts += f" ({gate.last_status})"
+    if gate.parked_at is not None:
+        age = (datetime.now(UTC) - gate.parked_at).total_seconds()
+        facts += f", parked {_age(age)} ago by {gate.parked_by or 'policy'}"
+    head = Text(f"#{gate.id} {_scope(gate)}", style="bold").append(f": {facts}", style="")
+    notes = [gate.remediation] if gate.remediation else []
+    if gate.parked_by == "operator":
+        notes.append(f"held by an operator: POST /admin/gates/{gate.id}/unpark releases it")
+    body = Padding(Text("\n".join(notes)), (0, 0, 0, 2))
+    return Padding(Group(head, body), (1, 0, 0, 0))
+
+
+def _scope(gate: GateOut, *, short: bool = False) -> str:
+    """`company 31`, `project 31/902` (`project 902` in the table: Procore's project ids are
+    unique on their own), `credential 7`."""
+    if gate.project_id is not None and short:
+        return f"project {gate.project_id}"
+    if gate.project_id is not None:
+        return f"project {_text(gate.company_id)}/{gate.project_id}"
+    if gate.company_id is not None:
+        return f"company {gate.company_id}"
+    return gate.scope_key.replace(":", " ", 1)
 
 
 def _next_probe(gate: GateOut, now: datetime) -> str:
     if gate.parked_by == "operator":
-        return "held by operator"
+        return "held"
     if gate.next_probe_at is None:
         return ""
     wait = (gate.next_probe_at - now).total_seconds()

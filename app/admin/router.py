@@ -20,6 +20,8 @@ from app.admin.schemas import (
     ActionPage,
     ConnectLinkIn,
     ConnectLinkOut,
+    CredentialOut,
+    CredentialRemovedOut,
     EventDetail,
     EventPage,
     GateDetail,
@@ -378,6 +380,33 @@ async def connect_link(
     return ConnectLinkOut(url=url, company_id=company_id, expires_at=expires_at)
 
 
+@router.get(
+    "/credentials",
+    summary="Credentials: the app's service account and connected users, the companies each "
+    "serves (never a token)",
+)
+async def list_credentials(session: Session) -> list[CredentialOut]:
+    return await service.list_credentials(session)
+
+
+@router.delete(
+    "/credentials/{credential_id}",
+    summary="Remove a connected user's credential: its tokens are revoked at Procore, its "
+    "companies fall back to the app's service account",
+    responses={404: {"model": Problem}, 409: {"model": Problem}},
+)
+async def remove_credential(
+    runtime: RuntimeDep, actor: Actor, credential_id: PathId
+) -> CredentialRemovedOut:
+    try:
+        removed = await service.remove_credential(runtime, credential_id, actor=actor)
+    except service.CredentialRefused as exc:
+        raise HTTPException(409, str(exc)) from exc
+    if removed is None:
+        raise _not_found(f"credential {credential_id}")
+    return removed
+
+
 @router.post(
     "/setup-links",
     summary="Issue a signed link to a company's setup page (its live state, next steps)",
@@ -456,7 +485,7 @@ async def company_resync_runs(
 
 @router.get(
     "/resync-runs/{run_id}",
-    summary="One resync: status and progress (parts, pages, listed, written, deleted)",
+    summary="One resync: status and progress (parts, pages, listed, written, absent)",
     responses={404: {"model": Problem}},
 )
 async def resync_run(session: Session, run_id: PathId) -> ResyncRunOut:

@@ -212,6 +212,34 @@ class ActionPage(BaseModel):
     next_cursor: str | None
 
 
+class CredentialOut(BaseModel):
+    id: int
+    kind: str = Field(
+        description='"client_credentials" (the app\'s service account) or '
+        '"authorization_code" (a connected user)'
+    )
+    label: str
+    procore_user_id: int | None
+    procore_login: str | None
+    holds_tokens: bool = Field(description="Tokens are stored for it (never shown)")
+    needs_reauth: bool
+    companies: list[int] = Field(description="Companies it serves")
+    created_at: datetime
+    updated_at: datetime
+
+
+class CredentialRemovedOut(BaseModel):
+    id: int
+    companies: list[int] = Field(
+        description="Companies it served: they fall back to the app's service account"
+    )
+    revoke: str = Field(
+        description='What Procore answered to `POST /oauth/revoke`: "revoked", "failed" (not '
+        'confirmed: see the call audit) or "nothing" (no token was stored)'
+    )
+    statuses: list[int | None] = Field(description="HTTP status per token sent (null: no answer)")
+
+
 class Problem(BaseModel):
     """An error: `detail` says why (for invalid input, the list of what is wrong)."""
 

@@ -21,6 +21,8 @@ from app.admin.schemas import (
     ActionOut,
     ActionPage,
     CallOut,
+    CredentialOut,
+    CredentialRemovedOut,
     EventDetail,
     EventOut,
     EventPage,
@@ -39,6 +41,7 @@ from app.gates import service as gates
 from app.models import (
     FINAL_STATUSES,
     AdminAction,
+    CredentialKind,
     Event,
     EventStatus,
     Gate,
@@ -48,6 +51,8 @@ from app.models import (
     Resource,
     WorkerHeartbeat,
 )
+from app.procore import revocation
+from app.procore.tokens import retire_tokens
 from app.resync import runs
 from app.runtime import Runtime
 from app.subscriptions import service as subscriptions
@@ -581,3 +586,95 @@ async def request_resync(
     view = await runs.get(session, run_id)
     assert view is not None, "a run just requested is there"
     return ResyncRunOut.of(view)
+
+
+# --- credentials ----------------------------------------------------------------------------
+
+_CREDENTIALS = text(
+    """
+    SELECT c.id, c.kind, c.label, c.procore_user_id, c.procore_login, c.needs_reauth,
+        c.created_at, c.updated_at,
+        (c.access_token_enc IS NOT NULL OR c.refresh_token_enc IS NOT NULL) AS holds_tokens,
+        COALESCE(array_agg(cc.company_id ORDER BY cc.company_id)
+                 FILTER (WHERE cc.company_id IS NOT NULL), '{}') AS companies
+    FROM credentials c LEFT JOIN company_credentials cc ON cc.credential_id = c.id
+    GROUP BY c.id ORDER BY c.id
+    """
+)
+
+_LOCK_CREDENTIAL = text("SELECT kind FROM credentials WHERE id = :id FOR UPDATE")
+
+_RELEASE_COMPANIES = text(
+    """
+    DELETE FROM company_credentials WHERE credential_id = :id
+    RETURNING company_id
+    """
+)
+
+_CREDENTIAL_GATE = text("SELECT id FROM gates WHERE scope_key = :key AND state <> 'open'")
+
+
+class CredentialRefused(Exception):
+    """The credential cannot be removed here (the message says why and what to do)."""
+
+
+async def list_credentials(session: AsyncSession) -> list[CredentialOut]:
+    rows = (await session.execute(_CREDENTIALS)).mappings()
+    return [CredentialOut.model_validate(dict(row)) for row in rows]
+
+
+async def remove_credential(
+    runtime: Runtime, credential_id: int, *, actor: str
+) -> CredentialRemovedOut | None:
+    """Remove a connected user's credential: its tokens are taken out of the database and
+    revoked at Procore, the companies it served fall back to the app's service account, and
+    its credential gate (if closed) opens so that what it held is retried with that one. The
+    row stays as a record (a later connect by the same user re-authorizes it). Both steps are
+    audited: `credential_remove`, then `credential_revoke` with Procore's answer. None if
+    there is no such credential; CredentialRefused for the app's own service account."""
+    async with runtime.sessions() as session, session.begin():
+        kind = (await session.execute(_LOCK_CREDENTIAL, {"id": credential_id})).scalar()
+        if kind is None:
+            return None
+        if CredentialKind(kind) is CredentialKind.CLIENT_CREDENTIALS:
+            raise CredentialRefused(
+                f"credential {credential_id} is the app's service account: it follows "
+                "PROCORE_CLIENT_ID / PROCORE_CLIENT_SECRET and is not removed here"
+            )
+        retired = await retire_tokens(session, runtime.vault, credential_id)
+        companies = sorted(
+            int(c)
+            for c in (await session.execute(_RELEASE_COMPANIES, {"id": credential_id})).scalars()
+        )
+        gate_id = (
+            await session.execute(_CREDENTIAL_GATE, {"key": gates.credential_key(credential_id)})
+        ).scalar()
+        if gate_id is not None:
+            await gates.operator_unpark(
+                session, gate_id, reason=f"credential {credential_id} was removed"
+            )
+        await audit.record(
+            session,
+            actor=actor,
+            action="credential_remove",
+            target=f"credential:{credential_id}",
+            detail={"companies": companies, "tokens": len(retired.tokens)},
+        )
+    runtime.procore.tokens.forget(credential_id)
+    for company_id in companies:
+        runtime.procore.tokens.forget_company(company_id)
+    [revoked] = await revocation.revoke(runtime.http, runtime.settings, runtime.sessions, [retired])
+    async with runtime.sessions() as session, session.begin():
+        await audit.record(
+            session,
+            actor=actor,
+            action="credential_revoke",
+            target=f"credential:{credential_id}",
+            detail=revoked.detail(),
+        )
+    return CredentialRemovedOut(
+        id=credential_id,
+        companies=companies,
+        revoke=revoked.outcome,
+        statuses=list(revoked.statuses),
+    )

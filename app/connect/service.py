@@ -19,7 +19,9 @@ that last proved access to it) is decided by who issued the link, not by whoever
 
 Links are minted at most CONNECT_LINKS_PER_HOUR times per company (the setup page mints them
 for anyone holding a signed setup link), and expired ones are pruned as new ones are minted. A
-code exchange that fails gives the link back, so it stays usable as the page says.
+code exchange that fails gives the link back, so it stays usable as the page says. Tokens a
+connect replaces (the user's previous grant, or a user credential left serving no company)
+are revoked at Procore (app.procore.revocation).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.gates import service as gates
 from app.logs import get_logger
+from app.procore import revocation
 from app.procore.answers import OutcomeKind
 from app.procore.calls import CallRecord, record_calls
 from app.procore.tokens import parse_grant, post_token, save_user_credential
@@ -243,7 +246,7 @@ async def complete(runtime: Runtime, *, state: str, code: str) -> Connected | Co
     user_id = profile.get("id")
     login = profile.get("login")
     async with runtime.sessions() as session, session.begin():
-        credential_id = await save_user_credential(
+        credential_id, replaced = await save_user_credential(
             session,
             runtime.vault,
             client_id=settings.procore_client_id,
@@ -253,6 +256,8 @@ async def complete(runtime: Runtime, *, state: str, code: str) -> Connected | Co
             login=login if isinstance(login, str) else None,
             label=f"connected user {login}" if isinstance(login, str) else "connected user",
         )
+        # Only the attached companies change hands: the credentials they leave are checked.
+        displaced = await revocation.serving(session, attached, keep=credential_id)
         for company_id, name in companies:
             if company_id not in attached:
                 continue
@@ -260,8 +265,14 @@ async def complete(runtime: Runtime, *, state: str, code: str) -> Connected | Co
                 _PROVE_COMPANY,
                 {"company_id": company_id, "credential_id": credential_id, "company_name": name},
             )
+        retired = await revocation.retire_orphans(session, runtime.vault, displaced)
+        if replaced is not None:
+            retired.append(replaced)
         await gates.connected(session, credential_id=credential_id, company_ids=attached)
         await record_calls(session, [replace(c, credential_id=credential_id) for c in calls])
+    await revocation.revoke(runtime.http, settings, runtime.sessions, retired)
+    for old in retired:
+        runtime.procore.tokens.forget(old.credential_id)
     runtime.procore.tokens.forget(credential_id)
     for company_id in attached:
         runtime.procore.tokens.forget_company(company_id)

@@ -15,11 +15,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.procore import resources
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,9 +162,9 @@ async def soft_delete(session: AsyncSession, deletions: Sequence[Deletion]) -> N
     )
 
 
-def procore_updated_at(data: dict[str, Any]) -> datetime | None:
+def procore_updated_at(data: dict[str, Any], field: str | None = "updated_at") -> datetime | None:
     """Procore's `updated_at` (ISO-8601) from a resource body, if it has a readable one."""
-    value = data.get("updated_at")
+    value = None if field is None else data.get(field)
     if not isinstance(value, str):
         return None
     try:
@@ -171,11 +174,18 @@ def procore_updated_at(data: dict[str, Any]) -> datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
-def resource_body(parsed: Any) -> dict[str, Any] | None:
-    """The resource object of a show answer (v1 plain, or a v2 `{"data": {...}}` envelope)."""
-    if not isinstance(parsed, dict):
-        return None
-    inner = parsed.get("data")
-    if "id" not in parsed and isinstance(inner, dict):
-        return inner
-    return parsed
+class Absent(Enum):
+    """A `show_by_list` answer that does not hold the wanted resource (as a show's 404)."""
+
+    NOT_LISTED = "not listed"
+
+
+def resource_body(
+    kind: resources.ResourceType, parsed: Any, resource_id: int
+) -> dict[str, Any] | Absent | None:
+    """The resource object of a show answer (unwrapped as the registry says); NOT_LISTED for
+    a list-by-id answer without it; None for an answer that is no resource object."""
+    body = resources.unwrap(kind, parsed, resource_id)
+    if body is None and kind.show_by_list and isinstance(parsed, list | dict):
+        return Absent.NOT_LISTED
+    return body if isinstance(body, dict) else None

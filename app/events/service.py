@@ -37,9 +37,9 @@ from app.gates import service as gates
 from app.gates.guard import company_scope, project_scope
 from app.logs import get_logger
 from app.models import EventStatus
+from app.procore import resources
 from app.procore.answers import Outcome, OutcomeKind
 from app.procore.calls import CallRecord, record_calls
-from app.procore.endpoints import MissingProject, is_supported, resource_path
 from app.procore.tokens import CredentialRef
 from app.runtime import Runtime
 from app.settings import Settings
@@ -311,7 +311,7 @@ def coalesce(claimed: Sequence[Claimed]) -> tuple[list[Target], list[Claimed]]:
     targets: dict[tuple[int, str, int, bool], Target] = {}
     unservable: list[Claimed] = []
     for event in claimed:
-        if event.resource_id is None or not is_supported(event.resource_name):
+        if event.resource_id is None or not resources.is_supported(event.resource_name):
             unservable.append(event)
             continue
         assert event.resource_name is not None
@@ -425,14 +425,15 @@ async def _fetch(runtime: Runtime, target: Target, calls: list[CallRecord]) -> N
             "PROCORE_CLIENT_SECRET or connect a user",
         )
         return
+    kind = resources.REGISTRY[target.resource_name]
     try:
-        path = resource_path(
-            target.resource_name,
+        path = resources.show_path(
+            kind,
             target.resource_id,
             company_id=target.company_id,
             project_id=target.project_id,
         )
-    except MissingProject as exc:
+    except resources.MissingProject as exc:
         target.outcome = Outcome(OutcomeKind.REJECTED, None, str(exc))
         return
     target.path = path
@@ -449,9 +450,13 @@ async def _fetch(runtime: Runtime, target: Target, calls: list[CallRecord]) -> N
     if answer.outcome.kind is not OutcomeKind.OK:
         return
     try:
-        body = mirror.resource_body(answer.json())
+        body = mirror.resource_body(kind, answer.json(), target.resource_id)
     except orjson.JSONDecodeError:
         body = None
+    if body is mirror.Absent.NOT_LISTED:
+        # A list filtered by the id answered without it: as a show's 404 would.
+        target.outcome = Outcome(OutcomeKind.NOT_FOUND, 404, f"{kind.name} not in its list")
+        return
     if body is None:
         target.outcome = Outcome(
             OutcomeKind.TRANSIENT, answer.outcome.status, "answer is not a resource object"
@@ -463,7 +468,7 @@ async def _fetch(runtime: Runtime, target: Target, calls: list[CallRecord]) -> N
         resource_id=target.resource_id,
         project_id=target.project_id,
         data=body,
-        procore_updated_at=mirror.procore_updated_at(body),
+        procore_updated_at=mirror.procore_updated_at(body, kind.updated_field),
         fetched_at=datetime.fromtimestamp(answer.sent_at, UTC),
     )
 

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.health import heartbeat
+from app.migrate import current_revision
 from app.runtime import Runtime
 
 router = APIRouter(tags=["health"])
@@ -140,7 +141,7 @@ async def _redis(runtime: Runtime) -> dict[str, Any]:
 
 async def _migrations(runtime: Runtime, state: Any) -> dict[str, Any]:
     async with runtime.engine.connect() as conn:
-        current = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+        current = await current_revision(conn)
     head: str = state.migration_head
     if current != head:
         return {"status": "degraded", "current": current, "head": head}

@@ -6,9 +6,10 @@ only and stay bounded (no ids in labels).
 
 Two kinds of numbers:
 - Counters and the lag histogram are counted where things happen (api: the receiver;
-  worker: jobs, calls, probes, token renewals). Each process exposes its own; with several
-  uvicorn workers, set PROMETHEUS_MULTIPROC_DIR (an empty directory per api container) and
-  prometheus-client sums the processes at scrape time.
+  worker: jobs, calls, probes, token renewals). Each process exposes its own: the deployment
+  runs one api process per container (docker-compose.yml, deploy/kubernetes). `procore-hooks
+  api --workers N` points its processes at one PROMETHEUS_MULTIPROC_DIR, and prometheus-client
+  sums them at scrape time.
 - Gauges that describe the database (gates by state, parked events, queue depth, heartbeat
   age) are read from Postgres by the api when scraped (`app.metrics.database`), at most once
   per METRICS_REFRESH_SECONDS, never per metric. Only the api sets them, so a worker's
@@ -17,7 +18,7 @@ Two kinds of numbers:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
@@ -25,12 +26,12 @@ RejectReason = Literal[
     "auth", "too_large", "too_slow", "not_json", "unroutable", "storage", "internal"
 ]
 JobOutcome = Literal["done", "skipped", "retrying", "dead", "parked"]
-CallPurpose = Literal["fetch", "probe", "diagnose", "token", "connect", "hooks"]
+CallPurpose = Literal["fetch", "probe", "diagnose", "token", "revoke", "connect", "hooks"]
 ProbeResult = Literal["opened", "still_closed", "error"]
 TokenResult = Literal["ok", "refused", "failed", "lost"]
 TokenGrant = Literal["client_credentials", "refresh_token"]
 HookSyncResult = Literal["unchanged", "changed", "skipped", "failed"]
-ResyncAction = Literal["written", "deleted"]
+ResyncAction = Literal["written", "absent"]
 ResyncEnd = Literal["done", "failed"]
 
 _NS = "procore_hooks"
@@ -133,7 +134,8 @@ HOOKS_REENABLED = Counter(
 )
 RESYNC_RESOURCES = Counter(
     "resync_resources",
-    "Resources a resync wrote to the mirror (added or updated) or soft-deleted (gone).",
+    "Resources a resync wrote to the mirror (added or updated), or found absent from every "
+    "list (handed to the pipeline, deleted only when Procore answers 404).",
     ["action"],
     namespace=_NS,
 )
@@ -280,7 +282,7 @@ def status_class(status: int | None) -> str:
     return "other"
 
 
-_PURPOSES = frozenset({"fetch", "probe", "diagnose", "token", "connect", "hooks"})
+_PURPOSES: frozenset[str] = frozenset(get_args(CallPurpose))
 
 
 def _purpose(purpose: str) -> str:

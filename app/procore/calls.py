@@ -19,6 +19,7 @@ class Purpose:
     PROBE = "probe"
     DIAGNOSE = "diagnose"
     TOKEN = "token"  # noqa: S105 (a purpose, not a secret)
+    REVOKE = "revoke"
     CONNECT = "connect"
     HOOKS = "hooks"
 

@@ -144,14 +144,15 @@ class ProcoreClient:
         path: str,
         *,
         credential: CredentialRef,
-        company_id: int,
+        company_id: int | None,
         calls: list[CallRecord],
         json: Any = None,
         project_id: int | None = None,
         purpose: str = Purpose.HOOKS,
     ) -> Answer:
         """Any method on `path` as `credential` in `company_id`, with an optional JSON body;
-        paced, renewed on 401 and audited exactly like `get`."""
+        paced, renewed on 401 and audited exactly like `get`. Without a company (install
+        discovery's `/companies`), no `Procore-Company-Id` is sent."""
         return await self._call(
             method.upper(), path, json, credential, company_id, calls, project_id, None, purpose
         )
@@ -162,7 +163,7 @@ class ProcoreClient:
         path: str,
         json: Any,
         credential: CredentialRef,
-        company_id: int,
+        company_id: int | None,
         calls: list[CallRecord],
         project_id: int | None,
         event_id: int | None,

@@ -227,6 +227,14 @@ class TokenService:
         self._mapping[company_id] = (*found, time.monotonic())
         return found
 
+    async def app_credential(self) -> CredentialRef | None:
+        """The app's own service account (client credentials), if one is configured: it
+        serves every company where the app is installed, and discovers them."""
+        async with self._engine.connect() as conn:
+            app_id = await self._app_credential_id(conn)
+            await conn.commit()
+        return None if app_id is None else CredentialRef(app_id, CredentialKind.CLIENT_CREDENTIALS)
+
     def forget_company(self, company_id: int) -> None:
         self._mapping.pop(company_id, None)
 
@@ -539,7 +547,20 @@ async def post_token(
     credential_id: int | None,
 ) -> tuple[int | None, bytes, CallRecord]:
     """POST the token endpoint. Returns (status or None, body or error text, audit record)."""
-    url = settings.procore_login_base.rstrip("/") + TOKEN_PATH
+    return await post_login(http, settings, TOKEN_PATH, Purpose.TOKEN, form, credential_id)
+
+
+async def post_login(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    path: str,
+    purpose: str,
+    form: Mapping[str, str],
+    credential_id: int | None,
+) -> tuple[int | None, bytes, CallRecord]:
+    """POST a form to Procore's login service (PROCORE_LOGIN_BASE): the token and revoke
+    endpoints. Returns (status or None, body or error text, audit record)."""
+    url = settings.procore_login_base.rstrip("/") + path
     started = time.perf_counter()
     status: int | None = None
     error: str | None = None
@@ -557,11 +578,11 @@ async def post_token(
     except httpx.TransportError as exc:
         error = f"connection error: {type(exc).__name__}"
         body = error.encode()
-    metrics.procore_call(status, Purpose.TOKEN)
+    metrics.procore_call(status, purpose)
     call = CallRecord(
-        purpose=Purpose.TOKEN,
+        purpose=purpose,
         method="POST",
-        path=TOKEN_PATH,
+        path=path,
         status=status,
         latency_ms=round((time.perf_counter() - started) * 1000),
         credential_id=credential_id,
@@ -597,6 +618,51 @@ _UPDATE_USER = text(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Retired:
+    """The tokens a credential held until they were cleared from it, to be revoked at Procore
+    once the transaction that cleared them has committed (app.procore.revocation)."""
+
+    credential_id: int
+    tokens: tuple[str, ...] = field(repr=False)
+
+
+_TAKE_TOKENS = text(
+    """
+    SELECT access_token_enc, refresh_token_enc FROM credentials
+    WHERE id = :id AND kind = 'authorization_code'
+    FOR UPDATE
+    """
+)
+
+_CLEAR_TOKENS = text(
+    """
+    UPDATE credentials SET access_token_enc = NULL, access_expires_at = NULL,
+        access_issued_at = NULL, refresh_token_enc = NULL, refresh_started_at = NULL,
+        needs_reauth = true, updated_at = now()
+    WHERE id = :id
+    """
+)
+
+
+async def retire_tokens(session: AsyncSession, vault: Vault, credential_id: int) -> Retired:
+    """Take a connected user's tokens out of its credential (which then needs
+    re-authorization) and return them. The caller commits, then revokes them."""
+    row = (await session.execute(_TAKE_TOKENS, {"id": credential_id})).first()
+    if row is None:
+        return Retired(credential_id, ())
+    await session.execute(_CLEAR_TOKENS, {"id": credential_id})
+    tokens: list[str] = []
+    for sealed in (row.access_token_enc, row.refresh_token_enc):
+        if sealed is None:
+            continue
+        try:
+            tokens.append(vault.decrypt(sealed))
+        except (InvalidToken, VaultUnavailable):
+            log.warning("token.undecryptable", credential_id=credential_id)
+    return Retired(credential_id, tuple(tokens))
+
+
 async def save_user_credential(
     session: AsyncSession,
     vault: Vault,
@@ -607,8 +673,9 @@ async def save_user_credential(
     user_id: int | None,
     login: str | None,
     label: str,
-) -> int:
-    """Store (or re-authorize) the credential of a connected user; returns its id."""
+) -> tuple[int, Retired | None]:
+    """Store (or re-authorize) the credential of a connected user. Returns its id and, when
+    it re-authorized an existing credential, the tokens the new grant replaced."""
     existing = None
     if user_id is not None:
         existing = (
@@ -616,6 +683,7 @@ async def save_user_credential(
                 _FIND_USER_CREDENTIAL, {"client_id": client_id, "user_id": user_id}
             )
         ).scalar_one_or_none()
+    replaced: Retired | None = None
     if existing is None:
         credential_id = int(
             (
@@ -628,6 +696,10 @@ async def save_user_credential(
     else:
         credential_id = int(existing)
         await session.execute(_UPDATE_USER, {"id": credential_id, "label": label, "login": login})
+        replaced = await retire_tokens(session, vault, credential_id)
+        # A login service that hands out a still-valid token again must not see it revoked.
+        fresh = {grant.access_token, grant.refresh_token}
+        replaced = Retired(credential_id, tuple(t for t in replaced.tokens if t not in fresh))
     await session.execute(
         _STORE_GRANT,
         {
@@ -640,7 +712,7 @@ async def save_user_credential(
             ),
         },
     )
-    return credential_id
+    return credential_id, replaced
 
 
 # --- key rotation --------------------------------------------------------------------------

@@ -78,7 +78,8 @@ class RunView:
             "pages": sum(int(p.get("pages", 0)) for p in parts),
             "listed": sum(int(p.get("listed", 0)) for p in parts),
             "written": sum(int(p.get("written", 0)) for p in parts),
-            "deleted": sum(int(p.get("deleted", 0)) for p in parts),
+            # Absent from every list: handed to the pipeline, deleted only on Procore's 404.
+            "absent": sum(int(p.get("absent", 0)) for p in parts),
             "total": sum(int(p.get("total") or 0) for p in parts),
             "calls": int((self.cursor or {}).get("calls", 0)),
             "rate_limited": int((self.cursor or {}).get("rate_limited", 0)),

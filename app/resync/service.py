@@ -27,6 +27,7 @@ from app import metrics
 from app.events import mirror
 from app.gates import service as gates
 from app.logs import get_logger
+from app.procore import resources
 from app.procore.answers import Outcome, OutcomeKind
 from app.procore.calls import CallRecord, Purpose, record_calls
 from app.procore.client import Answer
@@ -34,6 +35,7 @@ from app.procore.tokens import CredentialRef
 from app.resync import plan, runs
 from app.runtime import Runtime
 from app.subscriptions.hooks import Failed, patient_request
+from app.webhooks import intake
 
 log = get_logger(__name__)
 
@@ -55,7 +57,7 @@ Progress = Callable[[runs.RunView], None]
 async def fetch(
     runtime: Runtime,
     credential: CredentialRef,
-    company_id: int,
+    company_id: int | None,
     path: str,
     calls: list[CallRecord],
     *,
@@ -80,7 +82,7 @@ async def fetch(
 async def list_all(
     runtime: Runtime,
     credential: CredentialRef,
-    company_id: int,
+    company_id: int | None,
     path: str,
     calls: list[CallRecord],
 ) -> list[Any] | Failed:
@@ -158,12 +160,17 @@ _SEEN = text(
     ON CONFLICT DO NOTHING
     """
 )
-_GONE = text(
+# What the mirror holds in a group's scope that no part of the group listed, and that no
+# fetch refreshed since the group began (a webhook may have brought it): absent. For a dated
+# type, only what falls inside the listed days can be absent.
+_ABSENT = text(
     """
     SELECT r.resource_id, r.project_id FROM resources r
     WHERE r.company_id = :c AND r.resource_name = :rn AND r.deleted_at IS NULL
       AND (CAST(:p AS bigint) IS NULL OR r.project_id = CAST(:p AS bigint))
       AND r.fetched_at < CAST(:started AS timestamptz)
+      AND (CAST(:day_field AS text) IS NULL
+           OR (r.data ->> CAST(:day_field AS text)) BETWEEN :first_day AND :last_day)
       AND NOT EXISTS (
         SELECT 1 FROM resync_seen s
         WHERE s.run_id = :run AND s.part = :part AND s.resource_id = r.resource_id)
@@ -265,7 +272,7 @@ class _Run:
         calls: list[CallRecord] = []
         projects: list[int] = []
         needs_projects = project_id is None and any(
-            r not in plan.COMPANY_LEVEL
+            r not in resources.COMPANY_LEVEL
             for r in settings.sync_resources
             if resource_name in (None, r)
         )
@@ -276,11 +283,17 @@ class _Run:
                 return listed
             projects = listed
         parts = plan.plan_parts(
-            settings.sync_resources, projects, project_id=project_id, resource_name=resource_name
+            settings.sync_resources,
+            projects,
+            today=datetime.now(UTC).date(),
+            log_days=settings.resync_log_days,
+            project_id=project_id,
+            resource_name=resource_name,
         )
-        self.cursor["parts"] = [
-            {"resource": p.resource_name, "project_id": p.project_id, "page": 1} for p in parts
-        ]
+        states = [p.to_state() for p in parts]
+        for state, ends in zip(states, plan.group_ends(parts), strict=True):
+            state["group_ends"] = ends
+        self.cursor["parts"] = states
         self.cursor["calls"] = self.cursor.get("calls", 0) + len(calls)
         await self.save(calls)
         return None
@@ -288,10 +301,10 @@ class _Run:
     async def page(self, state: dict[str, Any]) -> Failed | None:
         """List the part's next page and write it, with the cursor, in one transaction."""
         settings = self.runtime.settings
-        part = plan.Part(state["resource"], state["project_id"])
+        part = plan.Part.of_state(state)
         page, per_page = int(state["page"]), settings.resync_page_size
         if "started" not in state:
-            state["started"] = datetime.now(UTC).isoformat()
+            state["started"] = self.group_started(state)
         calls: list[CallRecord] = []
         waits: list[float] = []
         answer = await fetch(
@@ -313,33 +326,46 @@ class _Run:
             await self._record(calls)
             return Failed(part.key, Outcome(OutcomeKind.REJECTED, 200, "not a list"))
         fetched_at = datetime.fromtimestamp(answer.sent_at, UTC)
-        last = not plan.has_next_page(answer.headers, page, per_page, len(items))
+        last = plan.is_last_page(part, answer.headers, page, per_page, len(items))
         total = answer.headers.get("total") if answer.headers is not None else None
         async with self.runtime.sessions() as session, session.begin():
             written = await self._write(session, part, items, fetched_at)
-            deleted = await self._delete_gone(session, part, state) if last else 0
+            # Pre-upgrade cursors have one part per group.
+            ends = bool(state.get("group_ends", True))
+            absent = await self._absent(session, part, state) if last and ends else 0
             state.update(
                 page=page + 1,
                 pages=int(state.get("pages", 0)) + 1,
                 listed=int(state.get("listed", 0)) + len(items),
                 written=int(state.get("written", 0)) + written,
-                deleted=int(state.get("deleted", 0)) + deleted,
+                absent=int(state.get("absent", 0)) + absent,
                 total=int(total) if total is not None and total.isdigit() else None,
                 done=last,
             )
             await self._save_in(session, calls)
         metrics.resync_resources("written", written)
-        metrics.resync_resources("deleted", deleted)
+        metrics.resync_resources("absent", absent)
         self._report()
         return None
+
+    def group_started(self, state: dict[str, Any]) -> str:
+        """When the part's group began (its first part's start): what was fetched after it is
+        newer than any list of the group."""
+        for other in self.cursor["parts"]:
+            if plan.Part.of_state(other).group == plan.Part.of_state(state).group:
+                if "started" in other:
+                    return str(other["started"])
+                break
+        return datetime.now(UTC).isoformat()
 
     async def _write(
         self, session: AsyncSession, part: plan.Part, items: Sequence[Any], fetched_at: datetime
     ) -> int:
+        kind = resources.REGISTRY[part.resource_name]
         listed: list[tuple[int, datetime | None, dict[str, Any]]] = [
-            (int(item["id"]), mirror.procore_updated_at(item), item)
+            (rid, mirror.procore_updated_at(item, kind.updated_field), item)
             for item in items
-            if isinstance(item, dict) and isinstance(item.get("id"), int)
+            if (rid := plan.listed_id(kind, item)) is not None
         ]
         if not listed:
             return 0
@@ -370,36 +396,47 @@ class _Run:
                 if rid in wanted
             ],
         )
-        await session.execute(_SEEN, {"run": self.run_id, "part": part.key, "ids": ids})
+        await session.execute(_SEEN, {"run": self.run_id, "part": part.group, "ids": ids})
         return len(wanted)
 
-    async def _delete_gone(
-        self, session: AsyncSession, part: plan.Part, state: dict[str, Any]
-    ) -> int:
-        gone = (
+    async def _absent(self, session: AsyncSession, part: plan.Part, state: dict[str, Any]) -> int:
+        """The group's absent resources, handed to the pipeline as deletions to confirm."""
+        kind = resources.REGISTRY[part.resource_name]
+        days = [
+            tuple(p["window"])
+            for p in self.cursor["parts"]
+            if p.get("window") and plan.Part.of_state(p).group == part.group
+        ]
+        found = (
             await session.execute(
-                _GONE,
+                _ABSENT,
                 {
                     "c": self.company_id,
                     "rn": part.resource_name,
                     "p": part.project_id,
                     "started": datetime.fromisoformat(state["started"]),
+                    "day_field": None if kind.window is None else kind.window.day_field,
+                    "first_day": min((d[0] for d in days), default=None),
+                    "last_day": max((d[1] for d in days), default=None),
                     "run": self.run_id,
-                    "part": part.key,
+                    "part": part.group,
                 },
             )
         ).all()
-        now = datetime.now(UTC)
-        await mirror.soft_delete(
+        await intake.store(
             session,
             [
-                mirror.Deletion(
-                    self.company_id, part.resource_name, int(g.resource_id), g.project_id, now
+                intake.absent(
+                    run_id=self.run_id,
+                    company_id=self.company_id,
+                    resource_name=part.resource_name,
+                    resource_id=int(row.resource_id),
+                    project_id=row.project_id,
                 )
-                for g in gone
+                for row in found
             ],
         )
-        return len(gone)
+        return len(found)
 
     async def signal(self, failure: Failed, project_id: int | None) -> None:
         """A refusal is evidence for the gates, like any other call's."""
@@ -486,7 +523,7 @@ def _summary(cursor: dict[str, Any]) -> dict[str, int]:
         "parts": len(parts),
         "listed": sum(int(p.get("listed", 0)) for p in parts),
         "written": sum(int(p.get("written", 0)) for p in parts),
-        "deleted": sum(int(p.get("deleted", 0)) for p in parts),
+        "absent": sum(int(p.get("absent", 0)) for p in parts),
         "calls": int(cursor.get("calls", 0)),
     }
 

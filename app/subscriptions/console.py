@@ -35,7 +35,7 @@ async def sync_hooks(settings: Settings, company_id: int | None, *, console: Con
                 ]
         else:
             ids = [company_id]
-        table = Table("company", "hook", "changes", "re-enabled", "new projects", "result")
+        table = Table("company", "hook", "changes", "refused", "re-enabled", "result")
         failed = 0
         for cid in ids:
             report = await service.sync_company(runtime, cid, on_demand=True)
@@ -45,15 +45,24 @@ async def sync_hooks(settings: Settings, company_id: int | None, *, console: Con
             table.add_row(
                 str(cid),
                 str(report.hook_id or "-"),
-                "\n".join(report.changes) or "none",
+                _changes(report.changes),
+                "\n".join(report.refusals) or "-",
                 str(report.reenabled),
-                ", ".join(map(str, report.new_projects)) or "-",
-                report.error or report.skipped or "ok",
+                report.error or report.skipped or report.remediation or "ok",
             )
         console.print(table)
         return 1 if failed else 0
     finally:
         await runtime.close()
+
+
+def _changes(changes: list[str]) -> str:
+    """A first sync adds a trigger per resource and event type: counted, not listed."""
+    triggers = [c for c in changes if c.startswith("add trigger")]
+    shown = [c for c in changes if not c.startswith("add trigger")]
+    if triggers:
+        shown.append(f"{len(triggers)} triggers added")
+    return "\n".join(shown) or "none"
 
 
 async def resync_company(
@@ -91,10 +100,10 @@ async def resync_company(
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("parts  {task.fields[listed]} listed, {task.fields[written]} written, "
-                       "{task.fields[deleted]} deleted"),
+                       "{task.fields[absent]} absent"),
             console=console,
         ) as bar:  # fmt: skip
-            task = bar.add_task("resync", total=None, run=run_id, listed=0, written=0, deleted=0)
+            task = bar.add_task("resync", total=None, run=run_id, listed=0, written=0, absent=0)
 
             def show(view: runs.RunView) -> None:
                 done = view.progress
@@ -104,7 +113,7 @@ async def resync_company(
                     completed=done["parts_done"],
                     listed=done["listed"],
                     written=done["written"],
-                    deleted=done["deleted"],
+                    absent=done["absent"],
                 )
 
             view = await resync.run(runtime, run_id, budget_seconds=float("inf"), progress=show)

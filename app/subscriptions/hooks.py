@@ -1,7 +1,14 @@
-"""The v1.0 Webhooks API (FACTS.md §2) over the shared Procore client: paced by the rate
-budget, token renewed on 401, every call audited with purpose `hooks`.
+"""Procore's Webhooks API (FACTS.md §9, `plan_your_app/webhooks_api.md`) over the shared
+Procore client: paced by the rate budget, token renewed on 401, every call audited with
+purpose `hooks`.
 
-Expected failures come back as the client's `Outcome`s (`Failed`), never as exceptions.
+- Hooks, triggers, what can be subscribed and deliveries: the v1.0 API (hooks and trigger
+  lists are not paginated; a trigger POST carries the hook's `api_version`).
+- A hook's `status` (Procore disables hooks after repeated failed deliveries): only the
+  v2.0 API shows it and can turn a hook back on.
+
+Expected failures come back as `Failed` (what was asked, and Procore's answer as an
+`Outcome`), never as exceptions.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -17,16 +25,21 @@ from app.procore.answers import Outcome, OutcomeKind
 from app.procore.calls import CallRecord, Purpose
 from app.procore.client import Answer, ProcoreClient
 from app.procore.tokens import CredentialRef
-from app.resync.plan import has_next_page
-from app.subscriptions.plan import ACTIVE, HookState, Trigger
+from app.subscriptions.plan import HookState, Trigger, normal_event
 
 HOOKS_PATH = "/rest/v1.0/webhooks/hooks"
+RESOURCES_PATH = "/rest/v1.0/webhooks/resources"
+_V2_HOOKS = "/rest/v2.0/companies/{company_id}/webhooks/hooks"
 _RATE_WAIT_CAP_SECONDS = 30.0
 _BACKOFF_CAP_SECONDS = 30.0
 _rng = random.Random()
-# Pages of hooks or triggers a company could have before we stop reading (a safety bound).
+# Pages of v2.0 hooks or of deliveries read before stopping (a safety bound).
 _MAX_PAGES = 50
 _PER_PAGE = 100
+# Where a /webhooks/resources item names its resource, by preference.
+_NAME_FIELDS = ("resource_name", "name", "tools")
+# Triggers per bulk call (Procore: at most 500, else 413).
+_BULK_MAX = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +48,10 @@ class Failed:
 
     what: str
     outcome: Outcome
+
+    @property
+    def text(self) -> str:
+        return f"{self.what}: {self.outcome.status} {self.outcome.message}"
 
 
 class HooksApi:
@@ -50,25 +67,125 @@ class HooksApi:
         self._company_id = company_id
         self.calls = calls
 
-    async def hooks(self, namespace: str) -> list[HookState] | Failed:
-        """Our namespace's hooks with their triggers (filtered here too: a server that ignores
-        the `namespace` parameter must not make us touch someone else's hook)."""
-        listed = await self._list(
-            HOOKS_PATH, {"company_id": self._company_id, "namespace": namespace}
-        )
-        if isinstance(listed, Failed):
-            return listed
-        found: list[HookState] = []
+    # -- reading -----------------------------------------------------------------------------
+
+    async def subscribable(self) -> dict[str, frozenset[str]] | Failed:
+        """Resource name → the event types Procore allows (`except` removed)."""
+        answer = await self._send("GET", f"{RESOURCES_PATH}?company_id={self._company_id}", None)
+        if isinstance(answer, Failed):
+            return answer
+        listed = _json(answer)
+        if not isinstance(listed, list):
+            return Failed(f"GET {RESOURCES_PATH}", Outcome(OutcomeKind.REJECTED, 200, "not a list"))
+        allowed: dict[str, frozenset[str]] = {}
         for item in listed:
-            if not isinstance(item, dict) or item.get("namespace") != namespace:
+            if not isinstance(item, dict):
                 continue
-            triggers = await self._list(
-                f"{HOOKS_PATH}/{int(item['id'])}/triggers", {"company_id": self._company_id}
+            # The OpenAPI example puts the name in `tools`; prefer an explicit name.
+            name = next(
+                (
+                    item[k]
+                    for k in ("resource_name", "name", "tools")
+                    if isinstance(item.get(k), str)
+                ),
+                None,
             )
-            if isinstance(triggers, Failed):
-                return triggers
-            found.append(_hook_state(item, triggers))
+            if name is None:
+                continue
+            barred = item.get("except")
+            refused = (
+                {normal_event(e) for e in barred if isinstance(e, str)}
+                if isinstance(barred, list)
+                else set()
+            )
+            allowed[name] = frozenset({"create", "update", "delete"} - refused)
+        return allowed
+
+    async def hooks(self, namespace: str) -> list[HookState] | Failed:
+        """Our namespace's hooks with their triggers and status (filtered here too: a server
+        that ignores the `namespace` parameter must not make us touch someone else's)."""
+        query = urlencode({"company_id": self._company_id, "namespace": namespace})
+        answer = await self._send("GET", f"{HOOKS_PATH}?{query}", None)
+        if isinstance(answer, Failed):
+            return answer
+        listed = _json(answer)
+        if not isinstance(listed, list):
+            return Failed(f"GET {HOOKS_PATH}", Outcome(OutcomeKind.REJECTED, 200, "not a list"))
+        ours = [i for i in listed if isinstance(i, dict) and i.get("namespace") == namespace]
+        statuses = await self.statuses(namespace) if ours else {}
+        found: list[HookState] = []
+        for item in ours:
+            hook_id = int(item["id"])
+            answer = await self._send(
+                "GET", f"{HOOKS_PATH}/{hook_id}/triggers?company_id={self._company_id}", None
+            )
+            if isinstance(answer, Failed):
+                return answer
+            triggers = _json(answer)
+            found.append(
+                _hook_state(item, triggers if isinstance(triggers, list) else [], statuses)
+            )
         return found
+
+    async def statuses(self, namespace: str) -> Mapping[int, str]:
+        """Hook id → "active" | "disabled", from the v2.0 API; empty when it cannot say
+        (the status is then unknown, never assumed active)."""
+        path = _V2_HOOKS.format(company_id=self._company_id)
+        found: dict[int, str] = {}
+        for page in range(1, _MAX_PAGES + 1):
+            query = urlencode({"namespace": namespace, "page": page, "per_page": _PER_PAGE})
+            answer = await self._send("GET", f"{path}?{query}", None)
+            if isinstance(answer, Failed):
+                return found
+            body = _json(answer)
+            items = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                return found
+            for item in items:
+                if isinstance(item, dict) and isinstance(item.get("status"), str):
+                    hook_id = _int(item.get("id"))
+                    if hook_id is not None:
+                        found[hook_id] = item["status"]
+            if len(items) < _PER_PAGE:
+                break
+        return found
+
+    async def discarded(self, hook_id: int, *, max_pages: int = 10) -> list[Any] | Failed:
+        """The events of deliveries Procore discarded (after 12 h of failure): changes the
+        receiver never saw. Both spellings of the status filter are sent (the docs write
+        `filter[status]`, the OpenAPI `filters[status]`); the outcome is checked here too."""
+        found: list[Any] = []
+        start: int | None = None
+        for _ in range(max_pages):
+            params: dict[str, Any] = {
+                "company_id": self._company_id,
+                "filter[status]": "discarded",
+                "filters[status]": "discarded",
+                "page_size": _PER_PAGE,
+            }
+            if start is not None:
+                params["page_start"] = start
+            path = f"{HOOKS_PATH}/{hook_id}/deliveries"
+            answer = await self._send("GET", f"{path}?{urlencode(params)}", None)
+            if isinstance(answer, Failed):
+                return answer
+            page = _json(answer)
+            if not isinstance(page, list):
+                return Failed(f"GET {path}", Outcome(OutcomeKind.REJECTED, 200, "not a list"))
+            found += [
+                d["event"]
+                for d in page
+                if isinstance(d, dict)
+                and d.get("outcome") == "discarded"
+                and isinstance(d.get("event"), dict)
+            ]
+            last = _int(page[-1].get("event_id")) if page and isinstance(page[-1], dict) else None
+            if len(page) < _PER_PAGE or last is None or last == start:
+                break
+            start = last
+        return found
+
+    # -- writing -----------------------------------------------------------------------------
 
     async def create_hook(self, body: dict[str, Any]) -> int | Failed:
         answer = await self._send(
@@ -76,10 +193,11 @@ class HooksApi:
         )
         if isinstance(answer, Failed):
             return answer
-        try:
-            return int(answer.json()["id"])
-        except (ValueError, KeyError, TypeError):
+        created = _json(answer)
+        hook_id = _int(created.get("id")) if isinstance(created, dict) else None
+        if hook_id is None:
             return Failed("POST hook", Outcome(OutcomeKind.REJECTED, 201, "no hook id in answer"))
+        return hook_id
 
     async def update_hook(self, hook_id: int, fields: dict[str, Any]) -> Failed | None:
         answer = await self._send(
@@ -89,22 +207,63 @@ class HooksApi:
         )
         return answer if isinstance(answer, Failed) else None
 
+    async def reenable(self, hook_id: int) -> Failed | None:
+        path = _V2_HOOKS.format(company_id=self._company_id)
+        answer = await self._send("PATCH", f"{path}/{hook_id}", {"status": "active"})
+        return answer if isinstance(answer, Failed) else None
+
     async def delete_hook(self, hook_id: int) -> Failed | None:
         answer = await self._send(
             "DELETE", f"{HOOKS_PATH}/{hook_id}?company_id={self._company_id}", None
         )
         return answer if isinstance(answer, Failed) else None
 
-    async def add_trigger(self, hook_id: int, resource_name: str, event_type: str) -> Failed | None:
+    async def add_trigger(
+        self, hook_id: int, resource_name: str, event_type: str, api_version: str
+    ) -> int | Failed:
         answer = await self._send(
             "POST",
-            f"{HOOKS_PATH}/{hook_id}/triggers?company_id={self._company_id}",
+            f"{HOOKS_PATH}/{hook_id}/triggers",
             {
                 "company_id": self._company_id,
+                # "Body must include api_version and a trigger object" (webhooks_api.md).
+                "api_version": api_version,
                 "trigger": {"resource_name": resource_name, "event_type": event_type},
             },
         )
-        return answer if isinstance(answer, Failed) else None
+        if isinstance(answer, Failed):
+            return answer
+        created = _json(answer)
+        return (_int(created.get("id")) if isinstance(created, dict) else None) or 0
+
+    async def add_triggers(
+        self, hook_id: int, wanted: Sequence[tuple[str, str]], api_version: str
+    ) -> dict[tuple[str, str], int | Failed]:
+        """Many triggers in one call each of up to 500 (`…/triggers/bulk`, OpenAPI
+        `RestV10WebhooksHooksHookIdTriggersBulkPost`): Procore answers per trigger (207:
+        `success` and `failed`), so each stands or falls alone. A server without the bulk
+        form (404/405) gets them one by one."""
+        results: dict[tuple[str, str], int | Failed] = {}
+        for start in range(0, len(wanted), _BULK_MAX):
+            chunk = wanted[start : start + _BULK_MAX]
+            answer = await self._send(
+                "POST",
+                f"{HOOKS_PATH}/{hook_id}/triggers/bulk",
+                {
+                    "company_id": self._company_id,
+                    "api_version": api_version,
+                    "triggers": [{"resource_name": r, "event_type": e} for r, e in chunk],
+                },
+            )
+            if isinstance(answer, Failed) and answer.outcome.status in (404, 405):
+                for key in chunk:
+                    results[key] = await self.add_trigger(hook_id, *key, api_version)
+                continue
+            if isinstance(answer, Failed):
+                results.update(dict.fromkeys(chunk, answer))
+                continue
+            results.update(_bulk_results(chunk, _json(answer), answer.outcome.status))
+        return results
 
     async def remove_trigger(self, hook_id: int, trigger_id: int) -> Failed | None:
         answer = await self._send(
@@ -113,21 +272,6 @@ class HooksApi:
             None,
         )
         return answer if isinstance(answer, Failed) else None
-
-    async def _list(self, path: str, params: dict[str, Any]) -> list[Any] | Failed:
-        items: list[Any] = []
-        for page in range(1, _MAX_PAGES + 1):
-            query = urlencode({**params, "page": page, "per_page": _PER_PAGE})
-            answer = await self._send("GET", f"{path}?{query}", None)
-            if isinstance(answer, Failed):
-                return answer
-            batch = answer.json()
-            if not isinstance(batch, list):
-                return Failed(path, Outcome(OutcomeKind.REJECTED, 200, "not a list"))
-            items += batch
-            if not has_next_page(answer.headers, page, _PER_PAGE, len(batch)):
-                break
-        return items
 
     async def _send(self, method: str, path: str, body: Any) -> Answer | Failed:
         answer = await patient_request(
@@ -151,7 +295,7 @@ async def patient_request(
     path: str,
     *,
     credential: CredentialRef,
-    company_id: int,
+    company_id: int | None,
     calls: list[CallRecord],
     json: Any = None,
     project_id: int | None = None,
@@ -196,20 +340,72 @@ def rate_limit_wait(outcome: Outcome) -> float:
     return min(_RATE_WAIT_CAP_SECONDS, max(0.05, max(waits))) + _rng.uniform(0, 0.25)
 
 
-def _hook_state(item: dict[str, Any], triggers: list[Any]) -> HookState:
+def _bulk_results(
+    chunk: Sequence[tuple[str, str]], body: Any, status: int | None
+) -> dict[tuple[str, str], int | Failed]:
+    """Map a bulk answer back to its triggers; one the answer does not name is refused."""
+    results: dict[tuple[str, str], int | Failed] = {}
+    if isinstance(body, dict):
+        for item in body.get("success") or []:
+            if isinstance(item, dict) and isinstance(item.get("resource_name"), str):
+                key = (item["resource_name"], normal_event(str(item.get("event_type", ""))))
+                results[key] = _int(item.get("id")) or 0
+        for item in body.get("failed") or []:
+            if not isinstance(item, dict):
+                continue
+            named = item.get("trigger")
+            trigger: dict[str, Any] = named if isinstance(named, dict) else {}
+            name, event = trigger.get("resource_name"), trigger.get("event_type")
+            message = (
+                "; ".join(str(x) for x in (item.get("message"), item.get("errors")) if x)
+                or "refused"
+            )
+            code = _int(item.get("code")) or 422
+            failed = Failed("POST trigger", Outcome(OutcomeKind.REJECTED, code, message[:500]))
+            for key in chunk:
+                if key[0] == name and (event is None or normal_event(str(event)) == key[1]):
+                    results.setdefault(key, failed)
+    missing = Failed(
+        "POST triggers/bulk", Outcome(OutcomeKind.REJECTED, status, "not in the bulk answer")
+    )
+    return {key: results.get(key, missing) for key in chunk}
+
+
+def _json(answer: Answer) -> Any:
+    try:
+        return answer.json() if answer.body else None
+    except ValueError:
+        return None
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
+def _hook_state(
+    item: dict[str, Any], triggers: list[Any], statuses: Mapping[int, str]
+) -> HookState:
     headers = item.get("destination_headers")
+    hook_id = int(item["id"])
     return HookState(
-        id=int(item["id"]),
+        id=hook_id,
         namespace=str(item.get("namespace")),
         destination_url=str(item.get("destination_url") or ""),
         api_version=str(item.get("api_version") or ""),
-        status=str(item.get("status") or ACTIVE),
+        status=statuses.get(hook_id)
+        or (item["status"] if isinstance(item.get("status"), str) else None),
         destination_headers=(
             {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else None
         ),
         triggers=tuple(
-            Trigger(str(t["resource_name"]), str(t["event_type"]), int(t["id"]))
+            Trigger(str(t["resource_name"]), str(t["event_type"]), _int(t.get("id")))
             for t in triggers
-            if isinstance(t, dict) and "id" in t
+            if isinstance(t, dict) and _int(t.get("id")) is not None and "resource_name" in t
         ),
     )

@@ -18,28 +18,52 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from redis.exceptions import RedisError
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
 from app.gates import service as gates
 from app.logs import get_logger
-from app.models import CredentialKind
+from app.models import TriggerState
+from app.procore.answers import OutcomeKind
 from app.procore.calls import CallRecord, record_calls
+from app.procore.tokens import CredentialRef
 from app.resync import runs
 from app.resync import service as resync
 from app.runtime import Runtime
+from app.settings import Settings
 from app.subscriptions import plan as planning
 from app.subscriptions.hooks import Failed, HooksApi
 from app.subscriptions.schedule import request_sync
+from app.webhooks import intake, payloads
+from app.webhooks.payloads import NormalisedEvent
 from app.webhooks.tokens import hook_authorization
 
 log = get_logger(__name__)
 
 SYNC_HOOKS = "sync_hooks"
+COMPANIES_PATH = "/rest/v1.0/companies"
 # A failed sync is asked again after this long (or the interval, if shorter).
 RETRY_SECONDS = 300.0
 _ENQUEUE_LIMIT = 100
+
+
+WEBHOOKS_PERMISSION_REMEDIATION = (
+    "grant the app's Webhooks API permission: Standard (Company Admin > App Management > "
+    "the app's permissions; by default it is None, and Procore refuses hooks without it)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerResult:
+    resource_name: str
+    event_type: str
+    state: TriggerState
+    trigger_id: int | None = None
+    status: int | None = None
+    answer: str | None = None
 
 
 @dataclass(slots=True)
@@ -49,13 +73,22 @@ class SyncReport:
     hook_status: str | None = None
     changes: list[str] = field(default_factory=list)
     reenabled: int = 0
+    triggers: list[TriggerResult] = field(default_factory=list)
+    # Writes Procore refused (each applied on its own: the others went on).
+    refusals: list[str] = field(default_factory=list)
+    recovered: int = 0
     new_projects: list[int] = field(default_factory=list)
+    remediation: str | None = None
     skipped: str | None = None
     error: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None and self.skipped is None
+
+    @property
+    def refused(self) -> list[TriggerResult]:
+        return [t for t in self.triggers if t.state is TriggerState.REFUSED]
 
 
 _CLAIM = text(
@@ -77,7 +110,10 @@ _FINISH = text(
             WHEN sync_due_at IS NOT DISTINCT FROM CAST(:claimed_due AS timestamptz) THEN NULL
             ELSE sync_due_at END,
         hook_id = COALESCE(CAST(:hook_id AS bigint), hook_id),
-        hook_status = COALESCE(CAST(:hook_status AS text), hook_status),
+        hook_status = CASE WHEN CAST(:status_seen AS boolean) THEN CAST(:hook_status AS text)
+            ELSE hook_status END,
+        status_seen_at = CASE WHEN CAST(:status_seen AS boolean) THEN now()
+            ELSE status_seen_at END,
         destination_url = COALESCE(CAST(:destination_url AS text), destination_url),
         triggers = COALESCE(CAST(:triggers AS int), triggers),
         auth_fingerprint = COALESCE(CAST(:fingerprint AS text), auth_fingerprint),
@@ -89,8 +125,20 @@ _FINISH = text(
             ELSE last_changes END,
         reenabled = reenabled + CAST(:reenabled AS int),
         reenabled_at = CASE WHEN CAST(:reenabled AS int) > 0 THEN now() ELSE reenabled_at END,
+        missed_recovered = missed_recovered + CAST(:recovered AS int),
+        remediation = CAST(:remediation AS text),
         last_error = CAST(:error AS text)
     WHERE company_id = :c
+    """
+)
+_FORGET_TRIGGERS = text("DELETE FROM hook_triggers WHERE company_id = :c")
+_RECORD_TRIGGERS = text(
+    """
+    INSERT INTO hook_triggers (company_id, resource_name, event_type, state, trigger_id, status,
+                               answer)
+    SELECT :c, * FROM unnest(
+        CAST(:rn AS text[]), CAST(:et AS text[]), CAST(:st AS text[]), CAST(:tid AS bigint[]),
+        CAST(:status AS int[]), CAST(:answer AS text[]))
     """
 )
 
@@ -133,13 +181,10 @@ async def sync_company(runtime: Runtime, company_id: int, *, on_demand: bool = F
 
     calls: list[CallRecord] = []
     api = HooksApi(runtime.procore, credential, company_id, calls)
-    desired = planning.desired_hook(
-        namespace=settings.webhook_namespace,
-        public_base_url=settings.public_base_url,
-        authorization=hook_authorization(settings, company_id),
-        resources=settings.sync_resources,
-    )
-    failure = await _reconcile(api, desired, row.auth_fingerprint, report)
+    authorization = hook_authorization(settings, company_id)
+    failure = await _reconcile(api, settings, authorization, row.auth_fingerprint, report)
+    if failure is None and report.hook_id is not None:
+        failure = await _recover_missed(runtime, api, report)
     projects: list[int] | None = None
     if failure is None:
         listed = await resync.list_projects(runtime, credential, company_id, calls)
@@ -149,50 +194,143 @@ async def sync_company(runtime: Runtime, company_id: int, *, on_demand: bool = F
             projects = listed
             if row.project_ids is not None:
                 report.new_projects = sorted(set(listed) - set(row.project_ids))
-    await _finish(runtime, row, report, desired, failure, projects, calls, credential.id)
+    await _finish(runtime, row, report, authorization, failure, projects, calls, credential.id)
     return report
 
 
 async def _reconcile(
-    api: HooksApi, desired: planning.DesiredHook, applied: str | None, report: SyncReport
+    api: HooksApi,
+    settings: Settings,
+    authorization: str,
+    applied: str | None,
+    report: SyncReport,
 ) -> Failed | None:
+    """List, plan and apply. Each write stands alone: one Procore refuses is recorded with
+    its answer and the others still happen (only a hook that cannot be created stops it)."""
+    allowed = await api.subscribable()
+    if isinstance(allowed, Failed):
+        return allowed
+    desired = planning.desired_hook(
+        namespace=settings.webhook_namespace,
+        public_base_url=settings.public_base_url,
+        authorization=authorization,
+        resources_wanted=settings.sync_resources,
+        allowed=allowed,
+    )
     current = await api.hooks(desired.namespace)
     if isinstance(current, Failed):
         return current
     plan = planning.plan(desired, current, applied)
     hook_id = plan.kept
+    kept = next((h for h in current if h.id == hook_id), None)
+    report.hook_status = None if kept is None else kept.status
+    active: dict[tuple[str, str], int | None] = dict(plan.kept_triggers)
+    refused: dict[tuple[str, str], Failed] = {}
+    added: list[planning.AddTrigger] = []
     for change in plan.changes:
         result: Failed | int | None
         if isinstance(change, planning.CreateHook):
             result = await api.create_hook(desired.body())
-            if isinstance(result, int):
-                hook_id, result = result, None
-                report.hook_id = hook_id
+            if isinstance(result, Failed):
+                return result
+            hook_id, result = result, None
+            report.hook_status = planning.ACTIVE
         elif isinstance(change, planning.UpdateHook):
             result = await api.update_hook(change.hook_id, change.fields)
+        elif isinstance(change, planning.Reenable):
+            result = await api.reenable(change.hook_id)
+            if result is None:
+                report.reenabled += 1
+                report.hook_status = planning.ACTIVE
         elif isinstance(change, planning.DeleteHook):
             result = await api.delete_hook(change.hook_id)
         elif isinstance(change, planning.AddTrigger):
-            target = change.hook_id if change.hook_id is not None else hook_id
-            assert target is not None, "a trigger for a hook that was not created"
-            result = await api.add_trigger(target, change.resource_name, change.event_type)
+            added.append(change)
+            continue
         else:
             result = await api.remove_trigger(change.hook_id, change.trigger_id)
         if isinstance(result, Failed):
-            return result
-        report.changes.append(_describe(change))
+            report.refusals.append(f"{_describe(change)}: {result.text}")
+            if _permission_missing(result):
+                report.remediation = WEBHOOKS_PERMISSION_REMEDIATION
+        else:
+            report.changes.append(_describe(change))
+    if added:
+        assert hook_id is not None, "triggers for a hook that was not created"
+        wanted = [(c.resource_name, c.event_type) for c in added]
+        for key, result in (await api.add_triggers(hook_id, wanted, desired.api_version)).items():
+            if isinstance(result, Failed):
+                refused[key] = result
+                report.refusals.append(f"add trigger {key[0]}/{key[1]}: {result.text}")
+            else:
+                active[key] = result or None
+                report.changes.append(f"add trigger {key[0]}/{key[1]}")
     report.hook_id = hook_id
-    report.hook_status = planning.ACTIVE
-    report.reenabled = plan.reenables
+    report.triggers = _trigger_results(desired, active, refused)
     return None
+
+
+def _trigger_results(
+    desired: planning.DesiredHook,
+    active: dict[tuple[str, str], int | None],
+    refused: dict[tuple[str, str], Failed],
+) -> list[TriggerResult]:
+    found = [
+        TriggerResult(r, e, TriggerState.ACTIVE, trigger_id=active[(r, e)])
+        for r, e in sorted(desired.triggers)
+        if (r, e) in active
+    ]
+    found += [
+        TriggerResult(r, e, TriggerState.REFUSED, status=f.outcome.status, answer=f.text)
+        for (r, e), f in sorted(refused.items())
+    ]
+    found += [
+        TriggerResult(x.resource_name, x.event_type, TriggerState.NOT_SUBSCRIBABLE, answer=x.why)
+        for x in desired.excluded
+    ]
+    return found
+
+
+async def _recover_missed(runtime: Runtime, api: HooksApi, report: SyncReport) -> Failed | None:
+    """Deliveries Procore discarded after 12 h of failure are changes the receiver never
+    saw: their events are taken in (deduplicated on their ULID, like any delivery), so the
+    pipeline fetches exactly those resources."""
+    assert report.hook_id is not None
+    found = await api.discarded(report.hook_id)
+    if isinstance(found, Failed):
+        # Not fatal to the sync: the next one asks again.
+        report.refusals.append(f"discarded deliveries: {found.text}")
+        return None
+    events: list[NormalisedEvent] = []
+    for item in found:
+        try:
+            event = payloads.read_event(
+                orjson.dumps(item), own_client_id=runtime.settings.procore_client_id
+            )
+        except payloads.PayloadRejected:
+            continue
+        if event.company_id == report.company_id:
+            events.append(event)
+    async with runtime.sessions() as session, session.begin():
+        report.recovered = await intake.store(session, events)
+    if report.recovered:
+        log.warning("hooks.missed_recovered", company_id=report.company_id, events=report.recovered)
+    return None
+
+
+def _permission_missing(failure: Failed) -> bool:
+    """A 403 from the Webhooks API in a company where the app is installed: the app lacks
+    the Webhooks API tool permission (FACTS.md §9)."""
+    return failure.outcome.kind is OutcomeKind.FORBIDDEN
 
 
 def _describe(change: planning.Change) -> str:
     if isinstance(change, planning.CreateHook):
         return "create hook"
     if isinstance(change, planning.UpdateHook):
-        verb = "re-enable" if change.reenable else "update"
-        return f"{verb} hook {change.hook_id}: {', '.join(sorted(change.fields))}"
+        return f"update hook {change.hook_id}: {', '.join(sorted(change.fields))}"
+    if isinstance(change, planning.Reenable):
+        return f"re-enable hook {change.hook_id}"
     if isinstance(change, planning.DeleteHook):
         return f"delete hook {change.hook_id}"
     if isinstance(change, planning.AddTrigger):
@@ -204,7 +342,7 @@ async def _finish(
     runtime: Runtime,
     row: Any,
     report: SyncReport,
-    desired: planning.DesiredHook,
+    authorization: str,
     failure: Failed | None,
     projects: list[int] | None,
     calls: Sequence[CallRecord],
@@ -213,8 +351,13 @@ async def _finish(
     settings = runtime.settings
     company_id = report.company_id
     if failure is not None:
-        report.error = f"{failure.what}: {failure.outcome.status} {failure.outcome.message}"
+        report.error = failure.text
+        if _permission_missing(failure):
+            report.remediation = WEBHOOKS_PERMISSION_REMEDIATION
+    elif report.refusals:
+        report.error = None
     ok = failure is None
+    reconciled = ok or bool(report.triggers)
     async with runtime.sessions() as session, session.begin():
         await session.execute(
             _FINISH,
@@ -226,21 +369,34 @@ async def _finish(
                 else min(RETRY_SECONDS, settings.hooks_sync_interval_seconds),
                 "hook_id": report.hook_id,
                 "hook_status": report.hook_status,
-                "destination_url": desired.destination_url if ok else None,
-                "triggers": len(desired.triggers) if ok else None,
-                "fingerprint": planning.fingerprint(desired.authorization) if ok else None,
+                "status_seen": reconciled and report.hook_status is not None,
+                "destination_url": settings.public_base_url.rstrip("/") + "/webhooks/procore"
+                if ok
+                else None,
+                "triggers": sum(t.state is TriggerState.ACTIVE for t in report.triggers)
+                if reconciled
+                else None,
+                "fingerprint": planning.fingerprint(authorization) if ok else None,
                 "project_ids": projects,
                 "ok": ok,
                 "changes": len(report.changes),
                 "reenabled": report.reenabled,
-                "error": report.error,
+                "recovered": report.recovered,
+                "remediation": report.remediation,
+                "error": report.error or ("; ".join(report.refusals) or None),
             },
         )
+        if reconciled:
+            await _record_triggers(session, company_id, report.triggers)
         if ok and row.installed_at is None:
             await runs.request(session, company_id, reason="install")
         for project_id in report.new_projects:
             await runs.request(session, company_id, project_id=project_id, reason="project_new")
-        if failure is not None and failure.outcome.is_gate_signal:
+        if (
+            failure is not None
+            and failure.outcome.is_gate_signal
+            and not _permission_missing(failure)
+        ):
             await gates.record_outcome(
                 session,
                 credential_id=credential_id,
@@ -252,15 +408,37 @@ async def _finish(
         await record_calls(session, calls)
     metrics.hooks_reenabled(report.reenabled)
     metrics.hook_sync("failed" if not ok else "changed" if report.changes else "unchanged")
-    log_event = log.warning if not ok or report.reenabled else log.info
+    log_event = log.warning if not ok or report.reenabled or report.refusals else log.info
     log_event(
         "hooks.synced",
         company_id=company_id,
         hook_id=report.hook_id,
         changes=len(report.changes),
         reenabled=report.reenabled,
+        refused=len(report.refusals),
+        recovered=report.recovered,
         new_projects=len(report.new_projects),
         error=report.error,
+    )
+
+
+async def _record_triggers(
+    session: AsyncSession, company_id: int, triggers: Sequence[TriggerResult]
+) -> None:
+    await session.execute(_FORGET_TRIGGERS, {"c": company_id})
+    if not triggers:
+        return
+    await session.execute(
+        _RECORD_TRIGGERS,
+        {
+            "c": company_id,
+            "rn": [t.resource_name for t in triggers],
+            "et": [t.event_type for t in triggers],
+            "st": [t.state.value for t in triggers],
+            "tid": [t.trigger_id for t in triggers],
+            "status": [t.status for t in triggers],
+            "answer": [None if t.answer is None else t.answer[:2000] for t in triggers],
+        },
     )
 
 
@@ -326,24 +504,59 @@ async def _discovery_due(runtime: Runtime, interval: float) -> bool:
 
 
 async def discover(runtime: Runtime) -> list[int]:
-    """Ask for a sync of every company where the app is installed and that has no hook row
-    yet: the service account's `/companies` lists exactly those (FACTS.md §7)."""
+    """Ask for a sync of every company where the app is installed: the service account's
+    `GET /rest/v1.0/companies` lists exactly those (FACTS.md §7). Procore sends no event
+    for an install, so this is how a fresh deployment finds its first companies, and a
+    later install is found within HOOKS_SYNC_INTERVAL_SECONDS.
+
+    The call is made without `Procore-Company-Id` (none is known on a fresh deployment).
+    A service account in a multi-region setup must send the header even there (FACTS.md
+    §4): when Procore asks for it, the call is made once per company of
+    PROCORE_DISCOVERY_COMPANY_IDS (one per region) and per known company (a few)."""
     async with runtime.sessions() as session:
         known = sorted(int(c) for c in (await session.execute(_KNOWN_COMPANIES)).scalars())
     found: set[int] = set(known)
-    if known:
-        credential, _ = await runtime.procore.tokens.credential_for(known[0])
-        if credential is not None and credential.kind is CredentialKind.CLIENT_CREDENTIALS:
-            calls: list[CallRecord] = []
-            listed = await resync.list_all(
-                runtime, credential, known[0], "/rest/v1.0/companies", calls
-            )
-            if not isinstance(listed, Failed):
-                found.update(int(c["id"]) for c in listed if isinstance(c, dict) and "id" in c)
-            async with runtime.sessions() as session, session.begin():
-                await record_calls(session, calls)
+    credential = await runtime.procore.tokens.app_credential()
+    if credential is not None:
+        calls: list[CallRecord] = []
+        found |= await _installed_companies(runtime, credential, known, calls)
+        async with runtime.sessions() as session, session.begin():
+            await record_calls(session, calls)
     async with runtime.sessions() as session, session.begin():
         new = await request_sync(session, found)
     if new:
         log.info("subscriptions.discovered", companies=new)
     return new
+
+
+# Known companies asked on behalf of their region when Procore wants a company header.
+_DISCOVERY_KNOWN = 5
+
+
+async def _installed_companies(
+    runtime: Runtime, credential: CredentialRef, known: Sequence[int], calls: list[CallRecord]
+) -> set[int]:
+    listed = await resync.list_all(runtime, credential, None, COMPANIES_PATH, calls)
+    if not isinstance(listed, Failed):
+        return _company_ids(listed)
+    if listed.outcome.kind is not OutcomeKind.REJECTED:
+        log.warning("subscriptions.discovery_failed", error=listed.text)
+        return set()
+    # "Missing Procore-Company-Id header": one call per region's company instead.
+    found: set[int] = set()
+    asked = list(dict.fromkeys([*runtime.settings.procore_discovery_company_ids, *known]))
+    for company_id in asked[
+        : len(runtime.settings.procore_discovery_company_ids) + _DISCOVERY_KNOWN
+    ]:
+        listed = await resync.list_all(runtime, credential, company_id, COMPANIES_PATH, calls)
+        if not isinstance(listed, Failed):
+            found |= _company_ids(listed)
+    return found
+
+
+def _company_ids(listed: Sequence[Any]) -> set[int]:
+    return {
+        int(c["id"])
+        for c in listed
+        if isinstance(c, dict) and isinstance(c.get("id"), int) and not isinstance(c["id"], bool)
+    }

@@ -8,25 +8,19 @@ as `unsupported` (visible, replayable), and unknown extra fields stay in the raw
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from app.models import EventStatus
-from app.procore.endpoints import RESOURCE_ENDPOINTS
+from app.procore import resources
 
 INT64_MAX = 2**63 - 1
-
-# Resources the worker knows how to fetch (FACTS.md §4). Others are stored as `unsupported`.
-SUPPORTED_RESOURCES = frozenset(RESOURCE_ENDPOINTS)
-# Resources that belong to the company, not to a project (no project_id in their events).
-COMPANY_RESOURCES = frozenset(
-    name for name, endpoint in RESOURCE_ENDPOINTS.items() if not endpoint.needs_project
-)
 
 # v2/v3 `event_type` and v4 `reason` (newer resources use the past tense) → our three kinds.
 EVENT_KINDS = {
@@ -74,6 +68,9 @@ class NormalisedEvent:
     note: str | None
     # The payload as JSON text, ready for a jsonb column.
     raw: str
+    # Events derived from this one and stored beside it: the parent a v3.0 event's
+    # `related_resources` names, where the registry says it is refreshed too.
+    related: tuple[NormalisedEvent, ...] = field(default=())
 
 
 def read_event(body: bytes, *, own_client_id: str) -> NormalisedEvent:
@@ -161,9 +158,22 @@ def _normalise(
     reason = _text(data.get("reason" if is_v4 else "event_type"))
     event_type = EVENT_KINDS.get(reason.lower()) if reason else None
 
-    if resource_name not in SUPPORTED_RESOURCES:
+    kind = resources.get(resource_name)
+    notes_cutover = None
+    if kind is not None and event_type is not None:
+        served = resources.get(kind.served_as(event_type))
+        if served is not None and served is not kind:
+            # An update Procore moved to another type (the fan-out deprecation) is served by
+            # that type: one fetch of the company record per change. Its fan-out copies (one
+            # per project, each with its own ULID) are one event, as Procore advises for the
+            # cutover: deduplicated on (resource_id, timestamp).
+            notes_cutover = f"{kind.name} {event_type} served as {served.name}"
+            dedupe_key = _cutover_key(company_id, served.name, data) or dedupe_key
+            kind, resource_name = served, served.name
+            project_id = None if served.company_level else project_id
+    if kind is None:
         notes.append(f"unsupported resource {resource_name!r}")
-    elif resource_name not in COMPANY_RESOURCES and project_id is None:
+    elif not kind.company_level and project_id is None:
         notes.append(f"{resource_name} needs a project_id")
     if event_type is None:
         notes.append(f"unsupported reason {reason!r}")
@@ -175,14 +185,15 @@ def _normalise(
     if isinstance(metadata, dict) and metadata.get("source_application_id") is not None:
         source = str(metadata["source_application_id"])
 
+    note: str | None
     if source is not None and own_client_id and source == own_client_id:
         status, note = EventStatus.IGNORED, "caused by this app (loop prevention)"
     elif notes:
         status, note = EventStatus.UNSUPPORTED, "; ".join(notes)
     else:
-        status, note = EventStatus.QUEUED, None
+        status, note = EventStatus.QUEUED, notes_cutover
 
-    return NormalisedEvent(
+    event = NormalisedEvent(
         dedupe_key=dedupe_key,
         payload_version=_version(data, is_v4),
         procore_event_id=None if is_v4 else _int64(data.get("id")),
@@ -199,6 +210,46 @@ def _normalise(
         note=note,
         raw=exact_body.decode("utf-8") if exact_body is not None else _jsonb_text(data),
     )
+    if status is EventStatus.QUEUED and kind is not None and kind.parent is not None:
+        event = replace(event, related=_parents(event, kind.parent, data))
+    return event
+
+
+def _cutover_key(company_id: int, resource_name: str, data: dict[str, Any]) -> str | None:
+    resource_id, timestamp = _int64(data.get("resource_id")), data.get("timestamp")
+    if resource_id is None or not isinstance(timestamp, str) or not timestamp:
+        return None
+    digest = hashlib.sha256(f"{company_id}|{resource_name}|{resource_id}|{timestamp}".encode())
+    return "CUTOVER:" + digest.hexdigest()[:48]
+
+
+def _parents(
+    event: NormalisedEvent, parent: str, data: dict[str, Any]
+) -> tuple[NormalisedEvent, ...]:
+    """The parent named in `related_resources` (v3.0), as an update event of its own."""
+    related = data.get("related_resources")
+    if not isinstance(related, list):
+        return ()
+    found: list[NormalisedEvent] = []
+    for item in related[:16]:
+        if not isinstance(item, dict) or item.get("name") != parent:
+            continue
+        parent_id = _int64(item.get("id"))
+        if parent_id is None or parent_id <= 0:
+            continue
+        found.append(
+            replace(
+                event,
+                dedupe_key=f"{event.dedupe_key}>{parent_id}"[: _WIDTHS["dedupe_key"]],
+                procore_event_id=None,
+                resource_name=parent,
+                resource_id=parent_id,
+                event_type="update",
+                reason="related",
+                note=f"parent of {event.resource_name} {event.resource_id}",
+            )
+        )
+    return tuple(found)
 
 
 def _dedupe_key(data: dict[str, Any], is_v4: bool) -> str:

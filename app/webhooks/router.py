@@ -20,8 +20,14 @@ from starlette.types import Receive, Scope, Send
 from app import bodies, metrics
 from app.logs import get_logger
 from app.settings import Settings
-from app.webhooks.payloads import PayloadRejected, read_event
-from app.webhooks.service import Ingester, IngestStatus, StorageRefused, StorageUnavailable
+from app.webhooks.payloads import NormalisedEvent, PayloadRejected, read_event
+from app.webhooks.service import (
+    Ingester,
+    IngestResult,
+    IngestStatus,
+    StorageRefused,
+    StorageUnavailable,
+)
 from app.webhooks.tokens import WebhookTokens
 
 log = get_logger(__name__)
@@ -99,7 +105,7 @@ class WebhookEndpoint:
             }
         try:
             result = await asyncio.wait_for(
-                self._ingester.submit(event), timeout=self._settings.webhook_store_timeout_seconds
+                self._store(event), timeout=self._settings.webhook_store_timeout_seconds
             )
         except (StorageUnavailable, TimeoutError):
             metrics.webhook_rejected("storage")
@@ -113,6 +119,25 @@ class WebhookEndpoint:
             return 200, {"status": "duplicate"}
         metrics.webhook_stored_as(result.stored_as or event.status.value)
         return 202, {"status": "accepted", "event_id": result.event_id}
+
+    async def _store(self, event: NormalisedEvent) -> IngestResult:
+        """The event, then what it brings along (a parent to refresh): all committed before
+        the answer, so a retried delivery completes what a failed one began."""
+        if not event.related:
+            return await self._ingester.submit(event)
+        primary, *related = await asyncio.gather(
+            self._ingester.submit(event),
+            *(self._ingester.submit(r) for r in event.related),
+            return_exceptions=True,
+        )
+        for outcome in related:
+            # Unavailable storage fails the delivery (Procore retries); a derived row that
+            # Postgres refuses must not refuse the event itself.
+            if isinstance(outcome, StorageUnavailable):
+                raise outcome
+        if isinstance(primary, BaseException):
+            raise primary
+        return primary
 
 
 def _error(description: str) -> dict[str, Any]:

@@ -52,6 +52,68 @@ async def test_status_shows_gates_and_queue(settings: Settings, db: Runtime) -> 
     assert document["gates"][0]["parked_events"] == 4
 
 
+# Remediations as the probes write them (app.gates.probes), and longer: they must never squeeze
+# the table, whatever their length.
+LONG_REMEDIATIONS = (
+    "install the app in company 562949953 (Company Admin → App Management, from the "
+    "Marketplace or as a custom app), then add the service account to the projects to sync "
+    "and assign a permission template. Work resumes by itself once a check succeeds.",
+    "add the service account (or the connected user) to project 562949953421 in company "
+    "562949953 and assign a permission template; after an app update or reinstall this must "
+    "be done again " + "(and again) " * 12,
+)
+
+
+async def test_status_fits_80_columns_with_details_under_the_table(
+    settings: Settings, db: Runtime
+) -> None:
+    company = await add_gate(db, company_id=562949953, remediation=LONG_REMEDIATIONS[0])
+    project = await add_gate(
+        db,
+        scope=GateScope.PROJECT,
+        company_id=562949953,
+        project_id=562949953421,
+        diagnosis="no_project_access",
+        remediation=LONG_REMEDIATIONS[1],
+        parked_by="operator",
+    )
+    await add_events(db, 1234, status=EventStatus.PARKED, gate_id=company.id)
+
+    shown = await asyncio.to_thread(
+        run_cli, "status", DATABASE_URL=settings.database_url, COLUMNS="80"
+    )
+    assert shown.returncode == 1, shown.stderr
+    lines = shown.stdout.splitlines()
+    too_wide = [line for line in lines if len(line) > 80]
+    assert not too_wide, "\n".join(too_wide)
+
+    # One line per gate in the table, every column on it.
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["gate", "scope"])
+    company_row, project_row, after = lines[header + 1 : header + 4]
+    for cell in (f"#{company.id}", "company 562949953", "parked", "not_installed", "1234", "in 4m"):
+        assert cell in company_row, (cell, company_row)
+    for cell in (f"#{project.id}", "project 562949953421", "no_project_access", "held"):
+        assert cell in project_row, (cell, project_row)
+    assert after.strip() == "", f"a row wrapped onto a second line: {after!r}"
+
+    # Under the table: each gate's diagnosis, then its whole remediation, indented.
+    details = shown.stdout[shown.stdout.index(company_row) + len(company_row) :]
+    assert f"#{company.id} company 562949953: not_installed (403), parked 12m ago by policy" in (
+        details
+    )
+    assert f"#{project.id} project 562949953/562949953421: no_project_access (403)" in details
+    flowing = " ".join(line.strip() for line in details.splitlines() if line.startswith("  "))
+    for remediation in LONG_REMEDIATIONS:
+        assert " ".join(remediation.split()) in flowing
+    assert f"POST /admin/gates/{project.id}/unpark releases it" in flowing
+
+    as_json = await asyncio.to_thread(
+        run_cli, "status", "--json", DATABASE_URL=settings.database_url, COLUMNS="80"
+    )
+    document = json.loads(as_json.stdout)
+    assert [g["remediation"] for g in document["gates"]] == list(LONG_REMEDIATIONS)
+
+
 async def test_replay_by_filter_with_progress_and_audit(settings: Settings, db: Runtime) -> None:
     dead = await add_events(db, 5, status=EventStatus.DEAD)
     other = await add_events(db, 2, status=EventStatus.DEAD, company_id=32)

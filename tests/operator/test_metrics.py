@@ -3,6 +3,7 @@ and several processes summed through PROMETHEUS_MULTIPROC_DIR."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -259,3 +260,46 @@ async def test_storage_down_counts_a_storage_rejection(settings: Settings) -> No
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             assert await post(client, payloads.v2()) == 503
     assert rejected() - before == 1
+
+
+async def test_api_with_several_processes_counts_them_all(
+    settings: Settings, db: Runtime, tmp_path: Path
+) -> None:
+    """`procore-hooks api --workers 2` shares one metrics directory between its processes
+    (wiping what an earlier run left there), so any scrape counts every process's requests."""
+    from tests.operator.test_logs import wait_until_up  # it imports this module
+
+    stale = tmp_path / "counter_1.db"
+    stale.write_bytes(b"left by an earlier run")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "APP_ENV": "development",
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "QUEUE_NAME": settings.queue_name,
+        "WEBHOOK_AUTH_TOKENS": WEBHOOK_TOKEN,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "app.cli", "api", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", "2"]
+    api = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        await wait_until_up(base)
+        assert not stale.exists(), "an earlier run's samples would be summed with this one's"
+        refused = 30
+        for _ in range(refused):
+            # A new connection each time, so either process may take it.
+            async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+                assert await post(client, payloads.v2(), token="wrong") == 401
+        for _ in range(5):
+            async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+                samples = await scrape(client)
+            total = value(samples, "procore_hooks_webhooks_rejected_total", reason="auth")
+            assert total == refused
+        assert list(tmp_path.glob("counter_*.db")), "the processes write their samples there"
+    finally:
+        api.terminate()
+        await asyncio.to_thread(api.communicate, timeout=60)

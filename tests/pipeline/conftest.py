@@ -27,6 +27,8 @@ from workers import jobs
 from workers import settings as worker_settings
 
 GENEROUS_LIMITS = {"hourly": 1_000_000, "spike": 1_000_000}
+# Procore requires https destinations (webhooks_api.md); the tests' receivers are local http.
+LOCAL_HTTP_HOOKS = {"allow_http_destinations": True}
 FINAL = ("done", "skipped", "dead")
 
 
@@ -42,6 +44,7 @@ async def sim(simulator: SimulatorServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=simulator.base_url, timeout=30.0) as client:
         (await client.post("/_sim/reset")).raise_for_status()
         (await client.put("/_sim/rate_limit", json=GENEROUS_LIMITS)).raise_for_status()
+        (await client.put("/_sim/switches", json=LOCAL_HTTP_HOOKS)).raise_for_status()
         yield client
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from app.procore import resources
 from app.runtime import Runtime
 from app.settings import Settings
 from tests.pipeline.conftest import (
@@ -19,16 +20,16 @@ from tests.pipeline.conftest import (
     wait_for,
 )
 
-# One seeded resource of every type in the endpoint table (FACTS.md §4).
-EVERY_TYPE = [
-    Spec("RFIs", 5150),
-    Spec("Submittals", 8812),
-    Spec("Observation Items", 7001),
-    Spec("Punch Items", 6001),
-    Spec("Project Vendors", 4001),
-    Spec("Company Users", 3001, project_id=None),
-    Spec("Projects", 900, project_id=900),
-]
+
+async def every_type(sim: httpx.AsyncClient) -> list[Spec]:
+    """One seeded resource of every type in the registry, as the simulator holds it."""
+    specs: list[Spec] = []
+    for name in resources.NAMES:
+        listed = await sim.get("/_sim/resources", params={"company_id": 31, "resource_name": name})
+        held = [r for r in listed.json() if r["project_id"] in (None, 900)]
+        assert held, f"the simulator's seed has no {name} in company 31"
+        specs.append(Spec(name, held[0]["body"]["id"], project_id=held[0]["project_id"]))
+    return specs
 
 
 async def mirror_rows(runtime: Runtime) -> dict[tuple[str, int], dict[str, Any]]:
@@ -45,15 +46,23 @@ async def mirror_rows(runtime: Runtime) -> dict[tuple[str, int], dict[str, Any]]
 async def test_every_resource_type_is_mirrored(
     prt: Runtime, sim: httpx.AsyncClient, pipeline_settings: Callable[..., Settings]
 ) -> None:
-    await store_events(prt, EVERY_TYPE)
+    """Webhook event → the registry's show call → the mirror, for every registered type."""
+    specs = await every_type(sim)
+    assert len(specs) == len(resources.REGISTRY) >= 25
+    await store_events(prt, specs)
     async with running_worker(prt.settings):
-        await wait_for(lambda: all_final(prt), timeout=20)
-    assert await statuses(prt) == {"done": len(EVERY_TYPE)}
+        await wait_for(lambda: all_final(prt), timeout=30)
+    assert await statuses(prt) == {"done": len(specs)}
     mirrored = await mirror_rows(prt)
-    assert set(mirrored) == {(s.resource_name, s.resource_id) for s in EVERY_TYPE}
-    for row in mirrored.values():
-        assert row["data"]["id"] > 0
-        assert row["procore_updated_at"] is not None
+    assert set(mirrored) == {(s.resource_name, s.resource_id) for s in specs}
+    for (name, rid), row in mirrored.items():
+        truth = await sim.get("/_sim/resources", params={"company_id": 31, "resource_name": name})
+        body = next(r["body"] for r in truth.json() if r["body"]["id"] == rid)
+        # Kept as Procore answers it.
+        assert row["data"] == body, name
+        assert (row["procore_updated_at"] is not None) is (
+            resources.REGISTRY[name].updated_field is not None and "updated_at" in body
+        ), name
         assert row["deleted_at"] is None
     async with prt.sessions() as session:
         calls = (
@@ -62,7 +71,7 @@ async def test_every_resource_type_is_mirrored(
             )
         ).all()
     fetches = [c for c in calls if c.purpose == "fetch"]
-    assert len(fetches) == len(EVERY_TYPE)
+    assert len(fetches) == len(specs)
     assert all(c.status == 200 and c.company_id == 31 for c in fetches)
     assert [c.purpose for c in calls].count("token") == 1
 

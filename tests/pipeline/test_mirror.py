@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 
 from app.events import mirror
+from app.procore import resources
 from app.runtime import Runtime
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -83,15 +85,24 @@ async def test_a_delete_for_an_unseen_resource_leaves_a_tombstone(db: Runtime) -
     assert tomb.deleted_at == T0
 
 
-def test_resource_body_and_updated_at() -> None:
-    assert mirror.resource_body({"data": {"id": "1"}}) == {"id": "1"}
-    assert mirror.resource_body({"id": 1, "data": {"x": 1}}) == {"id": 1, "data": {"x": 1}}
-    assert mirror.resource_body([1]) is None
+def test_resource_body_follows_the_registry_envelope_and_updated_at_field() -> None:
+    rfis = resources.REGISTRY["RFIs"]
+    # v1 answers are the object itself, whatever fields it has.
+    assert mirror.resource_body(rfis, {"id": 1, "data": {"x": 1}}, 1) == {"id": 1, "data": {"x": 1}}
+    assert mirror.resource_body(rfis, [1], 1) is None
+    # A v2.0 answer's object is in its `data` envelope.
+    v2 = replace(rfis, envelope=resources.Envelope.DATA)
+    assert mirror.resource_body(v2, {"data": {"id": "1"}}, 1) == {"id": "1"}
+    # A list-by-id answer holds the resource, or says it is not there (as a 404 would).
+    items = resources.REGISTRY["Direct Cost Line Items"]
+    assert mirror.resource_body(items, [{"id": 7}, {"id": 9, "x": 1}], 9) == {"id": 9, "x": 1}
+    assert mirror.resource_body(items, [{"id": 7}], 9) is mirror.Absent.NOT_LISTED
     assert mirror.procore_updated_at({"updated_at": "2026-03-02T10:15:30.123Z"}) == datetime(
         2026, 3, 2, 10, 15, 30, 123000, tzinfo=UTC
     )
     assert mirror.procore_updated_at({"updated_at": "yesterday"}) is None
     assert mirror.procore_updated_at({}) is None
+    assert mirror.procore_updated_at({"updated_at": "2026-03-02T10:15:30Z"}, None) is None
 
 
 async def test_writers_wait_while_the_change_feed_takes_its_horizon(db: Runtime) -> None:

@@ -337,12 +337,21 @@ def test_webhook_bodies(deployed: Cluster, api: httpx.Client) -> None:
         if auth is not None:
             headers["Authorization"] = auth
         content: Any = iter([body[: len(body) // 2], body[len(body) // 2 :]]) if chunked else body
-        answer = send(api, "POST", "/webhooks/procore", content=content, headers=headers)
         status, key = expected(body, auth)
+        try:
+            answered = send(
+                api, "POST", "/webhooks/procore", content=content, headers=headers
+            ).status_code
+        except (httpx.WriteError, httpx.ReadError, httpx.RemoteProtocolError):
+            # A body over the limit is refused unread: the api answers 413 and closes the
+            # connection, which can reset it before a client still sending reads the answer.
+            if status != 413:
+                raise
+            answered = 413
         tally.cases += 1
-        tally.answers[answer.status_code] += 1
-        tally.by_kind[f"{how}:{answer.status_code}"] += 1
-        if how.startswith("deep") and answer.status_code == 400 and status != 401:
+        tally.answers[answered] += 1
+        tally.by_kind[f"{how}:{answered}"] += 1
+        if how.startswith("deep") and answered == 400 and status != 401:
             # Around 1,000 levels the oracle's parser and the api's (orjson, then json) disagree
             # on where "too deep to parse" starts; the api refuses such a body as a whole (400,
             # "nested too deeply"), which stores nothing: a refusal, not a lost event.
@@ -354,15 +363,15 @@ def test_webhook_bodies(deployed: Cluster, api: httpx.Client) -> None:
         accepted = {202, 200} if status == 202 else {status}
         if how.startswith("deep") and status in (400, 422):
             accepted = {400, 422}
-        ok = answer.status_code in accepted
-        example = f"{how}: expected {status}, got {answer.status_code} for {body[:300]!r}"
+        ok = answered in accepted
+        example = f"{how}: expected {status}, got {answered} for {body[:300]!r}"
         if not ok:
             tally.mismatches.append(example)
-            kind = f"{how}:{status}->{answer.status_code}"
+            kind = f"{how}:{status}->{answered}"
             if tally.examples[kind] < 2:
                 tally.examples[kind] += 1
                 tally.shown.append(example)
-        if answer.status_code >= 500:
+        if answered >= 500:
             tally.server_errors.append(example)
 
     one()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import httpx
+import pytest
 
 from tests.simulator.procore import (
     CLIENT,
@@ -204,10 +206,210 @@ async def test_token_info_and_revoke(api: httpx.AsyncClient, token: str) -> None
 
     assert info.status_code == 200
     assert info.json()["application"] == {"uid": CLIENT["client_id"]}
-    assert 5390 <= info.json()["expires_in"] <= 5400
+    assert 5390 <= info.json()["expires_in_seconds"] <= 5400
     assert revoked.status_code == 200
     assert after.status_code == 401
     assert after.json()["error"] == "invalid_token"
+
+
+async def test_token_info_has_exactly_the_openapi_fields(api: httpx.AsyncClient) -> None:
+    """OpenAPI OauthTokenInfoGet: resource_owner_id (integer), scopes (array of strings),
+    expires_in_seconds (integer), application {uid}, created_at (integer)."""
+    tokens = await user_tokens(api)
+
+    info = await api.get(
+        "/oauth/token/info", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+
+    body = info.json()
+    assert info.status_code == 200
+    assert set(body) == {
+        "resource_owner_id",
+        "scopes",
+        "expires_in_seconds",
+        "application",
+        "created_at",
+    }
+    assert body["resource_owner_id"] == 77
+    assert body["scopes"] == []
+    assert 5390 <= body["expires_in_seconds"] <= 5400
+    assert body["application"] == {"uid": CLIENT["client_id"]}
+    assert body["created_at"] == tokens["created_at"]
+
+
+def _multipart(fields: dict[str, str]) -> dict[str, tuple[None, str]]:
+    """Form fields sent as multipart/form-data parts without a file name (`curl -F k=v`)."""
+    return {name: (None, value) for name, value in fields.items()}
+
+
+def _basic() -> str:
+    pair = f"{CLIENT['client_id']}:{CLIENT['client_secret']}".encode()
+    return "Basic " + base64.b64encode(pair).decode()
+
+
+async def _post(api: httpx.AsyncClient, path: str, encoding: str, fields: dict[str, str]) -> Any:
+    if encoding == "form":
+        return await api.post(path, data=fields)
+    if encoding == "json":
+        return await api.post(path, json=fields)
+    if encoding == "multipart":
+        answer = await api.post(path, files=_multipart(fields))
+        assert answer.request.headers["content-type"].startswith("multipart/form-data")
+        return answer
+    assert encoding == "basic"
+    without = {k: v for k, v in fields.items() if k not in CLIENT}
+    return await api.post(path, data=without, headers={"Authorization": _basic()})
+
+
+ENCODINGS = ["form", "json", "multipart", "basic"]
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+async def test_client_credentials_in_every_encoding(api: httpx.AsyncClient, encoding: str) -> None:
+    """`oauth/oauth_client_credentials.md` (`curl -F grant_type=client_credentials ...`), the
+    JS SDK (JSON), pyprocore (form), ProPyCore (HTTP Basic + form)."""
+    fields = {"grant_type": "client_credentials", **CLIENT}
+
+    answer = await _post(api, "/oauth/token", encoding, fields)
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["token_type"] == "bearer"
+    me = await api.get("/rest/v1.0/me", headers=auth(answer.json()["access_token"]))
+    assert me.status_code == 200
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+async def test_code_and_refresh_grants_in_every_encoding(
+    api: httpx.AsyncClient, encoding: str
+) -> None:
+    """`oauth/oauth_endpoints.md`, "Get Or Refresh an Access Token": `curl -F
+    grant_type=authorization_code -F client_id -F client_secret -F code -F redirect_uri`."""
+    code = await authorization_code(api)
+    exchange = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        **CLIENT,
+    }
+
+    exchanged = await _post(api, "/oauth/token", encoding, exchange)
+    assert exchanged.status_code == 200, exchanged.text
+    refreshed = await _post(
+        api,
+        "/oauth/token",
+        encoding,
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": exchanged.json()["refresh_token"],
+            **CLIENT,
+        },
+    )
+
+    assert refreshed.status_code == 200, refreshed.text
+    assert refreshed.json()["refresh_token"] != exchanged.json()["refresh_token"]
+
+
+async def test_multipart_with_a_file_part_is_refused(api: httpx.AsyncClient) -> None:
+    """An OAuth request carries short fields only: a file part is a malformed request, and
+    no token is issued."""
+    files = {**_multipart({"grant_type": "client_credentials", **CLIENT})}
+    files["client_secret"] = ("secret.txt", CLIENT["client_secret"])  # type: ignore[assignment]
+
+    answer = await api.post("/oauth/token", files=files)
+
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "invalid_request"
+    assert (await stats(api))["token_grants"]["client_credentials"] == 0
+
+
+async def test_unreadable_multipart_is_invalid_request(api: httpx.AsyncClient) -> None:
+    answer = await api.post(
+        "/oauth/token",
+        content=b"--nope\r\nno headers, no end",
+        headers={"Content-Type": "multipart/form-data; boundary=other"},
+    )
+
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "invalid_request"
+    assert (await stats(api))["token_grants"]["client_credentials"] == 0
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+async def test_revoking_the_access_token_kills_its_refresh_token(
+    api: httpx.AsyncClient, encoding: str
+) -> None:
+    """`oauth/oauth_endpoints.md`, "Revoke Token": "the Revoke Token endpoint revokes both the
+    Access Token and Refresh Token"; parameters token, client_id, client_secret in the body
+    ("as form-data"; JSON per OpenAPI OauthRevokePost)."""
+    tokens = await user_tokens(api)
+
+    revoked = await _post(
+        api, "/oauth/revoke", encoding, {"token": tokens["access_token"], **CLIENT}
+    )
+
+    assert revoked.status_code == 200
+    assert revoked.json() == {}
+    me = await api.get("/rest/v1.0/me", headers=auth(tokens["access_token"]))
+    assert me.status_code == 401
+    assert me.json() == {"errors": "The access token was revoked"}
+    dead = await refresh(api, tokens["refresh_token"])
+    assert dead.status_code == 400
+    assert dead.json()["error"] == "invalid_grant"
+
+
+async def test_revoking_the_refresh_token_kills_its_access_token(api: httpx.AsyncClient) -> None:
+    """Same source: one revocation ends the pair, whichever of its tokens is presented."""
+    tokens = await user_tokens(api)
+
+    revoked = await api.post("/oauth/revoke", data={"token": tokens["refresh_token"], **CLIENT})
+
+    assert revoked.status_code == 200
+    assert (await api.get("/rest/v1.0/me", headers=auth(tokens["access_token"]))).status_code == 401
+    assert (await refresh(api, tokens["refresh_token"])).status_code == 400
+
+
+async def test_revoke_spares_other_pairs_of_the_same_user(api: httpx.AsyncClient) -> None:
+    first = await user_tokens(api)
+    second = await user_tokens(api)
+
+    await api.post("/oauth/revoke", data={"token": first["access_token"], **CLIENT})
+
+    assert (await api.get("/rest/v1.0/me", headers=auth(second["access_token"]))).status_code == 200
+    assert (await refresh(api, second["refresh_token"])).status_code == 200
+
+
+async def test_revoke_of_an_unknown_token_answers_200(api: httpx.AsyncClient) -> None:
+    """ "If the token is revoked successfully, or if the client submits an invalid token, the
+    authorization server responds with HTTP status code 200" (`oauth/oauth_endpoints.md`)."""
+    answer = await api.post("/oauth/revoke", data={"token": "no-such-token", **CLIENT})
+
+    assert answer.status_code == 200
+    assert answer.json() == {}
+    assert answer.headers["content-type"] == "application/json"
+
+
+async def test_revoke_with_a_wrong_client_secret_is_refused(
+    api: httpx.AsyncClient, token: str
+) -> None:
+    answer = await api.post(
+        "/oauth/revoke", data={"token": token, **CLIENT, "client_secret": "wrong"}
+    )
+
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "invalid_client"
+    assert (await api.get("/rest/v1.0/me", headers=auth(token))).status_code == 200
+
+
+async def test_revoke_leaves_another_clients_token_alone(
+    api: httpx.AsyncClient, token: str
+) -> None:
+    other = {"client_id": "other-app", "client_secret": "other-secret"}
+    await api.post("/_sim/clients", json=other)
+
+    answer = await api.post("/oauth/revoke", data={"token": token, **other})
+
+    assert answer.status_code == 200
+    assert (await api.get("/rest/v1.0/me", headers=auth(token))).status_code == 200
 
 
 async def test_revoked_client_gets_401_everywhere_until_registered_again(

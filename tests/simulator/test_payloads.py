@@ -209,6 +209,6 @@ async def test_fan_out_one_event_per_project(api: httpx.AsyncClient, receiver: R
         api, receiver, {}, {"resource_name": "Company Users", "resource_id": 3001, "fan_out": True}
     )
 
-    assert sorted(b["project_id"] for b in bodies) == [900, 901, 902]
+    assert sorted(b["project_id"] for b in bodies) == [900, 901, 902, 903]
     assert len({b["timestamp"] for b in bodies}) == 1
-    assert len({b["ulid"] for b in bodies}) == 3
+    assert len({b["ulid"] for b in bodies}) == 4

@@ -54,10 +54,11 @@ async def test_me_companies_and_projects(api: httpx.AsyncClient, token: str) -> 
 
 
 async def test_company_header_is_required(api: httpx.AsyncClient, token: str) -> None:
-    answer = await api.get("/rest/v1.0/me", headers=auth(token, company_id=None))
+    """`tutorials/tutorial_mpz.md`: every call but /me and /companies needs the header."""
+    answer = await api.get("/rest/v1.0/projects/900/rfis", headers=auth(token, company_id=None))
 
     assert answer.status_code == 400
-    assert answer.json() == {"errors": ["Missing or invalid Procore-Company-Id header."]}
+    assert answer.json() == {"errors": ["Missing Procore-Company-Id header!"]}
 
 
 async def test_install_toggles_403_and_200(api: httpx.AsyncClient, token: str) -> None:

@@ -53,7 +53,10 @@ async def test_install_creates_the_hook_backfills_and_deliveries_keep_it_current
     (await sim.put("/_sim/rate_limit", json={"hourly": 3600, "spike": 25})).raise_for_status()
 
     port = free_port()
-    settings = pipeline_settings(public_base_url=f"http://127.0.0.1:{port}")
+    # The install flow, over the types this test watches (every type is another test's).
+    settings = pipeline_settings(
+        public_base_url=f"http://127.0.0.1:{port}", sync_resources="RFIs,Projects,Company Users"
+    )
     runtime = open_runtime(settings, name="subscriptions-install-test")
     try:
         async with serving_api(settings, port), running_worker(settings, subscriptions=True):

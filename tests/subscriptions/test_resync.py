@@ -1,5 +1,6 @@
-"""Resync against the simulator: unchanged → no mirror writes; gone → soft-deleted; changed →
-updated; a project permitted later → backfilled; a run interrupted mid-way → resumed."""
+"""Resync against the simulator: unchanged → no mirror writes; absent from every list →
+deleted only once Procore confirms it; inactive → kept, shown inactive; changed → updated;
+a project permitted later → backfilled; a run interrupted mid-way → resumed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import httpx
 from sqlalchemy import text
 
 from app.gates import service as gates
+from app.procore import resources
 from app.resync import runs
 from app.resync import service as resync
 from app.runtime import Runtime, open_runtime
@@ -59,7 +61,7 @@ async def test_unchanged_resync_writes_nothing_and_changes_are_reconciled(
         second = await resync_now(runtime, 31)
         assert second.status == "done"
         assert second.progress["written"] == 0
-        assert second.progress["deleted"] == 0
+        assert second.progress["absent"] == 0
         assert await mirror_state(runtime, 31) == before  # change_seq unchanged: no writes
 
         # Changed, created and deleted in Procore without any webhook (nobody subscribed).
@@ -85,14 +87,101 @@ async def test_unchanged_resync_writes_nothing_and_changes_are_reconciled(
         )
         (await sim.delete("/_sim/resources/RFIs/5151")).raise_for_status()
         third = await resync_now(runtime, 31)
-        after = await mirror_state(runtime, 31)
         assert third.progress["written"] == 2
-        assert third.progress["deleted"] == 1
+        # Absent from the lists is not deleted yet: the pipeline asks Procore first.
+        assert third.progress["absent"] == 1
+        assert (await mirror_state(runtime, 31))[("RFIs", 5151)][1] is False
+        async with running_worker(runtime.settings):
+            await wait_for(lambda: absent_checked(runtime), timeout=20)
+        after = await mirror_state(runtime, 31)
         assert after[("RFIs", 5150)][0] > before[("RFIs", 5150)][0]
         assert after[("RFIs", 5151)][1] is True
         assert ("RFIs", 5190) in after
         unchanged = {k: v for k, v in before.items() if k not in {("RFIs", 5150), ("RFIs", 5151)}}
         assert {k: after[k] for k in unchanged} == unchanged
+    finally:
+        await runtime.close()
+
+
+async def test_a_resync_mirrors_every_registered_type_and_past_days_of_daily_logs(
+    clean: Runtime, sim: httpx.AsyncClient, pipeline_settings: Callable[..., Settings]
+) -> None:
+    """Every type of the registry, listed as it says (inactive lists, day ranges: daily-log
+    lists answer today's logs unless given dates, `tutorials/daily_logs.md`)."""
+    runtime = open_runtime(pipeline_settings(), name="resync-every-type-test")
+    try:
+        view = await resync_now(runtime, 31)
+        assert view.status == "done", view
+        mirrored = await mirror_state(runtime, 31)
+        assert {name for name, _ in mirrored} == set(resources.NAMES)
+        # Seeded 5, 20 and 40 days back; 10003 is pending (not approved).
+        for key in (("Manpower Logs", 10002), ("Manpower Logs", 10003), ("Work Logs", 10201),
+                    ("Accident Logs", 10601), ("Timecard Entries", 10801)):  # fmt: skip
+            assert key in mirrored, key
+    finally:
+        await runtime.close()
+
+
+async def absent_checked(runtime: Runtime) -> bool:
+    async with runtime.sessions() as session:
+        pending = await session.execute(
+            text(
+                "SELECT count(*) FROM events WHERE payload_version = 'resync'"
+                " AND status NOT IN ('done', 'skipped', 'dead')"
+            )
+        )
+        return pending.scalar_one() == 0
+
+
+async def test_inactive_projects_and_users_are_kept_and_shown_inactive(
+    clean: Runtime, sim: httpx.AsyncClient, pipeline_settings: Callable[..., Settings]
+) -> None:
+    """Procore's default lists answer active records only (FACTS.md §4; OpenAPI
+    RestV10ProjectsGet "Return a list of active Projects", RestV10CompaniesCompanyIdUsersGet
+    "active users … see List Company Inactive Users"): a resync lists the inactive ones too
+    (`filters[by_status]=All`, RestV10CompaniesCompanyIdUsersInactiveGet) and never takes
+    "absent from an active-only list" for deleted."""
+    runtime = open_runtime(
+        pipeline_settings(sync_resources="Projects,Company Users,Company Vendors"),
+        name="resync-inactive-test",
+    )
+    try:
+        first = await resync_now(runtime, 31)
+        assert first.status == "done", first
+        mirrored = await mirror_state(runtime, 31)
+        # Seeded inactive: project 903, user 3004, vendor 4102.
+        for key in (("Projects", 903), ("Company Users", 3004), ("Company Vendors", 4102)):
+            assert key in mirrored, key
+            assert mirrored[key][1] is False, key
+        # Made inactive in Procore since: user 3001 and project 901.
+        for name, rid, field in (("Company Users", 3001, "is_active"), ("Projects", 901, "active")):
+            (
+                await sim.post(
+                    "/_sim/events",
+                    json={
+                        "company_id": 31,
+                        "resource_name": name,
+                        "resource_id": rid,
+                        "fields": {field: False},
+                    },
+                )
+            ).raise_for_status()
+        again = await resync_now(runtime, 31)
+        assert again.status == "done"
+        assert again.progress["absent"] == 0
+        after = await mirror_state(runtime, 31)
+        assert all(not deleted for _, deleted in after.values())
+        async with runtime.sessions() as session:
+            rows = await session.execute(
+                text(
+                    "SELECT resource_name, data FROM resources WHERE company_id = 31"
+                    " AND resource_id IN (3001, 901) AND resource_name IN"
+                    " ('Company Users', 'Projects')"
+                )
+            )
+            shown = dict(rows.all())
+        assert shown["Company Users"]["is_active"] is False
+        assert shown["Projects"]["active"] is False
     finally:
         await runtime.close()
 
@@ -182,6 +271,14 @@ async def test_an_interrupted_resync_resumes_and_completes(
     runtime = open_runtime(settings, name="resync-resume-test")
     try:
         async with runtime.sessions() as session, session.begin():
+            # Installed long ago: the workers' install discovery finds the companies, but
+            # asks for no install backfill (which would list these RFIs too).
+            await session.execute(
+                text(
+                    "INSERT INTO company_hooks (company_id, installed_at, synced_at)"
+                    " VALUES (31, now(), now()), (32, now(), now())"
+                )
+            )
             run_id = await runs.request(session, 32, reason="test", resource_name="RFIs")
         killed = start_worker(settings, subscriptions=True)
 
