@@ -90,9 +90,7 @@ Moment = Annotated[
 
 def known_resource(value: str | None) -> str | None:
     if value is not None and not resources.is_supported(value):
-        raise ValueError(
-            f"unknown resource {value!r} (supported: {', '.join(resources.NAMES)})"
-        )
+        raise ValueError(f"unknown resource {value!r} (supported: {', '.join(resources.NAMES)})")
     return value
 
 
