@@ -28,8 +28,8 @@ def test_plan_points_everything_at_the_simulator(settings: Settings) -> None:
     assert plan.env["PROCORE_LOGIN_BASE"] == "http://127.0.0.1:18001"
     assert plan.env["PROCORE_CLIENT_ID"] == "sim-client"
     assert plan.env["WEBHOOK_AUTH_TOKENS"] == demo.DEV_WEBHOOK_SECRET
-    # The simulator's control hook (hand-made, every company) carries the shared token.
-    assert plan.env["WEBHOOK_SHARED_TOKENS"] == demo.DEV_WEBHOOK_TOKEN
+    # No shared token: the demo's hooks are made by the hooks sync, one token per company.
+    assert plan.env["WEBHOOK_SHARED_TOKENS"] == ""
     assert plan.env["ADMIN_TOKEN"] == demo.DEV_ADMIN_TOKEN
     assert len(plan.env["ENCRYPTION_KEY"]) == 44  # a generated Fernet key
 
