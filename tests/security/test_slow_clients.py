@@ -69,19 +69,22 @@ async def test_a_body_sent_a_byte_a_second_is_cut_off(settings: Settings, db: Ru
             + f"Authorization: {WEBHOOK_TOKEN}\r\nContent-Type: application/json\r\n".encode()
             + f"Content-Length: {len(body)}\r\n\r\n".encode()
         )
-        answered = b""
-        for byte in body:
-            try:
-                writer.write(bytes([byte]))
-                await writer.drain()
-            except ConnectionError:
-                break
-            with_answer = await closed_by_server(reader, within=1)
-            if with_answer is not None:
-                answered = with_answer
-                break
+        reply = asyncio.create_task(closed_by_server(reader, within=60))
+        try:
+            for byte in body:  # a byte a second, until the server answers
+                if reply.done():
+                    break
+                try:
+                    writer.write(bytes([byte]))
+                    await writer.drain()
+                except ConnectionError:
+                    break  # closed after its answer, which the reader has
+                await asyncio.wait({reply}, timeout=1)
+            answered = await reply
+        finally:
+            writer.close()
+        assert answered is not None
         assert answered.startswith(b"HTTP/1.1 408"), answered[:200]
-        writer.close()
     async with db.sessions() as session:
         from sqlalchemy import text
 
