@@ -59,7 +59,7 @@ format: venv ## Apply ruff format and the safe ruff fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-typecheck: venv ## mypy --strict over app/ and workers/ (config in pyproject.toml)
+typecheck: venv ## mypy --strict over the service, workers, simulator, tests and benchmarks
 	$(BIN)/mypy
 
 check: lint typecheck test ## Everything CI checks

@@ -270,7 +270,7 @@ def _hooks_commands() -> typer.Typer:
         """Create, fix or re-enable the hook now; hooks of other namespaces are never touched."""
         from rich.console import Console
 
-        from app.subscriptions import console
+        from app.admin import upkeep as console
 
         settings = _settings()
         raise typer.Exit(asyncio.run(console.sync_hooks(settings, company, console=Console())))
@@ -364,8 +364,8 @@ def resync(
     """Backfill the mirror from Procore's lists: add missing, update changed, mark gone."""
     from rich.console import Console
 
+    from app.admin import upkeep as console
     from app.procore import resources
-    from app.subscriptions import console
 
     if resource is not None and not resources.is_supported(resource):
         typer.secho(

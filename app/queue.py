@@ -1,7 +1,9 @@
-"""The arq queue as the api and dispatcher see it: job names, how jobs are encoded, and how to
-enqueue them.
+"""The arq queue: the jobs' names, their ids, how each is enqueued and how jobs are encoded. One
+home: the workers register their functions under these names (workers.settings.JOBS).
 
 Redis only carries work that Postgres can re-derive: a lost job costs a delay, never an event.
+Job ids are unique per hand-off (arq refuses a job id it still remembers); what makes work
+happen once is its row's claim in Postgres, not the job id.
 
 Jobs are data, not code: arq's default encoding is pickle, which runs whatever a job names,
 so anyone able to write to Redis could run code in a worker (which holds the encryption key,
@@ -17,6 +19,7 @@ import io
 import pickle
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -26,6 +29,8 @@ from redis.asyncio import ConnectionPool
 from app.settings import Settings
 
 PROCESS_EVENTS = "process_events"
+SYNC_HOOKS = "sync_hooks"
+RUN_RESYNC = "run_resync"
 
 
 # The first byte of a pickle of protocol 2 or newer (what arq wrote by default).
@@ -86,15 +91,26 @@ def create_queue_pool(settings: Settings) -> ArqRedis:
 
 
 async def enqueue_events(pool: ArqRedis, event_ids: Sequence[int]) -> None:
-    """Hand a batch of event ids to the workers.
-
-    Job ids are unique per hand-off: arq refuses a job id it still remembers, and the row's
-    claim in Postgres (not the job id) is what makes processing happen once.
-    """
+    """Hand a batch of event ids to the workers (a fresh id per hand-off)."""
     if not event_ids:
         return
     await pool.enqueue_job(
         PROCESS_EVENTS,
         list(event_ids),
         _job_id=f"{pool.default_queue_name}:events:{event_ids[0]}:{uuid.uuid4().hex[:12]}",
+    )
+
+
+async def enqueue_hooks_sync(pool: ArqRedis, company_id: int, due_at: datetime) -> None:
+    """Sync a company's hook: one job per request (its due time)."""
+    stamp = int(due_at.timestamp() * 1_000_000)
+    await pool.enqueue_job(
+        SYNC_HOOKS, company_id, _job_id=f"{pool.default_queue_name}:hooks:{company_id}:{stamp}"
+    )
+
+
+async def enqueue_resync(pool: ArqRedis, run_id: int, attempts: int) -> None:
+    """Run (or resume) a resync: one job per claim of the run."""
+    await pool.enqueue_job(
+        RUN_RESYNC, run_id, _job_id=f"{pool.default_queue_name}:resync:{run_id}:{attempts}"
     )

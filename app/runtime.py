@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import httpx
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import HTTPConnection
 
 from app.crypto import Vault
 from app.db import SessionFactory, create_engine, create_session_factory
@@ -78,3 +79,11 @@ def open_runtime(settings: Settings, *, name: str) -> Runtime:
         procore=procore,
         guard=CompanyGuard(threshold=settings.park_threshold),
     )
+
+
+def runtime_of(connection: HTTPConnection) -> Runtime:
+    """The api process's Runtime, as its lifespan (app.main) set it: the one typed way in."""
+    runtime = connection.app.state.runtime
+    if not isinstance(runtime, Runtime):
+        raise RuntimeError("the api's lifespan has not opened a Runtime")
+    return runtime

@@ -153,7 +153,8 @@ def run_bench(bench: Bench, quick: bool, workdir: Path, busy: dict[str, list[str
         bench.output = (done.stdout + ("\n" + done.stderr if done.returncode else "")).strip()
         bench.code = done.returncode
     except subprocess.TimeoutExpired as exc:
-        bench.output = f"{exc.stdout or ''}\n(timed out after {bench.timeout:.0f} s)"
+        partial = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        bench.output = f"{partial}\n(timed out after {bench.timeout:.0f} s)"
         bench.code = -1
     bench.seconds = time.monotonic() - started
     if bench.json_flag and out_json.exists():
@@ -505,7 +506,7 @@ def main() -> int:
     args = parser.parse_args()
     wanted = {n.strip() for n in args.only.split(",") if n.strip()}
     benches = [b for b in BENCHES if not wanted or b.name in wanted]
-    info, busy = machine(), {}
+    info, busy = machine(), dict[str, Any]()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ph-bench-all-") as tmp:
         for bench in benches:

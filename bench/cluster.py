@@ -245,7 +245,12 @@ class Cluster:
     # -- processes ----------------------------------------------------------------------
 
     def _spawn(
-        self, name: str, argv: list[str], *, env: dict[str, str] | None = None, as_postgres=False
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        as_postgres: bool = False,
     ) -> Proc:
         log = (self.root / f"{name}.log").open("ab")
         preexec = None

@@ -454,9 +454,9 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> bool:
     print()
     a = by_key.get("a")
     for other, goal in (("b", 1.0), ("c", 3.0)):
-        o = by_key.get(other)
-        if a and a.load and o and o.load and o.load.rps:
-            ratio = a.load.rps / o.load.rps
+        against = by_key.get(other)
+        if a and a.load and against and against.load and against.load.rps:
+            ratio = a.load.rps / against.load.rps
             print(f"a/{other} = {ratio:.2f}x   (goal >= {goal:.1f}x)")
     if a and a.load:
         print(f"a p99 = {a.load.p99_ms:.2f} ms   (goal < 50 ms)")

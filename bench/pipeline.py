@@ -232,15 +232,15 @@ async def run(events: int, rounds: int) -> int:
         await asyncio.to_thread(migrate.upgrade, database_url)
         with simulator() as base_url:
             settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
+                _env_file=None,
                 database_url=database_url,
                 redis_url=REDIS_URL,
                 queue_name=f"{RUN_ID}:queue",
-                encryption_key=ENCRYPTION_KEY,  # type: ignore[arg-type]
+                encryption_key=ENCRYPTION_KEY,
                 procore_api_base=base_url,
                 procore_login_base=base_url,
                 procore_client_id=DEFAULT_CLIENT_ID,
-                procore_client_secret=DEFAULT_CLIENT_SECRET,  # type: ignore[arg-type]
+                procore_client_secret=DEFAULT_CLIENT_SECRET,
                 log_level="WARNING",
             )
             async with httpx.AsyncClient(base_url=base_url, timeout=60) as sim:

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ def _run_load(args: argparse.Namespace) -> None:
     try:
         import uvloop
 
-        runner = uvloop.run
+        runner: Callable[..., Any] = uvloop.run
     except ImportError:  # the load still works, only slower
         runner = asyncio.run
     headers = json.loads(args.headers)

@@ -426,6 +426,7 @@ async def run_drain(
         COMPANY,
         installed_at,
     )
+    assert window is not None
     result.audited = int(window["n"])
     if window["n"] > 1:
         result.call_window_s = (window["last"] - window["first"]).total_seconds()

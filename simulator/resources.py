@@ -499,6 +499,7 @@ KINDS_LIST: tuple[Kind, ...] = (
     _log("Visitor Logs", "visitor_logs", "VisitorLogs"),
     _log("Accident Logs", "accident_logs", "AccidentLogs"),
     _log("Safety Violation Logs", "safety_violation_logs", "SafetyViolationLogs"),
+    _log("Inspection Logs", "inspection_logs", "InspectionLogs"),
     Kind(
         "Timecard Entries",
         False,

@@ -216,6 +216,7 @@ DEFAULT_SEED = Seed(
         _in("Visitor Logs", 10501),
         _in("Accident Logs", 10601, days_ago=40),
         _in("Safety Violation Logs", 10701),
+        _in("Inspection Logs", 10901, days_ago=4),
         _in("Timecard Entries", 10801, days_ago=3),
         _in("Images", 11001),
         _in("Drawing Uploads", 11101),

@@ -136,8 +136,8 @@ def fernet_keys(settings: Settings) -> list[Fernet]:
 
 
 def make_settings(variables: Mapping[str, str]) -> Settings:
-    values = {name.lower(): value for name, value in variables.items()}
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    values: dict[str, Any] = {name.lower(): value for name, value in variables.items()}
+    return Settings(_env_file=None, **values)
 
 
 # --- the CLI ----------------------------------------------------------------------------------

@@ -24,7 +24,9 @@ FORBIDDEN = Outcome(OutcomeKind.FORBIDDEN, 403, "You do not have permission")
 OK = Outcome(OutcomeKind.OK, 200)
 
 
-def outcome(company: int, result: Outcome, project: int | None = None, cred: int | None = 1):
+def outcome(
+    company: int, result: Outcome, project: int | None = None, cred: int | None = 1
+) -> gates.ScopeOutcome:
     return gates.ScopeOutcome(cred, company, project, result, f"/rest/v1.0/x/{company}")
 
 
@@ -38,7 +40,9 @@ async def gate(runtime: Runtime, key: str) -> Gate | None:
         return (await session.execute(select(Gate).where(Gate.scope_key == key))).scalar()
 
 
-async def verdict(runtime: Runtime, company: int, project: int | None = None, cred: int = 1):
+async def verdict(
+    runtime: Runtime, company: int, project: int | None = None, cred: int = 1
+) -> gates.GateVerdict:
     async with runtime.sessions() as session:
         return await gates.verdict(
             session, credential_id=cred, company_id=company, project_id=project

@@ -33,12 +33,12 @@ def test_at_least_25_types_across_what_data_connectors_sync() -> None:
 
 
 def test_sync_resources_defaults_to_and_is_checked_against_the_registry() -> None:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.sync_resources == list(resources.NAMES)
-    chosen = Settings(_env_file=None, sync_resources="Company Vendors,RFIs")  # type: ignore[call-arg]
+    chosen = Settings(_env_file=None, sync_resources="Company Vendors,RFIs")
     assert chosen.sync_resources == ["Company Vendors", "RFIs"]
     with pytest.raises(ValidationError) as refused:
-        Settings(_env_file=None, sync_resources="RFIs,Widgets")  # type: ignore[call-arg]
+        Settings(_env_file=None, sync_resources="RFIs,Widgets")
     assert "SYNC_RESOURCES: unknown Widgets" in str(refused.value)
 
 

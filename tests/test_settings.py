@@ -155,8 +155,8 @@ def test_webhook_namespace_follows_procores_rule(namespace: str) -> None:
     """`plan_your_app/webhooks_api.md`: "Allowed characters: lowercase a-z, digits 0-9, and
     dashes" — a namespace Procore would refuse is refused at start-up, naming the setting."""
     with pytest.raises(ValidationError) as refused:
-        Settings(_env_file=None, webhook_namespace=namespace)  # type: ignore[call-arg]
+        Settings(_env_file=None, webhook_namespace=namespace)
     assert "webhook_namespace" in str(refused.value)
-    assert Settings(_env_file=None, webhook_namespace="acme-sync-2").webhook_namespace == (  # type: ignore[call-arg]
+    assert Settings(_env_file=None, webhook_namespace="acme-sync-2").webhook_namespace == (
         "acme-sync-2"
     )

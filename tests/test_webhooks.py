@@ -156,6 +156,7 @@ async def test_v2_payload_is_stored_normalised(client: httpx.AsyncClient, db: Ru
     assert answer["event_id"] == event.id
     assert event.payload_version == "v2"
     assert event.procore_event_id == body["id"]
+    assert event.procore_event_id is not None
     assert event.procore_event_id > 2**53
     assert (event.company_id, event.project_id, event.user_id) == (31, 900, 77)
     assert (event.resource_name, event.resource_id) == ("RFIs", 5150)

@@ -1,8 +1,12 @@
-"""Thin arq jobs: take ids, call into app/, assume they may run twice."""
+"""Thin arq jobs: take ids, call into app/, assume they may run twice.
+
+Every log line a job writes carries its `job_id` and `job_try` (structlog context)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from structlog.contextvars import bound_contextvars
 
 from app.events import dispatch, service
 from app.gates import service as gates
@@ -16,8 +20,13 @@ def _runtime(ctx: dict[str, Any]) -> Runtime:
     return runtime
 
 
+def _job(ctx: dict[str, Any], **ids: int) -> Any:
+    return bound_contextvars(job_id=ctx.get("job_id"), job_try=ctx.get("job_try"), **ids)
+
+
 async def process_events(ctx: dict[str, Any], event_ids: list[int]) -> int:
-    done = await service.process_batch(_runtime(ctx), event_ids)
+    with _job(ctx):
+        done = await service.process_batch(_runtime(ctx), event_ids)
     ctx["jobs_done"] = ctx.get("jobs_done", 0) + 1
     return done
 
@@ -31,12 +40,14 @@ async def tend_gates(ctx: dict[str, Any]) -> None:
 
 
 async def sync_hooks(ctx: dict[str, Any], company_id: int) -> bool:
-    report = await subscriptions.sync_company(_runtime(ctx), company_id)
+    with _job(ctx, company_id=company_id):
+        report = await subscriptions.sync_company(_runtime(ctx), company_id)
     return report.ok
 
 
 async def run_resync(ctx: dict[str, Any], run_id: int) -> str | None:
-    view = await resync.run(_runtime(ctx), run_id)
+    with _job(ctx, run_id=run_id):
+        view = await resync.run(_runtime(ctx), run_id)
     return None if view is None else view.status
 
 

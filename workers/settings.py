@@ -19,17 +19,24 @@ from arq import cron
 from arq.connections import RedisSettings, create_pool
 from arq.cron import CronJob
 from arq.typing import WorkerCoroutine
-from arq.worker import Worker, get_kwargs
+from arq.worker import Function, Worker, func, get_kwargs
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.events.policy import RetryPolicy, full_jitter
 from app.health import heartbeat
 from app.health.worker import WorkerHealth
 from app.logs import configure_logging, get_logger
 from app.metrics.exposition import start_worker_metrics
-from app.queue import deserialize_job, redis_settings, serialize_job
+from app.procore.backoff import full_jitter
+from app.queue import (
+    PROCESS_EVENTS,
+    RUN_RESYNC,
+    SYNC_HOOKS,
+    deserialize_job,
+    redis_settings,
+    serialize_job,
+)
 from app.runtime import open_runtime
 from app.settings import Settings, get_settings
 from workers import jobs
@@ -145,12 +152,16 @@ def upkeep_crons(
 _settings = get_settings()
 
 
+# Every job, under its name in app.queue (what the api and the upkeep enqueue).
+JOBS: tuple[Function, ...] = (
+    func(jobs.process_events, name=PROCESS_EVENTS),
+    func(jobs.sync_hooks, name=SYNC_HOOKS),
+    func(jobs.run_resync, name=RUN_RESYNC),
+)
+
+
 class WorkerSettings:
-    functions: ClassVar[list[WorkerCoroutine]] = [
-        jobs.process_events,
-        jobs.sync_hooks,
-        jobs.run_resync,
-    ]
+    functions: ClassVar[list[Function]] = list(JOBS)
     cron_jobs: ClassVar[list[CronJob]] = upkeep_crons(_settings)
     on_startup = startup
     on_shutdown = shutdown
@@ -180,9 +191,7 @@ REDIS_DOWN: tuple[type[BaseException], ...] = (
     asyncio.TimeoutError,
 )
 # Between two attempts to reach Redis: full jitter under 0.5 s, 1 s, 2 s ... capped at 10 s.
-RECONNECT = RetryPolicy(
-    base_seconds=0.5, cap_seconds=10.0, max_attempts=1, rate_limit_jitter_seconds=0.0
-)
+RECONNECT_BASE_SECONDS, RECONNECT_CAP_SECONDS = 0.5, 10.0
 
 
 class ReconnectingWorker(Worker):
@@ -244,7 +253,11 @@ class ReconnectingWorker(Worker):
             self._redis_down_since = time.monotonic()
             self._report_redis(up=False)
             log.warning("worker.redis_unavailable", error=str(exc) or type(exc).__name__)
-        await asyncio.sleep(full_jitter(self._redis_failures, RECONNECT, self._rng))
+        await asyncio.sleep(
+            full_jitter(
+                self._redis_failures, RECONNECT_BASE_SECONDS, RECONNECT_CAP_SECONDS, self._rng
+            )
+        )
 
     def _redis_back(self) -> None:
         if self._redis_down_since is not None:

@@ -44,7 +44,7 @@ from app.fields import ID_MAX, RESOURCE_ENUM, Moment, known_resource
 from app.logs import get_logger
 from app.models import EventStatus, GateScope, GateState
 from app.resync import runs
-from app.runtime import Runtime
+from app.runtime import Runtime, runtime_of
 from app.setup import links
 from app.subscriptions import views
 from app.subscriptions.views import HooksOut, ResyncIn, ResyncRunOut, SyncOut
@@ -59,8 +59,7 @@ _bearer = HTTPBearer(
 
 
 def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+    return runtime_of(request)
 
 
 async def admin_actor(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.connect import service
-from app.runtime import Runtime
+from app.runtime import runtime_of
 from app.settings import Settings
 from app.setup import pages
 
@@ -27,7 +27,7 @@ def _page(settings: Settings, status: int, title: str, detail: str) -> HTMLRespo
 
 @router.get(service.CONNECT_PATH, include_in_schema=False)
 async def start(request: Request, state: str = "") -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     async with runtime.sessions() as session:
         live = bool(state) and await service.link_is_live(session, state)
     if not live:
@@ -54,7 +54,7 @@ async def start(request: Request, state: str = "") -> Response:
 
 @router.get(service.CALLBACK_PATH, include_in_schema=False)
 async def callback(request: Request, state: str = "", code: str = "", error: str = "") -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     settings = runtime.settings
     bound = request.cookies.get(STATE_COOKIE, "")
     if not state or not bound or not secrets.compare_digest(state.encode(), bound.encode()):

@@ -17,6 +17,7 @@ import random
 from dataclasses import dataclass
 
 from app.models import EventStatus
+from app.procore import backoff
 from app.procore.answers import Outcome, OutcomeKind
 
 
@@ -42,30 +43,6 @@ class Decision:
         return self.delay is None
 
 
-def backoff_ceiling(attempt: int, policy: RetryPolicy) -> float:
-    """The largest delay after `attempt` failures (1-based); full jitter draws below it."""
-    exponent = min(max(attempt - 1, 0), 62)
-    return float(min(policy.cap_seconds, policy.base_seconds * 2**exponent))
-
-
-def full_jitter(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
-    return rng.uniform(0.0, backoff_ceiling(attempt, policy))
-
-
-def rate_limit_delay(outcome: Outcome, *, now: float, jitter: float, rng: random.Random) -> float:
-    """Wait for the later of Retry-After and X-Rate-Limit-Reset, plus jitter (never negative).
-
-    With neither header, wait one second: the budget in Redis paces the next try.
-    """
-    waits = [0.0]
-    if outcome.retry_after is not None:
-        waits.append(outcome.retry_after)
-    if outcome.rate_reset is not None:
-        waits.append(outcome.rate_reset - now)
-    wait = max(waits) if len(waits) > 1 else 1.0
-    return max(0.0, wait) + rng.uniform(0.0, jitter)
-
-
 def decide(
     outcome: Outcome, *, attempts: int, policy: RetryPolicy, now: float, rng: random.Random
 ) -> Decision:
@@ -79,7 +56,9 @@ def decide(
     if kind is OutcomeKind.REJECTED:
         return Decision(EventStatus.DEAD, attempts, None, outcome.status, error)
     if kind is OutcomeKind.RATE_LIMITED:
-        delay = rate_limit_delay(outcome, now=now, jitter=policy.rate_limit_jitter_seconds, rng=rng)
+        delay = backoff.rate_limit_wait(
+            outcome, now=now, jitter=policy.rate_limit_jitter_seconds, rng=rng
+        )
         return Decision(EventStatus.RETRYING, attempts, delay, outcome.status, error)
     spent = attempts + 1
     if outcome.is_gate_signal:
@@ -87,7 +66,7 @@ def decide(
         spent = min(spent, policy.max_attempts)
     elif spent >= policy.max_attempts:
         return Decision(EventStatus.DEAD, spent, None, outcome.status, error)
-    delay = full_jitter(spent, policy, rng)
+    delay = backoff.full_jitter(spent, policy.base_seconds, policy.cap_seconds, rng)
     if outcome.retry_after is not None:
         delay = max(delay, outcome.retry_after)
     return Decision(EventStatus.RETRYING, spent, delay, outcome.status, error)

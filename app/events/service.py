@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
+from structlog.contextvars import bind_contextvars
 
 from app import metrics
 from app.events import mirror
@@ -282,10 +283,15 @@ _FINAL = frozenset({EventStatus.DONE.value, EventStatus.SKIPPED.value, EventStat
 def _count(claimed: Sequence[Claimed], written: Sequence[tuple[int, str]]) -> int:
     """Metrics for the events this job wrote; returns how many of them are final."""
     received = {e.id: e.received_at for e in claimed}
+    companies = {e.id: e.company_id for e in claimed}
     now = datetime.now(UTC)
     finished = 0
     waiting: dict[str, int] = {}
     for event_id, status in written:
+        # One line per event: at debug when it simply finished, else at info.
+        (log.debug if status == EventStatus.DONE.value else log.info)(
+            "event.processed", event_id=event_id, company_id=companies.get(event_id), status=status
+        )
         if status in _FINAL:
             finished += 1
             lag = (now - received[event_id]).total_seconds() if event_id in received else None
@@ -362,6 +368,8 @@ async def _serve(
     calls: list[CallRecord],
     deadline: float,
 ) -> None:
+    # Each target is served in a task of its own: what it logs names its event and company.
+    bind_contextvars(event_id=target.events[0].id, company_id=target.company_id)
     if not target.verdict.open:
         return
     guard = runtime.guard

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.health import heartbeat
 from app.migrate import current_revision
-from app.runtime import Runtime
+from app.runtime import Runtime, runtime_of
 
 router = APIRouter(tags=["health"])
 
@@ -80,7 +80,7 @@ async def live() -> Response:
     responses=_documented((200, "Ready"), (503, "Postgres unreachable: not ready")),
 )
 async def ready(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     try:
         await asyncio.wait_for(_ping_database(runtime), _CHECK_TIMEOUT)
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
@@ -96,7 +96,7 @@ async def ready(request: Request) -> Response:
     ),
 )
 async def health(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     components: dict[str, dict[str, Any]] = {}
     components["database"] = await _check(_database(runtime))
     components["redis"] = await _check(_redis(runtime))

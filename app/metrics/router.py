@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.metrics import exposition
 from app.metrics.database import DatabaseGauges
-from app.runtime import Runtime
+from app.runtime import Runtime, runtime_of
 
 router = APIRouter(tags=["metrics"])
 
@@ -21,7 +21,7 @@ router = APIRouter(tags=["metrics"])
     },
 )
 async def metrics(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     if not exposition.allowed(request.headers.get("authorization"), runtime.settings.metrics_token):
         return Response(
             "missing or invalid bearer token\n",

@@ -28,6 +28,7 @@ import orjson
 
 from app import metrics
 from app.models import CredentialKind
+from app.procore import backoff
 from app.procore.answers import Outcome, OutcomeKind, classify, rate_headers
 from app.procore.budget import RateBudget, Ticket
 from app.procore.calls import CallRecord, Purpose
@@ -263,11 +264,8 @@ class ProcoreClient:
             await asyncio.sleep(wait + self._rng.uniform(0.0, min(0.25, wait / 4)))
 
     def _rate_limit_wait(self, outcome: Outcome) -> float:
-        waits = [1.0 if outcome.retry_after is None else outcome.retry_after]
-        if outcome.rate_reset is not None:
-            waits.append(outcome.rate_reset - time.time())
-        jitter = self._rng.uniform(0.0, min(0.25, self._settings.rate_limit_jitter_seconds))
-        return max(0.0, max(waits)) + jitter
+        jitter = min(0.25, self._settings.rate_limit_jitter_seconds)
+        return backoff.rate_limit_wait(outcome, now=time.time(), jitter=jitter, rng=self._rng)
 
     async def _send(
         self,

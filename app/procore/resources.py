@@ -35,6 +35,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
+from app.procore.ids import id_of
+
 EVENT_TYPES = ("create", "update", "delete")
 ALL_EVENTS = frozenset(EVENT_TYPES)
 CREATE_UPDATE = frozenset({"create", "update"})
@@ -408,6 +410,7 @@ _TYPES: tuple[ResourceType, ...] = (
     _log("Visitor Logs", "visitor_logs", "VisitorLogs"),
     _log("Accident Logs", "accident_logs", "AccidentLogs"),
     _log("Safety Violation Logs", "safety_violation_logs", "SafetyViolationLogs"),
+    _log("Inspection Logs", "inspection_logs", "InspectionLogs"),
     _project(
         "Timecard Entries",
         f"{_P}/timecard_entries/{{id}}",
@@ -517,18 +520,11 @@ def unwrap(resource: ResourceType, answer: Any, resource_id: int | None = None) 
             (
                 item
                 for item in answer
-                if isinstance(item, dict) and _same_id(item.get(resource.id_field), resource_id)
+                if isinstance(item, dict) and id_of(item.get(resource.id_field)) == resource_id
             ),
             None,
         )
     return answer
-
-
-def _same_id(value: Any, wanted: int) -> bool:
-    try:
-        return value is not None and not isinstance(value, bool) and int(value) == wanted
-    except (TypeError, ValueError):
-        return False
 
 
 def markdown_table() -> str:

@@ -21,7 +21,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from app.procore import resources
+from app.procore import pages, resources
+from app.procore.ids import id_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,33 +145,12 @@ def is_last_page(
     """An unpaginated list is one page; otherwise Procore's pagination decides."""
     if not resources.REGISTRY[part.resource_name].paginated:
         return True
-    return not has_next_page(headers, page, per_page, count)
-
-
-def has_next_page(headers: Mapping[str, str] | None, page: int, per_page: int, count: int) -> bool:
-    """Procore's pagination: a `Link` rel="next", else `Total`, else a full page."""
-    if headers is not None:
-        link = headers.get("link")
-        if link is not None:
-            return 'rel="next"' in link
-        total = headers.get("total")
-        if total is not None and total.isdigit():
-            return page * per_page < int(total)
-    return count >= per_page
+    return not pages.has_next_page(headers, page, per_page, count)
 
 
 def listed_id(kind: resources.ResourceType, item: Any) -> int | None:
     """The integer id of a listed item (v2.0 string ids too)."""
-    if not isinstance(item, dict):
-        return None
-    value = item.get(kind.id_field)
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    return None
+    return id_of(item.get(kind.id_field)) if isinstance(item, dict) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,26 +27,25 @@ from app import metrics
 from app.events import mirror
 from app.gates import service as gates
 from app.logs import get_logger
-from app.procore import resources
+from app.procore import paths, patient, resources
 from app.procore.answers import Outcome, OutcomeKind
 from app.procore.calls import CallRecord, Purpose, record_calls
 from app.procore.client import Answer
+from app.procore.patient import Failed
 from app.procore.tokens import CredentialRef
+from app.queue import enqueue_resync
 from app.resync import plan, runs
 from app.runtime import Runtime
-from app.subscriptions.hooks import Failed, patient_request
 from app.webhooks import intake
 
 log = get_logger(__name__)
 
-RUN_RESYNC = "run_resync"
 # A job hands its run back (to be resumed by the next job) after this long, well inside
 # arq's job timeout.
 JOB_BUDGET_SECONDS = 240.0
 # A run that keeps failing for transient reasons is given up after this many claims.
 MAX_CLAIMS = 8
 _BACKOFF_SECONDS = 30.0
-_MAX_PAGES = 100_000
 
 Progress = Callable[[runs.RunView], None]
 
@@ -64,8 +63,8 @@ async def fetch(
     project_id: int | None = None,
     waits: list[float] | None = None,
 ) -> Answer:
-    """GET one page; 429s and a spent budget are waited out, transient failures retried."""
-    return await patient_request(
+    """GET one page, patiently (app.procore.patient)."""
+    return await patient.request(
         runtime.procore,
         "GET",
         path,
@@ -86,32 +85,24 @@ async def list_all(
     path: str,
     calls: list[CallRecord],
 ) -> list[Any] | Failed:
-    """Every page of a list endpoint."""
-    per_page = runtime.settings.resync_page_size
-    items: list[Any] = []
-    joiner = "&" if "?" in path else "?"
-    for page in range(1, _MAX_PAGES):
-        answer = await fetch(
-            runtime, credential, company_id, f"{path}{joiner}page={page}&per_page={per_page}", calls
-        )
-        if answer.outcome.kind is not OutcomeKind.OK:
-            return Failed(f"GET {path}", answer.outcome)
-        batch = answer.json()
-        if not isinstance(batch, list):
-            return Failed(f"GET {path}", Outcome(OutcomeKind.REJECTED, 200, "not a list"))
-        items += batch
-        if not plan.has_next_page(answer.headers, page, per_page, len(batch)):
-            break
-    return items
+    """Every page of a list call, at the resync's page size."""
+    return await patient.list_all(
+        runtime.procore,
+        credential,
+        company_id,
+        path,
+        calls,
+        per_page=runtime.settings.resync_page_size,
+        purpose=Purpose.FETCH,
+        transient_attempts=runtime.settings.retry_max_attempts,
+    )
 
 
 async def list_projects(
     runtime: Runtime, credential: CredentialRef, company_id: int, calls: list[CallRecord]
 ) -> list[int] | Failed:
     """The projects the principal may see (a project it may not is not listed)."""
-    listed = await list_all(
-        runtime, credential, company_id, f"/rest/v1.0/projects?company_id={company_id}", calls
-    )
+    listed = await list_all(runtime, credential, company_id, paths.projects(company_id), calls)
     if isinstance(listed, Failed):
         return listed
     return sorted(int(p["id"]) for p in listed if isinstance(p, dict) and "id" in p)
@@ -549,11 +540,6 @@ async def enqueue_due(runtime: Runtime, *, limit: int = 50) -> int:
     """Hand runnable runs to the workers (job ids per claim, so a retry is never refused)."""
     async with runtime.sessions() as session:
         due = (await session.execute(_DUE_RUNS, {"limit": limit})).all()
-    queue = runtime.queue
     for row in due:
-        await queue.enqueue_job(
-            RUN_RESYNC,
-            int(row.id),
-            _job_id=f"{queue.default_queue_name}:resync:{row.id}:{row.attempts}",
-        )
+        await enqueue_resync(runtime.queue, int(row.id), int(row.attempts))
     return len(due)

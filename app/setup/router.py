@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from app.connect.service import TooManyLinks, issue_connect_link
 from app.fields import id_from_text
 from app.logs import get_logger
-from app.runtime import Runtime
+from app.runtime import Runtime, runtime_of
 from app.settings import Settings
 from app.setup import links, pages
 from app.setup.state import CompanyState, company_state
@@ -40,8 +40,7 @@ _NOTES = {
 
 
 def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+    return runtime_of(request)
 
 
 def _guide(

@@ -13,26 +13,19 @@ Expected failures come back as `Failed` (what was asked, and Procore's answer as
 
 from __future__ import annotations
 
-import asyncio
-import random
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from app.procore import paths, patient
 from app.procore.answers import Outcome, OutcomeKind
 from app.procore.calls import CallRecord, Purpose
 from app.procore.client import Answer, ProcoreClient
+from app.procore.ids import id_of
+from app.procore.patient import Failed
 from app.procore.tokens import CredentialRef
 from app.subscriptions.plan import HookState, Trigger, normal_event
 
-HOOKS_PATH = "/rest/v1.0/webhooks/hooks"
-RESOURCES_PATH = "/rest/v1.0/webhooks/resources"
-_V2_HOOKS = "/rest/v2.0/companies/{company_id}/webhooks/hooks"
-_RATE_WAIT_CAP_SECONDS = 30.0
-_BACKOFF_CAP_SECONDS = 30.0
-_rng = random.Random()
 # Pages of v2.0 hooks or of deliveries read before stopping (a safety bound).
 _MAX_PAGES = 50
 _PER_PAGE = 100
@@ -40,18 +33,6 @@ _PER_PAGE = 100
 _NAME_FIELDS = ("resource_name", "name", "tools")
 # Triggers per bulk call (Procore: at most 500, else 413).
 _BULK_MAX = 500
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    """A call that did not succeed: what it was and what Procore answered."""
-
-    what: str
-    outcome: Outcome
-
-    @property
-    def text(self) -> str:
-        return f"{self.what}: {self.outcome.status} {self.outcome.message}"
 
 
 class HooksApi:
@@ -71,12 +52,16 @@ class HooksApi:
 
     async def subscribable(self) -> dict[str, frozenset[str]] | Failed:
         """Resource name → the event types Procore allows (`except` removed)."""
-        answer = await self._send("GET", f"{RESOURCES_PATH}?company_id={self._company_id}", None)
+        answer = await self._send(
+            "GET", f"{paths.WEBHOOK_RESOURCES}?company_id={self._company_id}", None
+        )
         if isinstance(answer, Failed):
             return answer
         listed = _json(answer)
         if not isinstance(listed, list):
-            return Failed(f"GET {RESOURCES_PATH}", Outcome(OutcomeKind.REJECTED, 200, "not a list"))
+            return Failed(
+                f"GET {paths.WEBHOOK_RESOURCES}", Outcome(OutcomeKind.REJECTED, 200, "not a list")
+            )
         allowed: dict[str, frozenset[str]] = {}
         for item in listed:
             if not isinstance(item, dict):
@@ -105,19 +90,19 @@ class HooksApi:
         """Our namespace's hooks with their triggers and status (filtered here too: a server
         that ignores the `namespace` parameter must not make us touch someone else's)."""
         query = urlencode({"company_id": self._company_id, "namespace": namespace})
-        answer = await self._send("GET", f"{HOOKS_PATH}?{query}", None)
+        answer = await self._send("GET", f"{paths.HOOKS}?{query}", None)
         if isinstance(answer, Failed):
             return answer
         listed = _json(answer)
         if not isinstance(listed, list):
-            return Failed(f"GET {HOOKS_PATH}", Outcome(OutcomeKind.REJECTED, 200, "not a list"))
+            return Failed(f"GET {paths.HOOKS}", Outcome(OutcomeKind.REJECTED, 200, "not a list"))
         ours = [i for i in listed if isinstance(i, dict) and i.get("namespace") == namespace]
         statuses = await self.statuses(namespace) if ours else {}
         found: list[HookState] = []
         for item in ours:
             hook_id = int(item["id"])
             answer = await self._send(
-                "GET", f"{HOOKS_PATH}/{hook_id}/triggers?company_id={self._company_id}", None
+                "GET", f"{paths.triggers(hook_id)}?company_id={self._company_id}", None
             )
             if isinstance(answer, Failed):
                 return answer
@@ -130,7 +115,7 @@ class HooksApi:
     async def statuses(self, namespace: str) -> Mapping[int, str]:
         """Hook id → "active" | "disabled", from the v2.0 API; empty when it cannot say
         (the status is then unknown, never assumed active)."""
-        path = _V2_HOOKS.format(company_id=self._company_id)
+        path = paths.v2_hooks(self._company_id)
         found: dict[int, str] = {}
         for page in range(1, _MAX_PAGES + 1):
             query = urlencode({"namespace": namespace, "page": page, "per_page": _PER_PAGE})
@@ -143,7 +128,7 @@ class HooksApi:
                 return found
             for item in items:
                 if isinstance(item, dict) and isinstance(item.get("status"), str):
-                    hook_id = _int(item.get("id"))
+                    hook_id = id_of(item.get("id"))
                     if hook_id is not None:
                         found[hook_id] = item["status"]
             if len(items) < _PER_PAGE:
@@ -165,7 +150,7 @@ class HooksApi:
             }
             if start is not None:
                 params["page_start"] = start
-            path = f"{HOOKS_PATH}/{hook_id}/deliveries"
+            path = paths.deliveries(hook_id)
             answer = await self._send("GET", f"{path}?{urlencode(params)}", None)
             if isinstance(answer, Failed):
                 return answer
@@ -179,7 +164,7 @@ class HooksApi:
                 and d.get("outcome") == "discarded"
                 and isinstance(d.get("event"), dict)
             ]
-            last = _int(page[-1].get("event_id")) if page and isinstance(page[-1], dict) else None
+            last = id_of(page[-1].get("event_id")) if page and isinstance(page[-1], dict) else None
             if len(page) < _PER_PAGE or last is None or last == start:
                 break
             start = last
@@ -189,12 +174,12 @@ class HooksApi:
 
     async def create_hook(self, body: dict[str, Any]) -> int | Failed:
         answer = await self._send(
-            "POST", HOOKS_PATH, {"company_id": self._company_id, "hook": body}
+            "POST", paths.HOOKS, {"company_id": self._company_id, "hook": body}
         )
         if isinstance(answer, Failed):
             return answer
         created = _json(answer)
-        hook_id = _int(created.get("id")) if isinstance(created, dict) else None
+        hook_id = id_of(created.get("id")) if isinstance(created, dict) else None
         if hook_id is None:
             return Failed("POST hook", Outcome(OutcomeKind.REJECTED, 201, "no hook id in answer"))
         return hook_id
@@ -202,19 +187,20 @@ class HooksApi:
     async def update_hook(self, hook_id: int, fields: dict[str, Any]) -> Failed | None:
         answer = await self._send(
             "PATCH",
-            f"{HOOKS_PATH}/{hook_id}?company_id={self._company_id}",
+            f"{paths.hook(hook_id)}?company_id={self._company_id}",
             {"company_id": self._company_id, "hook": fields},
         )
         return answer if isinstance(answer, Failed) else None
 
     async def reenable(self, hook_id: int) -> Failed | None:
-        path = _V2_HOOKS.format(company_id=self._company_id)
-        answer = await self._send("PATCH", f"{path}/{hook_id}", {"status": "active"})
+        answer = await self._send(
+            "PATCH", f"{paths.v2_hooks(self._company_id)}/{hook_id}", {"status": "active"}
+        )
         return answer if isinstance(answer, Failed) else None
 
     async def delete_hook(self, hook_id: int) -> Failed | None:
         answer = await self._send(
-            "DELETE", f"{HOOKS_PATH}/{hook_id}?company_id={self._company_id}", None
+            "DELETE", f"{paths.hook(hook_id)}?company_id={self._company_id}", None
         )
         return answer if isinstance(answer, Failed) else None
 
@@ -223,7 +209,7 @@ class HooksApi:
     ) -> int | Failed:
         answer = await self._send(
             "POST",
-            f"{HOOKS_PATH}/{hook_id}/triggers",
+            paths.triggers(hook_id),
             {
                 "company_id": self._company_id,
                 # "Body must include api_version and a trigger object" (webhooks_api.md).
@@ -234,7 +220,7 @@ class HooksApi:
         if isinstance(answer, Failed):
             return answer
         created = _json(answer)
-        return (_int(created.get("id")) if isinstance(created, dict) else None) or 0
+        return (id_of(created.get("id")) if isinstance(created, dict) else None) or 0
 
     async def add_triggers(
         self, hook_id: int, wanted: Sequence[tuple[str, str]], api_version: str
@@ -248,7 +234,7 @@ class HooksApi:
             chunk = wanted[start : start + _BULK_MAX]
             answer = await self._send(
                 "POST",
-                f"{HOOKS_PATH}/{hook_id}/triggers/bulk",
+                f"{paths.triggers(hook_id)}/bulk",
                 {
                     "company_id": self._company_id,
                     "api_version": api_version,
@@ -268,13 +254,13 @@ class HooksApi:
     async def remove_trigger(self, hook_id: int, trigger_id: int) -> Failed | None:
         answer = await self._send(
             "DELETE",
-            f"{HOOKS_PATH}/{hook_id}/triggers/{trigger_id}?company_id={self._company_id}",
+            f"{paths.triggers(hook_id)}/{trigger_id}?company_id={self._company_id}",
             None,
         )
         return answer if isinstance(answer, Failed) else None
 
     async def _send(self, method: str, path: str, body: Any) -> Answer | Failed:
-        answer = await patient_request(
+        answer = await patient.request(
             self._client,
             method,
             path,
@@ -289,57 +275,6 @@ class HooksApi:
         return answer
 
 
-async def patient_request(
-    client: ProcoreClient,
-    method: str,
-    path: str,
-    *,
-    credential: CredentialRef,
-    company_id: int | None,
-    calls: list[CallRecord],
-    json: Any = None,
-    project_id: int | None = None,
-    purpose: str,
-    waits: list[float] | None = None,
-    transient_attempts: int = 4,
-) -> Answer:
-    """A call that waits out the rate limit (a 429, or the shared budget spent) and retries
-    transient failures with full-jitter backoff: upkeep jobs have time, and giving up would
-    only make them start over later."""
-    transient = 0
-    while True:
-        answer = await client.request(
-            method,
-            path,
-            credential=credential,
-            company_id=company_id,
-            calls=calls,
-            json=json,
-            project_id=project_id,
-            purpose=purpose,
-        )
-        outcome = answer.outcome
-        if outcome.kind is OutcomeKind.RATE_LIMITED:
-            wait = rate_limit_wait(outcome)
-            if waits is not None:
-                waits.append(wait)
-            await asyncio.sleep(wait)
-            continue
-        if outcome.kind is OutcomeKind.TRANSIENT and transient + 1 < transient_attempts:
-            transient += 1
-            await asyncio.sleep(_rng.uniform(0, min(_BACKOFF_CAP_SECONDS, 2.0**transient)))
-            continue
-        return answer
-
-
-def rate_limit_wait(outcome: Outcome) -> float:
-    """Until the later of Retry-After and the limit's reset (FACTS.md §5), bounded, jittered."""
-    waits = [1.0 if outcome.retry_after is None else outcome.retry_after]
-    if outcome.rate_reset is not None:
-        waits.append(outcome.rate_reset - time.time())
-    return min(_RATE_WAIT_CAP_SECONDS, max(0.05, max(waits))) + _rng.uniform(0, 0.25)
-
-
 def _bulk_results(
     chunk: Sequence[tuple[str, str]], body: Any, status: int | None
 ) -> dict[tuple[str, str], int | Failed]:
@@ -349,7 +284,7 @@ def _bulk_results(
         for item in body.get("success") or []:
             if isinstance(item, dict) and isinstance(item.get("resource_name"), str):
                 key = (item["resource_name"], normal_event(str(item.get("event_type", ""))))
-                results[key] = _int(item.get("id")) or 0
+                results[key] = id_of(item.get("id")) or 0
         for item in body.get("failed") or []:
             if not isinstance(item, dict):
                 continue
@@ -360,7 +295,7 @@ def _bulk_results(
                 "; ".join(str(x) for x in (item.get("message"), item.get("errors")) if x)
                 or "refused"
             )
-            code = _int(item.get("code")) or 422
+            code = id_of(item.get("code")) or 422
             failed = Failed("POST trigger", Outcome(OutcomeKind.REJECTED, code, message[:500]))
             for key in chunk:
                 if key[0] == name and (event is None or normal_event(str(event)) == key[1]):
@@ -376,16 +311,6 @@ def _json(answer: Answer) -> Any:
         return answer.json() if answer.body else None
     except ValueError:
         return None
-
-
-def _int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    return None
 
 
 def _hook_state(
@@ -404,8 +329,8 @@ def _hook_state(
             {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else None
         ),
         triggers=tuple(
-            Trigger(str(t["resource_name"]), str(t["event_type"]), _int(t.get("id")))
+            Trigger(str(t["resource_name"]), str(t["event_type"]), id_of(t.get("id")))
             for t in triggers
-            if isinstance(t, dict) and _int(t.get("id")) is not None and "resource_name" in t
+            if isinstance(t, dict) and id_of(t.get("id")) is not None and "resource_name" in t
         ),
     )

@@ -27,15 +27,18 @@ from app import metrics
 from app.gates import service as gates
 from app.logs import get_logger
 from app.models import TriggerState
+from app.procore import paths
 from app.procore.answers import OutcomeKind
 from app.procore.calls import CallRecord, record_calls
+from app.procore.patient import Failed
 from app.procore.tokens import CredentialRef
+from app.queue import enqueue_hooks_sync
 from app.resync import runs
 from app.resync import service as resync
 from app.runtime import Runtime
 from app.settings import Settings
 from app.subscriptions import plan as planning
-from app.subscriptions.hooks import Failed, HooksApi
+from app.subscriptions.hooks import HooksApi
 from app.subscriptions.schedule import request_sync
 from app.webhooks import intake, payloads
 from app.webhooks.payloads import NormalisedEvent
@@ -43,8 +46,6 @@ from app.webhooks.tokens import hook_authorization
 
 log = get_logger(__name__)
 
-SYNC_HOOKS = "sync_hooks"
-COMPANIES_PATH = "/rest/v1.0/companies"
 # A failed sync is asked again after this long (or the interval, if shorter).
 RETRY_SECONDS = 300.0
 _ENQUEUE_LIMIT = 100
@@ -481,14 +482,8 @@ async def tend(runtime: Runtime) -> tuple[int, int]:
         await discover(runtime)
     async with runtime.sessions() as session:
         due = (await session.execute(_DUE_SYNCS, {"limit": _ENQUEUE_LIMIT})).all()
-    queue = runtime.queue
     for row in due:
-        stamp = int(row.sync_due_at.timestamp() * 1_000_000)
-        await queue.enqueue_job(
-            SYNC_HOOKS,
-            int(row.company_id),
-            _job_id=f"{queue.default_queue_name}:hooks:{row.company_id}:{stamp}",
-        )
+        await enqueue_hooks_sync(runtime.queue, int(row.company_id), row.sync_due_at)
     resyncs = await resync.enqueue_due(runtime)
     return len(due), resyncs
 
@@ -536,7 +531,7 @@ _DISCOVERY_KNOWN = 5
 async def _installed_companies(
     runtime: Runtime, credential: CredentialRef, known: Sequence[int], calls: list[CallRecord]
 ) -> set[int]:
-    listed = await resync.list_all(runtime, credential, None, COMPANIES_PATH, calls)
+    listed = await resync.list_all(runtime, credential, None, paths.COMPANIES, calls)
     if not isinstance(listed, Failed):
         return _company_ids(listed)
     if listed.outcome.kind is not OutcomeKind.REJECTED:
@@ -548,7 +543,7 @@ async def _installed_companies(
     for company_id in asked[
         : len(runtime.settings.procore_discovery_company_ids) + _DISCOVERY_KNOWN
     ]:
-        listed = await resync.list_all(runtime, credential, company_id, COMPANIES_PATH, calls)
+        listed = await resync.list_all(runtime, credential, company_id, paths.COMPANIES, calls)
         if not isinstance(listed, Failed):
             found |= _company_ids(listed)
     return found

@@ -63,7 +63,9 @@ async function why(err) {
   return String((err && err.stack && VERBOSE) ? err.stack : (err && err.message) || err).slice(0, 700);
 }
 
-async function flow(name, needs, fn) {
+async function flow(name, needs, fn, xfail = null) {
+  // xfail: a known defect of the SDK itself (it would hit it against Procore too); if such a
+  // flow ever passes it is reported XPASS, which fails the run, so the list stays true.
   const missing = needs.filter((k) => found[k] === undefined || found[k] === null);
   if (missing.length) {
     results.push([name, 'SKIP', `needs ${missing.join(', ')} (an earlier flow failed)`]);
@@ -76,12 +78,14 @@ async function flow(name, needs, fn) {
       timer = setTimeout(() => reject(new Error(`flow took longer than ${FLOW_TIMEOUT_MS} ms`)), FLOW_TIMEOUT_MS);
     });
     const note = (await Promise.race([fn(), timeout])) || '';
-    results.push([name, 'PASS', note]);
-    console.log(`PASS ${name}${note ? ': ' + note : ''}`);
+    const status = xfail ? 'XPASS' : 'PASS';
+    results.push([name, status, xfail ? `expected to fail: ${xfail}` : note]);
+    console.log(`${status} ${name}${note ? ': ' + note : ''}`);
   } catch (err) {
     const text = await why(err);
-    results.push([name, 'FAIL', text]);
-    console.log(`FAIL ${name}: ${text}`);
+    const status = xfail ? 'XFAIL' : 'FAIL';
+    results.push([name, status, xfail ? `${xfail} (${text})` : text]);
+    console.log(`${status} ${name}: ${xfail ? xfail + ' -- ' : ''}${text}`);
   } finally {
     clearTimeout(timer);
   }
@@ -375,12 +379,12 @@ async function main() {
       { base: '/webhooks/hooks/{hook_id}/triggers', params: { hook_id: found.hookId, id: found.triggerId }, qs: { company_id: COMPANY_ID } },
     );
     return `HTTP ${response.status}`;
-  });
+  }, 'the SDK parses every answer that has a body stream as JSON, and Procore answers this DELETE with 200 and no body (OpenAPI RestV10WebhooksHooksHookIdTriggersIdDelete: 200, no content)');
 
   await flow('webhooks.hooks delete (DELETE /rest/v1.0/webhooks/hooks/{id}?company_id=)', ['hookId'], async () => {
     const { response } = await serviceClient().delete({ base: '/webhooks/hooks', params: { id: found.hookId }, qs: { company_id: COMPANY_ID } });
     return `HTTP ${response.status}`;
-  });
+  }, 'the SDK parses every answer that has a body stream as JSON, and Procore answers this DELETE with 200 and no body (OpenAPI RestV10WebhooksHooksIdDelete: 200, no content)');
 
   // -- the user (authorization-code) token ----------------------------------------------------
   await flow('me with a user token, no Procore-Company-Id (docs: not required for /me)', ['userToken'], async () => {
@@ -480,12 +484,15 @@ async function main() {
   const passed = results.filter((r) => r[1] === 'PASS').length;
   const failed = results.filter((r) => r[1] === 'FAIL').length;
   const skipped = results.filter((r) => r[1] === 'SKIP').length;
+  const xfailed = results.filter((r) => r[1] === 'XFAIL').length;
+  const xpassed = results.filter((r) => r[1] === 'XPASS').length;
   console.log('\n== @procore/js-sdk tally ==');
   for (const [name, status, note] of results) {
-    console.log(`${status.padEnd(4)}  ${name}${note && status !== 'PASS' ? '  -- ' + note : ''}`);
+    console.log(`${status.padEnd(5)}  ${name}${note && status !== 'PASS' ? '  -- ' + note : ''}`);
   }
-  console.log(`js-sdk: ${passed} passed, ${failed} failed, ${skipped} skipped, 0 xfailed`);
-  process.exit(failed || skipped ? 1 : 0);
+  const xpass = xpassed ? `, ${xpassed} xpassed` : '';
+  console.log(`js-sdk: ${passed} passed, ${failed + xpassed} failed, ${skipped} skipped, ${xfailed} xfailed${xpass}`);
+  process.exit(failed || skipped || xpassed ? 1 : 0);
 }
 
 main().catch((err) => {

@@ -17,7 +17,7 @@ from tests.operator.conftest import audit_rows
 
 def admin_routes(app: FastAPI) -> list[tuple[str, str]]:
     """Every documented /admin operation, with its path parameters filled in."""
-    found = []
+    found: list[tuple[str, str]] = []
     for path, operations in app.openapi()["paths"].items():
         if path.startswith("/admin"):
             concrete = re.sub(r"\{[^}]+\}", "1", path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ async def walk(
     pages = 0
     cursor = None
     while True:
-        query = {**params, **({"cursor": cursor} if cursor else {})}
+        query: dict[str, Any] = {**params, **({"cursor": cursor} if cursor else {})}
         response = await client.get("/admin/events", params=query, headers=admin)
         assert response.status_code == 200, response.text
         page = response.json()
@@ -65,7 +66,7 @@ async def test_filters(client: httpx.AsyncClient, db: Runtime, admin: dict[str, 
     ancient = await add_events(db, 1, status=EventStatus.DEAD, received_at=old)
     await add_events(db, 3, status=EventStatus.DONE)
 
-    async def ids(**params: object) -> list[int]:
+    async def ids(**params: Any) -> list[int]:
         response = await client.get("/admin/events", params=params, headers=admin)
         assert response.status_code == 200, response.text
         return sorted(e["id"] for e in response.json()["items"])

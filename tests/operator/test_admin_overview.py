@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -70,7 +71,7 @@ async def walk_feed(
 ) -> tuple[list[tuple[str, int]], str]:
     seen: list[tuple[str, int]] = []
     while True:
-        query = {**params, **({"since": since} if since else {})}
+        query: dict[str, Any] = {**params, **({"since": since} if since else {})}
         response = await client.get("/admin/resources", params=query, headers=admin)
         assert response.status_code == 200, response.text
         page = response.json()

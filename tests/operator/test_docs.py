@@ -64,7 +64,10 @@ def test_vendored_swagger_ui_matches_its_recorded_source() -> None:
     lines = [line for line in _SOURCE.read_text().splitlines() if not line.startswith("#")]
     assert lines[0].startswith("package swagger-ui-dist 5."), "Swagger UI 5 renders OpenAPI 3.1"
     assert lines[1].startswith("integrity sha512-")
-    recorded = dict(reversed(line.split("  ", 1)) for line in lines[2:])
+    recorded: dict[str, str] = {}
+    for line in lines[2:]:
+        digest, name = line.split("  ", 1)
+        recorded[name] = digest
     for name in (docs.SCRIPT, docs.STYLE, docs.ICON, "LICENSE", "NOTICE"):
         assert name in recorded, f"{name} is not recorded in SOURCE"
     for name, digest in recorded.items():

@@ -45,7 +45,7 @@ async def wait_until_up(base: str) -> None:
 async def flow(base: str) -> list[str]:
     """What an operator and Procore do; returns the one-time values the service handed out."""
     handed_out: list[str] = []
-    derive = Settings(_env_file=None, webhook_auth_tokens=SECRETS["WEBHOOK_AUTH_TOKENS"])  # type: ignore[call-arg]
+    derive = Settings(_env_file=None, webhook_auth_tokens=SECRETS["WEBHOOK_AUTH_TOKENS"])
     token = hook_authorization(derive, 31)
     handed_out.append(token)
     hook = {"Authorization": token}

@@ -15,15 +15,14 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from arq.worker import Worker, func
+from arq.worker import Worker
 from sqlalchemy import text
 
-from app.queue import JOB_ENCODING, PROCESS_EVENTS, redis_settings
+from app.queue import JOB_ENCODING, redis_settings
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 from simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimulatorServer
 from tests.conftest import make_settings
-from workers import jobs
 from workers import settings as worker_settings
 
 GENEROUS_LIMITS = {"hourly": 1_000_000, "spike": 1_000_000}
@@ -166,11 +165,7 @@ def make_worker(
     The hooks-sync and resync jobs are registered; their cron (which hands them out) only with
     `subscriptions`, so other scenarios' call counts are not touched by hook upkeep."""
     return Worker(
-        functions=[
-            func(jobs.process_events, name=PROCESS_EVENTS),
-            func(jobs.sync_hooks, name="sync_hooks"),
-            func(jobs.run_resync, name="run_resync"),
-        ],
+        functions=list(worker_settings.JOBS),
         cron_jobs=worker_settings.upkeep_crons(
             settings, every=set(range(60)), subscriptions=subscriptions
         ),

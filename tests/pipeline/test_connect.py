@@ -42,7 +42,7 @@ async def test_connect_stores_the_credential_and_the_companies_it_reaches(
     assert access.encode() not in credential["access_token_enc"]  # type: ignore[operator]
     assert refresh.encode() not in credential["refresh_token_enc"]  # type: ignore[operator]
     async with prt.sessions() as session:
-        served = dict(
+        served: dict[int, int] = dict(
             (
                 await session.execute(
                     text("SELECT company_id, credential_id FROM company_credentials")

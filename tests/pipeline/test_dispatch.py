@@ -15,7 +15,12 @@ from tests.pipeline.conftest import Spec, store_events
 
 
 async def take(runtime: Runtime, **kwargs: Any) -> list[dispatch.DueRow]:
-    params = {"total": 100, "per_company": 100, "lease_seconds": 30.0, "max_backlog": 10_000}
+    params: dict[str, Any] = {
+        "total": 100,
+        "per_company": 100,
+        "lease_seconds": 30.0,
+        "max_backlog": 10_000,
+    }
     params.update(kwargs)
     async with runtime.sessions() as session, session.begin():
         return await dispatch.take_due(session, **params)
@@ -66,7 +71,7 @@ async def test_an_expired_processing_lease_is_handed_out_again_and_fences_the_la
             ),
             {"id": event_id},
         )
-        assert late.rowcount == 0
+        assert late.rowcount == 0  # type: ignore[attr-defined]
     assert await process_batch(prt, [event_id]) == 1
     async with prt.sessions() as session:
         done = (await session.execute(text("SELECT status, claims FROM events"))).one()

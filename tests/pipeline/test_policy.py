@@ -7,9 +7,10 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.events.policy import RetryPolicy, backoff_ceiling, decide, full_jitter
+from app.events.policy import RetryPolicy, decide
 from app.models import EventStatus
 from app.procore.answers import Outcome, OutcomeKind
+from app.procore.backoff import backoff_ceiling, full_jitter
 
 POLICY = RetryPolicy(base_seconds=2, cap_seconds=60, max_attempts=5, rate_limit_jitter_seconds=1)
 NOW = 1_700_000_000.0
@@ -43,7 +44,7 @@ def test_transient_retries_then_dies_with_the_last_answer() -> None:
         assert status is EventStatus.RETRYING
         assert attempts == spent + 1
         assert delay is not None
-        assert 0 <= delay <= backoff_ceiling(spent + 1, POLICY)
+        assert 0 <= delay <= backoff_ceiling(spent + 1, POLICY.base_seconds, POLICY.cap_seconds)
     last = decide(
         outcome, attempts=POLICY.max_attempts - 1, policy=POLICY, now=NOW, rng=random.Random()
     )
@@ -78,11 +79,12 @@ def test_gate_signals_are_retried_and_never_given_up() -> None:
 
 @given(attempt=st.integers(min_value=0, max_value=10_000), seed=st.integers())
 def test_backoff_never_exceeds_the_cap(attempt: int, seed: int) -> None:
-    delay = full_jitter(attempt, POLICY, random.Random(seed))
+    delay = full_jitter(attempt, POLICY.base_seconds, POLICY.cap_seconds, random.Random(seed))
     assert 0 <= delay <= POLICY.cap_seconds
 
 
 @given(attempt=st.integers(min_value=1, max_value=30))
 def test_backoff_ceiling_grows_until_capped(attempt: int) -> None:
-    assert backoff_ceiling(attempt + 1, POLICY) >= backoff_ceiling(attempt, POLICY)
-    assert backoff_ceiling(1, POLICY) == POLICY.base_seconds
+    base, cap = POLICY.base_seconds, POLICY.cap_seconds
+    assert backoff_ceiling(attempt + 1, base, cap) >= backoff_ceiling(attempt, base, cap)
+    assert backoff_ceiling(1, base, cap) == POLICY.base_seconds

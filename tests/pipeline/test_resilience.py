@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,28 @@ async def test_a_fan_out_storm_costs_one_fetch_per_resource(
 
 # A killed worker drops arq's Redis pipeline mid-command; redis-py reports it when collected.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def hang_fetches(sim: httpx.AsyncClient, runtime: Runtime) -> None:
+    """From now on every fetch hangs, and wait until some row is claimed after now: that row
+    cannot finish before a kill, however loaded the machine is, so a killed worker leaves a
+    claim `processing` for certain (its lease ends after `hung_from`)."""
+    lease = timedelta(seconds=runtime.settings.processing_lease_seconds)
+    hung_from = datetime.now(UTC) + lease
+    (await sim.put("/_sim/faults", json={"latency_ms": 60_000})).raise_for_status()
+
+    async def hanging() -> bool:
+        async with runtime.sessions() as session:
+            found = await session.execute(
+                text(
+                    "SELECT count(*) FROM events WHERE status = 'processing'"
+                    " AND locked_until > :after"
+                ),
+                {"after": hung_from},
+            )
+            return int(found.scalar_one()) > 0
+
+    await wait_for(hanging, timeout=30, interval=0.05)
+
+
 async def test_a_worker_killed_mid_batch_loses_nothing(
     db: Runtime, sim: httpx.AsyncClient, pipeline_settings: Callable[..., Settings], redis: Any
 ) -> None:
@@ -118,6 +141,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing(
             )
 
         await wait_for(busy, timeout=20, interval=0.05)
+        await hang_fetches(sim, runtime)
         await doomed.stop(graceful=False)  # killed: its claims stay `processing`
         assert await count_status(runtime, "processing") > 0
         (await sim.delete("/_sim/faults")).raise_for_status()
@@ -193,7 +217,8 @@ async def test_a_sigkilled_worker_process_loses_nothing(
 ) -> None:
     rids = await new_rfis(sim, 200)
     (await sim.put("/_sim/faults", json={"latency_ms": 100})).raise_for_status()
-    runtime = open_runtime(pipeline_settings(), name="t")
+    # The worker process's lease (see _worker_env).
+    runtime = open_runtime(pipeline_settings(processing_lease_seconds=2.0), name="t")
     env = _worker_env(runtime.settings)
     command = [sys.executable, "-m", "arq", "workers.settings.WorkerSettings"]
     processes: list[subprocess.Popen[bytes]] = []
@@ -209,6 +234,7 @@ async def test_a_sigkilled_worker_process_loses_nothing(
             )
 
         await wait_for(busy, timeout=30, interval=0.05)
+        await hang_fetches(sim, runtime)
         doomed.send_signal(signal.SIGKILL)
         doomed.wait(10)
         assert await count_status(runtime, "processing") > 0

@@ -322,7 +322,11 @@ async def test_flaky_401s_and_isolated_403s_park_nothing(
                     runtime, [Spec("RFIs", first + i, B, PROJECT[B]) for i in range(20)]
                 )
                 done = 20 * (round_ + 1)
-                await wait_for(lambda n=done: _has(runtime, B, "done", n), timeout=20)
+
+                async def caught_up(n: int = done) -> bool:
+                    return await _has(runtime, B, "done", n)
+
+                await wait_for(caught_up, timeout=20)
 
             # Two stray 403s (below the threshold of three), then normal answers again.
             project = f"/_sim/companies/{B}/projects/{PROJECT[B]}"

@@ -4,7 +4,7 @@ request costs memory proportional to the cap, whatever it declares or sends."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import httpx
@@ -91,7 +91,7 @@ async def trickle(app: FastAPI, path: str) -> int:
     sent: list[dict[str, Any]] = []
     first = True
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> MutableMapping[str, Any]:
         nonlocal first
         if first:
             first = False
@@ -99,8 +99,8 @@ async def trickle(app: FastAPI, path: str) -> int:
         await asyncio.sleep(3600)  # the client never sends the rest
         raise AssertionError("unreachable")
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     scope = {
         "type": "http",

@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.procore import pages
 from app.resync import plan as resync_plan
 from app.subscriptions.plan import (
     AddTrigger,
@@ -395,12 +396,12 @@ def test_an_unpaginated_list_is_one_call_of_one_page() -> None:
 
 
 def test_last_page_from_link_else_total_else_a_short_page() -> None:
-    assert resync_plan.has_next_page({"link": '<x?page=2>; rel="next"'}, 1, 10, 10)
-    assert not resync_plan.has_next_page({"link": '<x?page=1>; rel="first"'}, 2, 10, 10)
-    assert resync_plan.has_next_page({"total": "25"}, 2, 10, 10)
-    assert not resync_plan.has_next_page({"total": "20"}, 2, 10, 10)
-    assert resync_plan.has_next_page(None, 1, 10, 10)
-    assert not resync_plan.has_next_page({}, 1, 10, 9)
+    assert pages.has_next_page({"link": '<x?page=2>; rel="next"'}, 1, 10, 10)
+    assert not pages.has_next_page({"link": '<x?page=1>; rel="first"'}, 2, 10, 10)
+    assert pages.has_next_page({"total": "25"}, 2, 10, 10)
+    assert not pages.has_next_page({"total": "20"}, 2, 10, 10)
+    assert pages.has_next_page(None, 1, 10, 10)
+    assert not pages.has_next_page({}, 1, 10, 9)
 
 
 def test_only_missing_newer_or_revived_resources_are_written() -> None:

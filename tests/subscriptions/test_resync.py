@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -130,7 +131,7 @@ async def absent_checked(runtime: Runtime) -> bool:
                 " AND status NOT IN ('done', 'skipped', 'dead')"
             )
         )
-        return pending.scalar_one() == 0
+        return int(pending.scalar_one()) == 0
 
 
 async def test_inactive_projects_and_users_are_kept_and_shown_inactive(
@@ -179,7 +180,7 @@ async def test_inactive_projects_and_users_are_kept_and_shown_inactive(
                     " ('Company Users', 'Projects')"
                 )
             )
-            shown = dict(rows.all())
+            shown: dict[str, Any] = {str(name): data for name, data in rows.all()}
         assert shown["Company Users"]["is_active"] is False
         assert shown["Projects"]["active"] is False
     finally:

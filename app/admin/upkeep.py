@@ -1,5 +1,5 @@
-"""The CLI's `hooks sync` and `resync` (app.cli): the same services as the workers and the
-admin API, run in the CLI's own process with a terminal view, and audited."""
+"""The CLI's `hooks sync` and `resync` (app.cli): the admin API's own service functions
+(app.admin.service, which audit), run in the CLI's process with a terminal view."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from rich.table import Table
 from sqlalchemy import text
 
 from app.admin import audit
+from app.admin import service as admin
 from app.resync import runs
 from app.resync import service as resync
-from app.runtime import Runtime, open_runtime
+from app.runtime import open_runtime
 from app.settings import Settings
 from app.subscriptions import service
-from app.subscriptions.views import SyncOut
 
 
 async def sync_hooks(settings: Settings, company_id: int | None, *, console: Console) -> int:
@@ -38,15 +38,13 @@ async def sync_hooks(settings: Settings, company_id: int | None, *, console: Con
         table = Table("company", "hook", "changes", "refused", "re-enabled", "result")
         failed = 0
         for cid in ids:
-            report = await service.sync_company(runtime, cid, on_demand=True)
-            result = SyncOut.of(report)
-            await _audit(runtime, "hooks_sync", cid, result.model_dump(mode="json"))
+            report = await admin.sync_hooks(runtime, cid, actor=audit.cli_actor())
             failed += report.error is not None
             table.add_row(
                 str(cid),
                 str(report.hook_id or "-"),
                 _changes(report.changes),
-                "\n".join(report.refusals) or "-",
+                "\n".join(report.refused) or "-",
                 str(report.reenabled),
                 report.error or report.skipped or report.remediation or "ok",
             )
@@ -79,19 +77,14 @@ async def resync_company(
     runtime = open_runtime(settings, name="procore-hooks-cli")
     try:
         async with runtime.sessions() as session, session.begin():
-            run_id = await runs.request(
+            requested = await admin.request_resync(
                 session,
                 company_id,
-                reason="operator",
                 project_id=project_id,
                 resource_name=resource_name,
+                actor=audit.cli_actor(),
             )
-        await _audit(
-            runtime,
-            "resync",
-            company_id,
-            {"run_id": run_id, "project_id": project_id, "resource_name": resource_name},
-        )
+        run_id = requested.id
         if background:
             console.print(f"resync run {run_id} requested; workers will run it")
             return 0
@@ -127,14 +120,3 @@ async def resync_company(
         return 0 if view.status == "done" else 1
     finally:
         await runtime.close()
-
-
-async def _audit(runtime: Runtime, action: str, company_id: int, detail: dict[str, object]) -> None:
-    async with runtime.sessions() as session, session.begin():
-        await audit.record(
-            session,
-            actor=audit.cli_actor(),
-            action=action,
-            target=f"company:{company_id}",
-            detail=detail,
-        )
