@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import bearer
@@ -40,6 +41,7 @@ from app.admin.schemas import (
     SummaryOut,
 )
 from app.connect.service import TooManyLinks, issue_connect_link
+from app.db import TRANSACTION_TRIES, retryable
 from app.fields import ID_MAX, RESOURCE_ENUM, Moment, known_resource
 from app.logs import get_logger
 from app.models import EventStatus, GateScope, GateState
@@ -202,11 +204,23 @@ async def unpark_gate(session: Session, actor: Actor, gate_id: PathId, body: Rea
 async def _operate(
     session: AsyncSession, actor: str, gate_id: int, action: service.GateAction, reason: str
 ) -> GateOut:
-    async with session.begin():
-        gate = await service.operate_gate(session, gate_id, action, reason=reason, actor=actor)
-        if gate is None:
-            raise _not_found(f"gate {gate_id}")
-    return gate
+    # Opening a gate asks for a hooks sync in the same transaction; a worker syncing that
+    # company at the same moment can deadlock with it: Postgres cancels one, run it again.
+    for attempt in range(1, TRANSACTION_TRIES + 1):
+        try:
+            async with session.begin():
+                gate = await service.operate_gate(
+                    session, gate_id, action, reason=reason, actor=actor
+                )
+                if gate is None:
+                    raise _not_found(f"gate {gate_id}")
+            return gate
+        except DBAPIError as exc:
+            sqlstate = retryable(exc)
+            if sqlstate is None or attempt == TRANSACTION_TRIES:
+                raise
+            log.warning("admin.gate_retry", gate_id=gate_id, sqlstate=sqlstate, attempt=attempt)
+    raise AssertionError("unreachable")
 
 
 # --- events ---------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from structlog.contextvars import bind_contextvars
 
 from app import metrics
+from app.db import TRANSACTION_TRIES, retryable
 from app.events import mirror
 from app.events.policy import Decision, RetryPolicy, decide
 from app.gates import service as gates
@@ -129,9 +130,6 @@ DEFERRED = Outcome(OutcomeKind.RATE_LIMITED, None, "deferred: the job ran out of
 HELD = Outcome(
     OutcomeKind.RATE_LIMITED, None, "held: the company refused repeatedly; its gate decides", 1.0
 )
-
-_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
-_APPLY_TRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,13 +519,13 @@ def _decide(
 async def _apply(
     runtime: Runtime, targets: Sequence[Target], results: Sequence[Result], calls: list[CallRecord]
 ) -> list[tuple[int, str]]:
-    for attempt in range(1, _APPLY_TRIES + 1):
+    for attempt in range(1, TRANSACTION_TRIES + 1):
         try:
             async with runtime.sessions() as session, session.begin():
                 return await _apply_once(session, runtime.settings, targets, results, calls)
         except DBAPIError as exc:
-            sqlstate = getattr(exc.orig, "sqlstate", None)
-            if sqlstate not in _RETRYABLE_SQLSTATES or attempt == _APPLY_TRIES:
+            sqlstate = retryable(exc)
+            if sqlstate is None or attempt == TRANSACTION_TRIES:
                 raise
             log.warning("events.apply_retry", sqlstate=sqlstate, attempt=attempt)
     raise AssertionError("unreachable")

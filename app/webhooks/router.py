@@ -34,7 +34,7 @@ log = get_logger(__name__)
 
 WEBHOOK_PATH = "/webhooks/procore"
 # Answers given before the body was read whole: the connection cannot carry another request.
-_BODY_UNREAD = frozenset({408, 413})
+_BODY_UNREAD = frozenset({401, 408, 413})
 
 
 class WebhookEndpoint:
