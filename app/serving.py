@@ -37,12 +37,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._await_headers()
 
     def data_received(self, data: bytes) -> None:
-        if self._header_deadline is not None:
+        in_headers = self._header_deadline is not None
+        super().data_received(data)
+        # Still in the headers after this chunk: all of it was headers (a chunk that also
+        # completed them may carry the body: that is not counted).
+        if in_headers and self._header_deadline is not None:
             self._header_bytes += len(data)
             if self._header_bytes > self._header_limit:
                 self._close()
-                return
-        super().data_received(data)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

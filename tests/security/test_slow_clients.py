@@ -89,3 +89,28 @@ async def test_a_body_sent_a_byte_a_second_is_cut_off(settings: Settings, db: Ru
         from sqlalchemy import text
 
         assert (await session.execute(text("SELECT count(*) FROM events"))).scalar() == 0
+
+
+async def test_a_large_body_sent_with_its_headers_in_one_write_is_taken(
+    settings: Settings, db: Runtime
+) -> None:
+    """The header bound counts headers only: a body arriving in the same read (up to the
+    webhook's 256 KiB) is the body's business."""
+    async with api_process(settings) as base:
+        reader, writer = await connect(base)
+        event = payloads.v2()
+        event["padding"] = "p" * 200_000
+        body = json.dumps(event).encode()
+        writer.write(
+            b"POST /webhooks/procore HTTP/1.1\r\nHost: x\r\n"
+            + f"Authorization: {WEBHOOK_TOKEN}\r\nContent-Type: application/json\r\n".encode()
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        try:
+            answered = await closed_by_server(reader, within=30)
+        finally:
+            writer.close()
+        assert answered is not None
+        assert answered.startswith(b"HTTP/1.1 202"), answered[:200]
