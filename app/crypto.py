@@ -2,7 +2,8 @@
 
 ENCRYPTION_KEY is a list, newest first: new values are encrypted with the first key, and any
 listed key decrypts, so a key is rotated by prepending the new one, re-encrypting every stored
-value (`procore-hooks keys rotate`, which uses `Vault.rotate`), then dropping the old one.
+value (`procore-hooks keys rotate`: app.rotation, with `Vault.rotate`), then dropping the old
+one.
 """
 
 from __future__ import annotations

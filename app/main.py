@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from app import bodies, docs
+from app.admin.destinations import router as destinations_router
 from app.admin.router import admin_actor
 from app.admin.router import router as admin_router
 from app.connect.router import router as connect_router
@@ -32,6 +33,7 @@ ROUTERS: list[APIRouter] = [
     health_router,
     connect_router,
     admin_router,
+    destinations_router,
     metrics_router,
     setup_router,
 ]

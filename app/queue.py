@@ -31,6 +31,7 @@ from app.settings import Settings
 PROCESS_EVENTS = "process_events"
 SYNC_HOOKS = "sync_hooks"
 RUN_RESYNC = "run_resync"
+DELIVER = "deliver"
 
 
 # The first byte of a pickle of protocol 2 or newer (what arq wrote by default).
@@ -113,4 +114,22 @@ async def enqueue_resync(pool: ArqRedis, run_id: int, attempts: int) -> None:
     """Run (or resume) a resync: one job per claim of the run."""
     await pool.enqueue_job(
         RUN_RESYNC, run_id, _job_id=f"{pool.default_queue_name}:resync:{run_id}:{attempts}"
+    )
+
+
+async def enqueue_delivery(pool: ArqRedis, destination_id: int) -> None:
+    """Wake a destination's delivery: one id while a job waits or runs (wake-ups coalesce; the
+    job looks again before it ends). The job keeps no result, so the id is free at once."""
+    await pool.enqueue_job(
+        DELIVER, destination_id, _job_id=f"{pool.default_queue_name}:deliver:{destination_id}"
+    )
+
+
+async def enqueue_delivery_tick(pool: ArqRedis, destination_id: int, stamp: int) -> None:
+    """The upkeep's hand-off of a due destination (retries, probes): one id per tick, so a
+    wake-up job stuck with a killed worker never blocks it."""
+    await pool.enqueue_job(
+        DELIVER,
+        destination_id,
+        _job_id=f"{pool.default_queue_name}:deliver:{destination_id}:tick:{stamp}",
     )

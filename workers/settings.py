@@ -30,6 +30,7 @@ from app.logs import configure_logging, get_logger
 from app.metrics.exposition import start_worker_metrics
 from app.procore.backoff import full_jitter
 from app.queue import (
+    DELIVER,
     PROCESS_EVENTS,
     RUN_RESYNC,
     SYNC_HOOKS,
@@ -128,6 +129,8 @@ _UPKEEP: tuple[tuple[str, WorkerCoroutine, int], ...] = (
     ("tend_gates", jobs.tend_gates, 90),
     # hooks kept in step, due resyncs handed out
     ("tend_subscriptions", jobs.tend_subscriptions, 120),
+    # destinations' retries, probes and anything left behind; old attempts pruned
+    ("tend_deliveries", jobs.tend_deliveries, 60),
 )
 
 
@@ -157,6 +160,8 @@ JOBS: tuple[Function, ...] = (
     func(jobs.process_events, name=PROCESS_EVENTS),
     func(jobs.sync_hooks, name=SYNC_HOOKS),
     func(jobs.run_resync, name=RUN_RESYNC),
+    # No result kept: its wake-up id must be free again as soon as it ends (app.queue).
+    func(jobs.deliver, name=DELIVER, keep_result=0),
 )
 
 
@@ -171,6 +176,7 @@ class WorkerSettings:
     job_deserializer = staticmethod(deserialize_job)
     queue_name: ClassVar[str] = _settings.queue_name
     max_jobs: ClassVar[int] = _settings.worker_max_jobs
+    poll_delay: ClassVar[float] = _settings.worker_poll_seconds
     # Short timeouts: a SIGKILLed worker's jobs stay "in progress" in Redis for the job timeout
     # (+10 s), and the leases in Postgres already make their events due again sooner.
     job_timeout: ClassVar[int] = 90

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -713,83 +713,3 @@ async def save_user_credential(
         },
     )
     return credential_id, replaced
-
-
-# --- key rotation --------------------------------------------------------------------------
-
-_ENCRYPTED_PAGE = text(
-    """
-    SELECT id, access_token_enc, refresh_token_enc FROM credentials
-    WHERE id > :after ORDER BY id LIMIT :limit
-    """
-)
-
-# Compare and swap: a token renewed meanwhile (refresh tokens rotate and are single-use) is
-# never overwritten with an older one.
-_REENCRYPT = text(
-    """
-    UPDATE credentials SET access_token_enc = :access, refresh_token_enc = :refresh
-    WHERE id = :id AND access_token_enc IS NOT DISTINCT FROM :old_access
-      AND refresh_token_enc IS NOT DISTINCT FROM :old_refresh
-    """
-)
-
-
-@dataclass(slots=True)
-class Reencryption:
-    """What `reencrypt_credentials` did, credential by credential."""
-
-    seen: int = 0
-    rotated: int = 0
-    current: int = 0
-    # Changed by a token renewal while this ran (already under the key its writer had).
-    changed_meanwhile: int = 0
-    # No listed key opens a value: keep the old key until it is re-authorized.
-    unreadable: list[int] = field(default_factory=list)
-
-
-async def reencrypt_credentials(
-    engine: AsyncEngine,
-    vault: Vault,
-    *,
-    batch: int = 100,
-    progress: Callable[[Reencryption], None] | None = None,
-) -> Reencryption:
-    """Re-encrypt every stored token under the newest ENCRYPTION_KEY, a batch at a time (one
-    short transaction each), so that the older keys can then be dropped."""
-    report = Reencryption()
-    after = 0
-    while True:
-        async with engine.begin() as conn:
-            rows = (await conn.execute(_ENCRYPTED_PAGE, {"after": after, "limit": batch})).all()
-            for row in rows:
-                report.seen += 1
-                values = (row.access_token_enc, row.refresh_token_enc)
-                present = [v for v in values if v is not None]
-                try:
-                    if all(vault.is_current(v) for v in present):
-                        report.current += 1
-                        continue
-                    access, refresh = (None if v is None else vault.rotate(v) for v in values)
-                except InvalidToken:
-                    report.unreadable.append(int(row.id))
-                    continue
-                swapped = await conn.execute(
-                    _REENCRYPT,
-                    {
-                        "id": row.id,
-                        "access": access,
-                        "refresh": refresh,
-                        "old_access": values[0],
-                        "old_refresh": values[1],
-                    },
-                )
-                if getattr(swapped, "rowcount", 0):
-                    report.rotated += 1
-                else:
-                    report.changed_meanwhile += 1
-        if not rows:
-            return report
-        after = int(rows[-1].id)
-        if progress is not None:
-            progress(report)

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from app.crypto import Vault
+from app.models import Destination, DestinationState
 from app.procore.tokens import TokenGrant, save_user_credential
 from app.runtime import Runtime
 from app.settings import Settings
@@ -38,6 +39,26 @@ async def store_credentials(runtime: Runtime, count: int) -> None:
             )
 
 
+async def store_destination(runtime: Runtime) -> None:
+    async with runtime.sessions() as session, session.begin():
+        session.add(
+            Destination(
+                url="https://connector.procore-hooks.test/hooks",
+                secret_enc=runtime.vault.encrypt("whsec_current"),
+                previous_secret_enc=runtime.vault.encrypt("whsec_previous"),
+                state=DestinationState.OPEN,
+            )
+        )
+
+
+async def destination_secrets(runtime: Runtime) -> tuple[bytes, bytes]:
+    async with runtime.sessions() as session:
+        row = (
+            await session.execute(text("SELECT secret_enc, previous_secret_enc FROM destinations"))
+        ).one()
+        return bytes(row[0]), bytes(row[1])
+
+
 async def stored(runtime: Runtime) -> list[tuple[bytes, bytes]]:
     async with runtime.sessions() as session:
         rows = await session.execute(
@@ -50,6 +71,7 @@ async def test_keys_rotate_re_encrypts_every_stored_secret_with_progress(
     settings: Settings, db: Runtime
 ) -> None:
     await store_credentials(db, 5)  # under the current key
+    await store_destination(db)
     env = {
         "DATABASE_URL": settings.database_url,
         "ENCRYPTION_KEY": f"{NEW_KEY},{ENCRYPTION_KEY}",
@@ -64,10 +86,16 @@ async def test_keys_rotate_re_encrypts_every_stored_secret_with_progress(
     values = await stored(db)
     assert [only_new.decrypt(a) for a, _ in values] == [f"access-{n}" for n in range(5)]
     assert [only_new.decrypt(r) for _, r in values] == [f"refresh-{n}" for n in range(5)]
+    current, previous = await destination_secrets(db)  # the destinations' signing secrets too
+    assert (only_new.decrypt(current), only_new.decrypt(previous)) == (
+        "whsec_current",
+        "whsec_previous",
+    )
+    assert "destinations: 1 seen, 1 re-encrypted" in result.stdout
 
     again = await asyncio.to_thread(run_cli, "keys", "rotate", **env)
     assert again.returncode == 0
-    assert "0 re-encrypted, 5 already under the newest key" in again.stdout
+    assert "all: 6 seen, 0 re-encrypted, 6 already under the newest key" in again.stdout
 
 
 async def test_keys_rotate_reports_what_no_listed_key_opens(
@@ -77,7 +105,7 @@ async def test_keys_rotate_reports_what_no_listed_key_opens(
     env = {"DATABASE_URL": settings.database_url, "ENCRYPTION_KEY": NEW_KEY}
     result = await asyncio.to_thread(run_cli, "keys", "rotate", **env)
     assert result.returncode == 1
-    assert "1 credentials no listed key opens" in result.stderr
+    assert "1 rows no listed key opens (credentials 1)" in result.stderr
     assert access_token_kept(await stored(db))
 
 
