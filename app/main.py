@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -151,12 +152,34 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     if not production:
         docs.install(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(405, _method_not_allowed)
     return app
 
 
 async def _admin_openapi(request: Request) -> Response:
     app: FastAPI = request.app
     return JSONResponse(app.openapi())
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    """405 naming every method of the path, as the schema documents them (the router names
+    only those of the first route it matched when a path has several)."""
+    app: FastAPI = request.app
+    path = request.url.path
+    paths: dict[str, dict[str, Any]] = app.openapi().get("paths", {})
+    # A literal path wins over a template that would also match it (replay vs {event_id}).
+    matching = (
+        [path]
+        if path in paths
+        else [
+            template
+            for template in paths
+            if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)), path)
+        ]
+    )
+    allowed = sorted({method.upper() for template in matching for method in paths[template]})
+    headers = {"Allow": ", ".join(allowed)} if allowed else None
+    return JSONResponse({"detail": "Method Not Allowed"}, status_code=405, headers=headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

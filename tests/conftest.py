@@ -39,9 +39,10 @@ RUN_ID = f"ph-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 # send; the per-company tokens are derived from the secrets (app.webhooks.tokens).
 WEBHOOK_TOKEN = "test-webhook-token-1"
 WEBHOOK_TOKEN_OLD = "test-webhook-token-0"
-WEBHOOK_SECRET = "test-webhook-secret-1"
-WEBHOOK_SECRET_OLD = "test-webhook-secret-0"
-ADMIN_TOKEN = "test-admin-token"
+# 32+ characters, as production wants them (app.settings).
+WEBHOOK_SECRET = "test-webhook-secret-1-4d9b2e7a0c"
+WEBHOOK_SECRET_OLD = "test-webhook-secret-0-8f3a6c1e5b"
+ADMIN_TOKEN = "test-admin-token-5f0c1e9a7b3d2468"
 # A valid Fernet key (32 url-safe base64 bytes), for tests only.
 ENCRYPTION_KEY = "7tq2pEGJN0dBqz4Uq0Yf9V3aZfKq0S0CqkzQ2rJ1b0o="
 CLIENT_ID = "procore-hooks-test-client"
@@ -84,8 +85,20 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         # A test process starts many apps; freezing its heap would keep every test's garbage.
         "api_gc_freeze": False,
     }
+    if overrides.get("app_env") == "production":
+        values.update(PRODUCTION)
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+# What production wants beyond the suite's defaults (app.settings refuses shared tokens this
+# short, missing signing keys and a plain-http public URL there).
+PRODUCTION: dict[str, object] = {
+    "webhook_shared_tokens": "",
+    "setup_link_keys": "test-setup-link-key-7c1e5a9f3b2d8e40",
+    "embed_keys": "test-embed-key-value-2f8a4c6e0b9d1e73",
+    "public_base_url": "https://procore-hooks.test",
+}
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 from app import demo
 from app.settings import Settings
 from app.setup import links
-from tests.conftest import make_settings
+from tests.conftest import ADMIN_TOKEN, make_settings
 from tests.test_cli import run_cli
 
 
@@ -49,7 +49,7 @@ def test_plan_points_everything_at_the_simulator(settings: Settings) -> None:
 def test_plan_keeps_configured_secrets(settings: Settings) -> None:
     configured = make_settings(settings.database_url, procore_client_id="")
     plan = demo.plan(configured, api_port=8000, sim_port=8001)
-    assert plan.env["ADMIN_TOKEN"] == "test-admin-token"
+    assert plan.env["ADMIN_TOKEN"] == ADMIN_TOKEN
     assert plan.env["ENCRYPTION_KEY"] == configured.encryption_key[0].get_secret_value()
 
 

@@ -139,3 +139,14 @@ async def test_cursors_continue_in_either_order(client: httpx.AsyncClient, db: R
         "/admin/events", params={"cursor": "events.5", "order": "asc"}, headers=ADMIN
     )
     assert answer.status_code == 200
+
+
+async def test_method_not_allowed_names_every_documented_method(
+    client: httpx.AsyncClient, db: Runtime
+) -> None:
+    # Several routes share a path: the answer names all of their methods, and only theirs.
+    answer = await client.request("OPTIONS", "/admin/destinations", headers=ADMIN)
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, POST"
+    answer = await client.request("PUT", "/admin/events/replay", headers=ADMIN)
+    assert answer.headers["allow"] == "POST"
