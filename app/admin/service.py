@@ -58,6 +58,12 @@ from app.runtime import Runtime
 from app.subscriptions import service as subscriptions
 from app.subscriptions.views import ResyncRunOut, SyncOut
 
+# The listings' cursor kinds (app.admin.cursor), named once for the router's schema too.
+GATES_CURSOR = "gates"
+EVENTS_CURSOR = "events"
+ACTIONS_CURSOR = "actions"
+RESOURCES_CURSOR = "resources"
+
 MAX_PAGE = 500
 
 # Final events an operator may send back to the queue. `done`, `ignored` (caused by this app)
@@ -124,13 +130,13 @@ async def list_gates(
     if company_id is not None:
         query = query.where(Gate.company_id == company_id)
     if after:
-        query = query.where(Gate.id > cursor.decode("gates", after))
+        query = query.where(Gate.id > cursor.decode(GATES_CURSOR, after))
     rows = (await session.execute(query)).all()
     page = rows[: min(limit, MAX_PAGE)]
     items = [GateOut(**_gate_fields(gate, n, age)) for gate, n, age in page]
     more = len(rows) > len(page)
     return GatePage(
-        items=items, next_cursor=cursor.encode("gates", page[-1][0].id) if more else None
+        items=items, next_cursor=cursor.encode(GATES_CURSOR, page[-1][0].id) if more else None
     )
 
 
@@ -266,7 +272,7 @@ async def list_events(
 ) -> EventPage:
     """A page of events, newest first by default; `next_cursor` continues after its last row
     (rows received meanwhile never shift a page: the cursor is an id, not an offset)."""
-    kind = f"events-{order}"
+    kind = EVENTS_CURSOR  # a position: either order continues from it
     size = min(limit, MAX_PAGE)
     query = select(Event).options(defer(Event.raw)).where(*where.conditions())
     if order == "desc":
@@ -347,13 +353,14 @@ def _refusal(status: EventStatus) -> str:
 
 
 def check_replay_statuses(statuses: Sequence[EventStatus], *, force: bool) -> None:
-    """Raise ValueError naming a status a bulk replay cannot take."""
+    """Raise ValueError naming a status that is not final, ReplayRefused for one that needs
+    force."""
     allowed = replayable(force)
     for status in statuses:
         if status not in FINAL_STATUSES:
             raise ValueError(f"status {status.value} is not final: nothing to replay")
         if status not in allowed:
-            raise ValueError(f"replaying {status.value} events needs force")
+            raise ReplayRefused(status, f"replaying {status.value} events needs force")
 
 
 async def replay_matching(
@@ -478,13 +485,13 @@ async def list_actions(
     size = min(limit, MAX_PAGE)
     query = select(AdminAction).order_by(AdminAction.id.desc()).limit(size + 1)
     if after:
-        query = query.where(AdminAction.id < cursor.decode("actions", after))
+        query = query.where(AdminAction.id < cursor.decode(ACTIONS_CURSOR, after))
     rows = (await session.scalars(query)).all()
     page = rows[:size]
     more = len(rows) > size
     return ActionPage(
         items=[ActionOut.model_validate(a) for a in page],
-        next_cursor=cursor.encode("actions", page[-1].id) if more else None,
+        next_cursor=cursor.encode(ACTIONS_CURSOR, page[-1].id) if more else None,
     )
 
 
@@ -501,7 +508,7 @@ async def changed_resources(
 ) -> ResourcePage:
     """Mirror rows changed after `since`, in change order, deleted ones included (with
     `deleted_at`). A row changed again later shows up again, with its newest state."""
-    position = cursor.decode("resources", since) if since else 0
+    position = cursor.decode(RESOURCES_CURSOR, since) if since else 0
     upto = await feed.horizon(sessions, Feed.RESOURCES)
     size = min(limit, MAX_PAGE)
     async with sessions() as session:
@@ -519,7 +526,7 @@ async def changed_resources(
     reached = page[-1].change_seq if more else max(position, upto)
     return ResourcePage(
         items=[ResourceOut.model_validate(r) for r in page],
-        next_cursor=cursor.encode("resources", reached),
+        next_cursor=cursor.encode(RESOURCES_CURSOR, reached),
         has_more=more,
     )
 
