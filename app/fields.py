@@ -42,8 +42,15 @@ def _json_integer(value: Any) -> Any:
     return value
 
 
+def _json_number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a JSON number")
+    return value
+
+
 # Numbers and flags in a JSON body are what they say: `"1"` is not 1, and 0 is not false.
 BodyId = Annotated[int, Field(ge=1, le=JSON_ID_MAX), BeforeValidator(_json_integer)]
+BodyNumber = Annotated[float, BeforeValidator(_json_number)]
 Flag = StrictBool
 
 # Text that goes into Postgres, which refuses the NUL character in text (the schema says so).

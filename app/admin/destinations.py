@@ -345,7 +345,7 @@ async def stream(
         str | None,
         Header(
             description="Resume after this event id (sent by EventSource)",
-            pattern=r"^\s*[0-9]{1,19}\s*$",
+            pattern=r"^[0-9]{1,19}$",
         ),
     ] = None,
     since: Annotated[

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.fields import NO_NUL, BodyId, BodyNumber, Flag
 from app.models import DestinationState
 from app.webhooks.payloads import INT64_MAX
 
@@ -19,25 +20,26 @@ class DestinationIn(BaseModel):
 
     url: str = Field(
         max_length=2048,
+        pattern=NO_NUL,
         description="Where deliveries are POSTed: https, a public address (production)",
     )
-    description: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     event_types: list[str] | None = Field(
         default=None,
         max_length=50,
         description="Types (resource.updated, gate.parked, ...) or families (gate.*); "
         "omit for every type",
     )
-    company_ids: list[int] | None = Field(
+    company_ids: list[BodyId] | None = Field(
         default=None, max_length=1000, description="Only these companies; omit for all"
     )
     resource_names: list[str] | None = Field(
         default=None, max_length=100, description="Only these resource types (RFIs, ...)"
     )
-    include_object: bool = Field(
+    include_object: Flag = Field(
         default=False, description="Resource changes carry the object itself in data.object"
     )
-    enabled: bool = True
+    enabled: Flag = True
 
 
 class DestinationPatch(BaseModel):
@@ -45,13 +47,13 @@ class DestinationPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str | None = Field(default=None, max_length=2048)
-    description: str | None = Field(default=None, max_length=200)
+    url: str | None = Field(default=None, max_length=2048, pattern=NO_NUL)
+    description: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     event_types: list[str] | None = Field(default=None, max_length=50)
-    company_ids: list[int] | None = Field(default=None, max_length=1000)
+    company_ids: list[BodyId] | None = Field(default=None, max_length=1000)
     resource_names: list[str] | None = Field(default=None, max_length=100)
-    include_object: bool | None = None
-    enabled: bool | None = None
+    include_object: Flag | None = None
+    enabled: Flag | None = None
 
 
 class DestinationOut(BaseModel):
@@ -98,7 +100,7 @@ class DestinationCreated(DestinationOut):
 class RotateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    overlap_seconds: float | None = Field(
+    overlap_seconds: BodyNumber | None = Field(
         default=None,
         ge=0,
         le=30 * 86400,
@@ -158,8 +160,10 @@ class DeadLetterPage(BaseModel):
 class ReplayLettersIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    type: str | None = Field(default=None, max_length=64, description="Only this event type")
-    max_letters: int | None = Field(default=None, ge=1, le=1_000_000)
+    type: str | None = Field(
+        default=None, max_length=64, pattern=NO_NUL, description="Only this event type"
+    )
+    max_letters: BodyId | None = Field(default=None, le=1_000_000)
 
 
 class ReplayLettersOut(BaseModel):

@@ -28,7 +28,8 @@ ADMIN = "proof-admin-token"
 
 @pytest.fixture(scope="module")
 def deployed() -> Iterator[Cluster]:
-    with Cluster(workers=1) as c:
+    # A live stream ends after STREAM_MAX_SECONDS: short here, so each request to it returns.
+    with Cluster(workers=1, env_overrides={"STREAM_MAX_SECONDS": "1"}) as c:
         yield c
 
 
