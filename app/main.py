@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from app import docs
+from app.admin.jobs import router as jobs_router
 from app.admin.router import router as admin_router
 from app.connect.router import router as connect_router
 from app.health.router import router as health_router
@@ -31,6 +32,7 @@ ROUTERS: list[APIRouter] = [
     health_router,
     connect_router,
     admin_router,
+    jobs_router,
     metrics_router,
     setup_router,
 ]

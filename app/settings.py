@@ -132,6 +132,12 @@ class Settings(BaseSettings):
     parked_retention_days: float = Field(default=14.0, gt=0)
     release_batch_size: int = Field(default=500, ge=1)
 
+    # Write jobs (app.writes): items per sync call (Procore takes at most 1000), jobs a worker
+    # takes from one company's lane at a time, and the largest payload a job may carry.
+    write_sync_batch_size: int = Field(default=resources.MAX_SYNC_ITEMS, ge=1, le=1000)
+    write_lane_batch_size: int = Field(default=1000, ge=1, le=10_000)
+    write_payload_max_bytes: int = Field(default=32 * 1024, ge=256, le=128 * 1024)
+
     worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
     worker_stale_seconds: float = Field(default=60.0, gt=0)
     worker_max_jobs: int = Field(default=10, ge=1)

@@ -29,7 +29,7 @@ from app.health.worker import WorkerHealth
 from app.logs import configure_logging, get_logger
 from app.metrics.exposition import start_worker_metrics
 from app.procore.backoff import full_jitter
-from app.queue import PROCESS_EVENTS, RUN_RESYNC, SYNC_HOOKS, redis_settings
+from app.queue import PROCESS_EVENTS, RUN_RESYNC, RUN_WRITES, SYNC_HOOKS, redis_settings
 from app.runtime import open_runtime
 from app.settings import Settings, get_settings
 from workers import jobs
@@ -121,6 +121,8 @@ _UPKEEP: tuple[tuple[str, WorkerCoroutine, int], ...] = (
     ("tend_gates", jobs.tend_gates, 90),
     # hooks kept in step, due resyncs handed out
     ("tend_subscriptions", jobs.tend_subscriptions, 120),
+    # write jobs: parked ones released when their gates open, due lanes handed out
+    ("tend_writes", jobs.tend_writes, 60),
 )
 
 
@@ -150,6 +152,7 @@ JOBS: tuple[Function, ...] = (
     func(jobs.process_events, name=PROCESS_EVENTS),
     func(jobs.sync_hooks, name=SYNC_HOOKS),
     func(jobs.run_resync, name=RUN_RESYNC),
+    func(jobs.run_writes, name=RUN_WRITES),
 )
 
 
