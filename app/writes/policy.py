@@ -24,6 +24,7 @@ answer means for each job. Pure: no I/O (app.writes.service and runner apply it)
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -161,11 +162,16 @@ def _check_payload(
     if not isinstance(payload, dict):
         raise Refused("payload", "must be an object of the resource's fields")
     try:
-        size = len(orjson.dumps(payload))
+        encoded = orjson.dumps(payload)
     except (TypeError, orjson.JSONEncodeError) as exc:
-        raise Refused("payload", f"not JSON: {exc}") from exc
-    if size > max_bytes:
-        raise Refused("payload", f"{size} bytes; at most {max_bytes}")
+        # Lone surrogates, integers beyond 64 bits: nothing Procore could be sent.
+        raise Refused("payload", f"cannot be sent as JSON: {exc}") from exc
+    if len(encoded) > max_bytes:
+        raise Refused("payload", f"{len(encoded)} bytes; at most {max_bytes}")
+    if b"\\u0000" in encoded:
+        raise Refused("payload", "holds a NUL character, which cannot be stored or sent")
+    if not _finite(payload):
+        raise Refused("payload", "holds NaN or Infinity, which JSON cannot carry")
     for reserved, instead in (("id", "resource_id"), ("origin_id", "origin_id")):
         if reserved in payload:
             raise Refused(f"payload.{reserved}", f"give it as {instead}, beside the payload")
@@ -174,6 +180,20 @@ def _check_payload(
     if wrapper is not None and list(payload) == [wrapper] and isinstance(payload[wrapper], dict):
         raise Refused("payload", f"give the fields themselves, not wrapped in {wrapper!r}")
     return payload
+
+
+def _finite(value: Any) -> bool:
+    """No NaN or Infinity anywhere (a lenient parser lets them through; JSON has none)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return False
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
 
 
 def _past(operation: WriteKind) -> str:
@@ -511,7 +531,8 @@ def _error_body(body: Any) -> dict[str, Any] | None:
 
 
 def parked(job: Job) -> Decision:
-    return Decision(JobStatus.PARKED, job.attempts)
+    # A create in doubt stays in doubt while it waits: released, it is looked up first.
+    return Decision(JobStatus.PARKED, job.attempts, keep_sent=True)
 
 
 def in_doubt(job: Job, why: str) -> Decision:

@@ -160,15 +160,17 @@ CANCELLABLE = (JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.PARKED, JobStatus
 REPLAYABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
 REPLAYABLE_WITH_FORCE = (JobStatus.SUCCEEDED, JobStatus.IN_DOUBT)
 
+# `sent_at` is kept: a create that may have happened is looked up (or stops in_doubt) again
+# before anything is sent; only an operator's force (or "not made") sends it again as is.
 _BACK_TO_QUEUE: dict[str, Any] = {
     "status": JobStatus.QUEUED,
     "attempts": 0,
     "next_attempt_at": func.now(),
     "locked_until": None,
     "gate_id": None,
-    "sent_at": None,
     "finished_at": None,
 }
+_SEND_AGAIN: dict[str, Any] = {**_BACK_TO_QUEUE, "sent_at": None}
 
 
 async def _transition(
@@ -216,13 +218,14 @@ async def cancel(session: AsyncSession, job_id: int) -> WriteJob | None:
 
 
 async def replay(session: AsyncSession, job_id: int, *, force: bool) -> WriteJob | None:
-    """Back to the queue, attempts reset; it keeps its place (its id) in the company's lane."""
+    """Back to the queue, attempts reset; it keeps its place (its id) in the company's lane.
+    A create that may have happened is looked up again first, unless `force`."""
     allowed = REPLAYABLE + (REPLAYABLE_WITH_FORCE if force else ())
     return await _transition(
         session,
         job_id,
         allowed,
-        _BACK_TO_QUEUE,
+        _SEND_AGAIN if force else _BACK_TO_QUEUE,
         "job is {status}: failed and cancelled jobs can be replayed"
         + ("" if force else " (succeeded and in_doubt ones with force)"),
     )
@@ -234,9 +237,7 @@ async def resolve(
     """An operator settles an in_doubt create: Procore has it (the job succeeded with that
     resource) or has not (the job is sent again)."""
     if resource_id is None:
-        return await _transition(
-            session, job_id, (JobStatus.IN_DOUBT,), _BACK_TO_QUEUE, _NOT_IN_DOUBT
-        )
+        return await _transition(session, job_id, (JobStatus.IN_DOUBT,), _SEND_AGAIN, _NOT_IN_DOUBT)
     job = await _transition(
         session,
         job_id,

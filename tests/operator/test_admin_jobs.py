@@ -42,7 +42,7 @@ def rfi(key: str, **payload: Any) -> dict[str, Any]:
 
 async def stored(runtime: Runtime) -> int:
     async with runtime.sessions() as session:
-        return int((await session.execute(select(func.count()).select_from(WriteJob))).scalar())
+        return (await session.execute(select(func.count()).select_from(WriteJob))).scalar_one()
 
 
 async def set_status(runtime: Runtime, job_id: int, status: JobStatus, **values: Any) -> None:
@@ -171,6 +171,7 @@ async def test_a_bulk_submission_is_all_or_nothing_and_keeps_its_order(
         keys = (await session.scalars(select(WriteJob.idempotency_key).order_by(WriteJob.id))).all()
     assert keys == [j["idempotency_key"] for j in jobs]
     [action] = [a for a in await audit_rows(db) if a.action == "jobs_submit"]
+    assert action.detail is not None
     assert action.detail["jobs"] == 5
     assert action.target == f"jobs:{ids[0]}..{ids[-1]}"
 
@@ -378,3 +379,45 @@ async def test_the_openapi_documents_every_status_the_jobs_routes_answer(
     assert {"200", "401", "404", "409", "422"} <= set(cancel)
     async with db.sessions() as session:
         assert (await session.execute(text("SELECT count(*) FROM write_jobs"))).scalar() == 0
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        '"nul \\u0000 inside"',
+        '"lone \\ud800 surrogate"',
+        "NaN",
+        "Infinity",
+        "123456789012345678901234567890",
+    ],
+)
+async def test_a_payload_that_cannot_be_stored_or_sent_is_refused(
+    client: httpx.AsyncClient, db: Runtime, admin: dict[str, str], name: str
+) -> None:
+    body = (
+        '{"company_id": 31, "resource_name": "Company Vendors", "operation": "create", '
+        f'"origin_id": "o-1", "idempotency_key": "k-1", "payload": {{"name": {name}}}}}'
+    )
+    answer = await client.post(
+        "/admin/jobs", content=body, headers={**admin, "Content-Type": "application/json"}
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"] == ["body", "payload"]
+    assert await stored(db) == 0
+
+
+async def test_a_replayed_create_that_may_have_happened_is_looked_up_again_unless_forced(
+    client: httpx.AsyncClient, db: Runtime, admin: dict[str, str]
+) -> None:
+    job_id = (await client.post("/admin/jobs", json=rfi("s-1"), headers=admin)).json()["id"]
+    await set_status(db, job_id, JobStatus.IN_DOUBT, sent_at=func.now())
+    await client.post(f"/admin/jobs/{job_id}/cancel", headers=admin)
+
+    replayed = await client.post(f"/admin/jobs/{job_id}/replay", headers=admin)
+    await set_status(db, job_id, JobStatus.IN_DOUBT)
+    forced = await client.post(f"/admin/jobs/{job_id}/replay", json={"force": True}, headers=admin)
+
+    assert replayed.json()["status"] == "queued"
+    assert replayed.json()["sent_at"] is not None, "still in doubt: looked up before sending"
+    assert forced.json()["status"] == "queued"
+    assert forced.json()["sent_at"] is None, "forced: sent again knowingly"

@@ -117,13 +117,14 @@ def test_a_sync_answer_is_read_back_per_item_by_origin_id_or_id() -> None:
     """`tutorials/using_sync_actions.md`: entities are the Show views; each error echoes the
     attributes the caller supplied plus `errors`."""
     jobs = [make(1), make(2), make(3, origin=None, rid=77, operation=WriteKind.UPDATE), make(4)]
+    entity = {"id": 500, "origin_id": "o-1", "name": "n1"}
     body = {
-        "entities": [{"id": 500, "origin_id": "o-1", "name": "n1"}, {"id": 77, "name": "n3"}],
+        "entities": [entity, {"id": 77, "name": "n3"}],
         "errors": [{"origin_id": "o-2", "name": "n2", "errors": {"name": ["can't be blank"]}}],
     }
     read = policy.read_sync(jobs, body)
     assert read is not None
-    assert read[1].entity == body["entities"][0]
+    assert read[1].entity == entity
     assert read[2].reasons == "name: can't be blank"
     assert read[3].entity == {"id": 77, "name": "n3"}
     assert 4 not in read, "an item the answer does not mention"
@@ -242,3 +243,7 @@ def test_a_look_up_matches_on_the_payloads_key() -> None:
     assert policy.matches({"not": "a list"}, writes.lookup, job.payload or {}) == []
     unnumbered = replace(job, payload={})
     assert not policy.can_look_up(unnumbered)
+
+
+def test_a_create_in_doubt_stays_in_doubt_while_parked() -> None:
+    assert policy.parked(make(1, "RFIs", project=900, origin=None, sent=True)).keep_sent
