@@ -106,10 +106,15 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     """422 with the errors, as FastAPI answers, but safe for bodies that are not UTF-8 (the
-    default handler echoes the raw bytes and fails on them with a 500)."""
+    default handler echoes the raw bytes and fails on them with a 500), and for strings holding
+    lone surrogates (valid JSON escapes that cannot be encoded as UTF-8 again)."""
     assert isinstance(exc, RequestValidationError)
     errors = jsonable_encoder(
-        exc.errors(), custom_encoder={bytes: lambda raw: raw.decode("utf-8", "replace")}
+        exc.errors(),
+        custom_encoder={
+            bytes: lambda raw: raw.decode("utf-8", "replace"),
+            str: lambda text: text.encode("utf-8", "replace").decode("utf-8"),
+        },
     )
     return JSONResponse({"detail": errors}, status_code=422)
 

@@ -4,6 +4,8 @@ cancel, replay, resolve, and the outcome feed. Every change is audited."""
 
 from __future__ import annotations
 
+import json
+import random
 from typing import Any
 
 import httpx
@@ -12,6 +14,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from app.models import AdminAction, JobStatus, WriteJob, WriteJobEvent
+from app.procore import resources
 from app.runtime import Runtime
 from tests.operator.conftest import audit_rows
 
@@ -421,3 +424,57 @@ async def test_a_replayed_create_that_may_have_happened_is_looked_up_again_unles
     assert replayed.json()["sent_at"] is not None, "still in doubt: looked up before sending"
     assert forced.json()["status"] == "queued"
     assert forced.json()["sent_at"] is None, "forced: sent again knowingly"
+
+
+def _noise(rng: random.Random, depth: int = 0) -> Any:
+    """A JSON value of any shape, hostile where it can be."""
+    choice = rng.randrange(9 if depth < 3 else 6)
+    if choice == 0:
+        return rng.choice([0, -1, 1, 2**63, -(2**63) - 1, 31, 900, 10**30])
+    if choice == 1:
+        return rng.choice(STRINGS)
+    if choice == 2:
+        return rng.choice([None, True, False, 1.5, float("1e308")])
+    if choice == 3:
+        return rng.choice(list(resources.WRITABLE))
+    if choice == 4:
+        return rng.choice(["create", "update", "delete", "sync", "upsert"])
+    if choice == 5:
+        return rng.randrange(1, 10_000)
+    if choice == 6:
+        return [_noise(rng, depth + 1) for _ in range(rng.randrange(3))]
+    keys = [*FIELDS, "name", "id", "x"]
+    return {rng.choice(keys): _noise(rng, depth + 1) for _ in range(rng.randrange(4))}
+
+
+STRINGS = ["", "RFIs", "Company Vendors", "create", "sync", "x" * 300, "nul\x00",
+           "\ud83d\ude00", "lone \ud800", "../../rest/v1.0/vendors", "delete"]  # fmt: skip
+FIELDS = ["company_id", "project_id", "resource_name", "operation", "payload", "resource_id",
+          "origin_id", "idempotency_key"]  # fmt: skip
+
+
+async def test_random_submissions_are_answered_202_409_or_422_never_5xx(
+    client: httpx.AsyncClient, db: Runtime, admin: dict[str, str]
+) -> None:
+    rng = random.Random(19)
+    seen: dict[int, int] = {}
+    accepted = 0
+    for n in range(400):
+        body = {name: _noise(rng) for name in FIELDS if rng.random() < 0.85}
+        if rng.random() < 0.5:
+            body.update(vendor(f"f-{n}"))
+            body[rng.choice(FIELDS)] = _noise(rng)
+        path = "/admin/jobs" if n % 4 else "/admin/jobs/bulk"
+        sent = body if path == "/admin/jobs" else {"jobs": [body, vendor(f"g-{n}")]}
+        answer = await client.post(path, content=json.dumps(sent), headers={
+            **admin, "Content-Type": "application/json"})  # fmt: skip
+        seen[answer.status_code] = seen.get(answer.status_code, 0) + 1
+        assert answer.status_code in (202, 400, 409, 422), (sent, answer.text)
+        accepted += answer.status_code == 202
+    assert seen.get(422, 0) > 100
+    assert accepted >= 1
+    async with db.sessions() as session:
+        rows = (await session.scalars(select(WriteJob))).all()
+    for row in rows:  # whatever was queued is sendable as it stands
+        assert row.resource_name in resources.WRITABLE
+        assert row.idempotency_key.isprintable()
