@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     webhook_auth_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     # Bearer tokens for /admin, a list so they can be rotated.
     admin_token: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # Bearer tokens that reach /admin/jobs only (the connector's own system submits its writes
+    # with one, without the rest of the admin API); optional.
+    jobs_token: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     # MultiFernet keys, newest first.
     encryption_key: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
 
@@ -156,7 +159,12 @@ class Settings(BaseSettings):
     log_format: str = Field(default="json", pattern="^(json|console)$")
 
     @field_validator(
-        "webhook_auth_tokens", "admin_token", "encryption_key", "metrics_token", mode="before"
+        "webhook_auth_tokens",
+        "admin_token",
+        "jobs_token",
+        "encryption_key",
+        "metrics_token",
+        mode="before",
     )
     @classmethod
     def _csv(cls, value: object) -> object:
@@ -205,8 +213,10 @@ class Settings(BaseSettings):
             elif any(_is_placeholder(v.get_secret_value()) for v in values):
                 problems.append(f"{name} holds a placeholder value")
         # Optional (empty: /metrics is open), but never a placeholder once set.
-        if any(_is_placeholder(v.get_secret_value()) for v in self.metrics_token):
-            problems.append("METRICS_TOKEN holds a placeholder value")
+        for name, optional in (("METRICS_TOKEN", self.metrics_token),
+                               ("JOBS_TOKEN", self.jobs_token)):  # fmt: skip
+            if any(_is_placeholder(v.get_secret_value()) for v in optional):
+                problems.append(f"{name} holds a placeholder value")
         if not self.procore_client_id:
             problems.append("PROCORE_CLIENT_ID is not set")
         secret = self.procore_client_secret.get_secret_value()

@@ -304,7 +304,13 @@ def test_kubernetes_settings_are_production_and_refuse_their_placeholders() -> N
     with pytest.raises(ValidationError) as refused:
         make_settings(values)
     message = str(refused.value)
-    for name in ("WEBHOOK_AUTH_TOKENS", "ADMIN_TOKEN", "ENCRYPTION_KEY", "METRICS_TOKEN"):
+    for name in (
+        "WEBHOOK_AUTH_TOKENS",
+        "ADMIN_TOKEN",
+        "JOBS_TOKEN",
+        "ENCRYPTION_KEY",
+        "METRICS_TOKEN",
+    ):
         assert f"{name} holds a placeholder value" in message, name
     assert "PROCORE_CLIENT_SECRET holds a placeholder value" in message
     assert "PROCORE_CLIENT_ID is not set" in message
@@ -317,6 +323,7 @@ def test_kubernetes_settings_are_production_and_refuse_their_placeholders() -> N
         "PROCORE_CLIENT_ID": "client-id",
         "PROCORE_CLIENT_SECRET": "client-s3cret",
         "METRICS_TOKEN": "m3trics-token",
+        "JOBS_TOKEN": "j0bs-token",
     }
     settings = make_settings(real)
     assert settings.app_env == "production"

@@ -1,29 +1,26 @@
 """The admin API of write jobs (`/admin/jobs`): the connector's own changes to Procore.
 
-Same bearer and audit as the rest of `/admin` (app.admin.router); bodies are bounded before
-they are read (413), and a job that cannot be sent is refused with 422 naming the field in
-`loc`, nothing queued. Thin edge: parse, authorise, call `app.admin.service`, commit.
+The admin bearer (ADMIN_TOKEN) or a jobs token (JOBS_TOKEN, which reaches these routes and no
+other), audited as the rest of `/admin`; bodies are bounded before they are read (413), and a
+job that cannot be sent is refused with 422 naming the field in `loc`, nothing queued. Thin
+edge: parse, authorise, call `app.admin.service`, commit.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app import bearer
 from app.admin import cursor, service
-from app.admin.router import (
-    Actor,
-    Limit,
-    PathId,
-    QueryId,
-    RuntimeDep,
-    Session,
-    admin_actor,
-)
+from app.admin.router import Limit, PathId, QueryId, RuntimeDep, Session
 from app.admin.schemas import Problem
+from app.logs import get_logger
 from app.models import JobStatus
+from app.runtime import runtime_of
 from app.writes import policy
 from app.writes import service as writes
 from app.writes.views import (
@@ -52,10 +49,40 @@ _ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "The job is not in a state this action applies to"},
 }
 
+log = get_logger(__name__)
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="JobsToken",
+    description="One of the ADMIN_TOKEN values, or of the JOBS_TOKEN values (which reach "
+    "/admin/jobs only)",
+)
+
+
+async def jobs_actor(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """The caller as the audit names it: `admin:<fingerprint>` for an admin token,
+    `jobs:<fingerprint>` for a jobs token; 401 otherwise."""
+    settings = runtime_of(request).settings
+    token = None if credentials is None else credentials.credentials
+    for scope, accepted in (("admin", settings.admin_token), ("jobs", settings.jobs_token)):
+        matched = bearer.matching(token, accepted)
+        if matched is not None:
+            return f"{scope}:{bearer.fingerprint(matched)}"
+    log.warning("admin.unauthorized", path=request.url.path, presented=token is not None)
+    raise HTTPException(
+        401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+Actor = Annotated[str, Depends(jobs_actor)]
+
 router = APIRouter(
     prefix="/admin/jobs",
     tags=["write jobs"],
-    dependencies=[Depends(admin_actor)],
+    dependencies=[Depends(jobs_actor)],
     responses=_ERRORS,
 )
 

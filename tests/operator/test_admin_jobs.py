@@ -11,11 +11,14 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import func, select, text, update
 
+from app.main import create_app
 from app.models import AdminAction, JobStatus, WriteJob, WriteJobEvent
 from app.procore import resources
 from app.runtime import Runtime
+from app.settings import Settings
 from tests.operator.conftest import audit_rows
 
 
@@ -478,3 +481,28 @@ async def test_random_submissions_are_answered_202_409_or_422_never_5xx(
     for row in rows:  # whatever was queued is sendable as it stands
         assert row.resource_name in resources.WRITABLE
         assert row.idempotency_key.isprintable()
+
+
+async def test_a_jobs_token_reaches_the_jobs_and_nothing_else(
+    settings: Settings, db: Runtime
+) -> None:
+    """JOBS_TOKEN: the connector's own system submits its writes without the admin API."""
+    scoped = settings.model_copy(update={"jobs_token": [SecretStr("connector-jobs-token")]})
+    application = create_app(scoped)
+    jobs = {"Authorization": "Bearer connector-jobs-token"}
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            submitted = await c.post("/admin/jobs", json=vendor("j-1"), headers=jobs)
+            listed = await c.get("/admin/jobs", headers=jobs)
+            gates = await c.get("/admin/gates", headers=jobs)
+            summary = await c.get("/admin/summary", headers=jobs)
+
+    assert submitted.status_code == 202
+    assert listed.status_code == 200
+    assert gates.status_code == summary.status_code == 401
+    [action] = await audit_rows(db)
+    assert action.actor.startswith("jobs:")
+    async with db.sessions() as session:
+        [row] = (await session.scalars(select(WriteJob))).all()
+    assert row.submitted_by == action.actor
