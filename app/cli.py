@@ -415,7 +415,105 @@ def _jobs_commands() -> typer.Typer:
     return group
 
 
+def _destination_commands() -> typer.Typer:
+    group = typer.Typer(help="Destinations: where changes are delivered (signed webhooks).")
+    from rich.console import Console
+
+    from app.delivery import console
+
+    def run(code: Any) -> None:
+        raise typer.Exit(asyncio.run(code))
+
+    @group.command("list")
+    def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+        """Every destination: state, counts, how far behind, last answer."""
+        run(console.list_destinations(_settings(), console=Console(), as_json=as_json))
+
+    @group.command("show")
+    def show(destination: Annotated[int, typer.Argument(help="Destination id.")]) -> None:
+        """One destination, in full (JSON)."""
+        run(console.show(_settings(), destination, console=Console()))
+
+    @group.command("add")
+    def add(
+        url: Annotated[str, typer.Argument(help="https URL deliveries are POSTed to.")],
+        event_type: Annotated[
+            list[str] | None, typer.Option("--type", help="Event type or family.* (repeatable).")
+        ] = None,
+        company: Annotated[
+            list[int] | None, typer.Option(help="Only this company (repeatable).")
+        ] = None,
+        resource: Annotated[
+            list[str] | None, typer.Option(help="Only this resource type (repeatable).")
+        ] = None,
+        include_object: Annotated[
+            bool, typer.Option(help="Resource changes carry the object itself.")
+        ] = False,
+        description: Annotated[str | None, typer.Option(help="A note for operators.")] = None,
+    ) -> None:
+        """Add a destination and print its signing secret (shown this once)."""
+        from app.delivery.schemas import DestinationIn
+
+        wanted = DestinationIn(
+            url=url, event_types=event_type or None, company_ids=company or None,
+            resource_names=resource or None, include_object=include_object,
+            description=description,
+        )  # fmt: skip
+        run(console.add(_settings(), wanted, console=Console()))
+
+    @group.command("enable")
+    def enable(destination: Annotated[int, typer.Argument(help="Destination id.")]) -> None:
+        """Deliver to it again (what it missed follows, in order)."""
+        from app.delivery.schemas import DestinationPatch
+
+        patch = DestinationPatch(enabled=True)
+        run(console.update(_settings(), destination, patch, console=Console()))
+
+    @group.command("disable")
+    def disable(destination: Annotated[int, typer.Argument(help="Destination id.")]) -> None:
+        """Stop delivering to it (its position is kept: nothing is skipped)."""
+        from app.delivery.schemas import DestinationPatch
+
+        patch = DestinationPatch(enabled=False)
+        run(console.update(_settings(), destination, patch, console=Console()))
+
+    @group.command("remove")
+    def remove(destination: Annotated[int, typer.Argument(help="Destination id.")]) -> None:
+        """Remove it, with its attempts and dead letters."""
+        run(console.remove(_settings(), destination, console=Console()))
+
+    @group.command("rotate-secret")
+    def rotate(
+        destination: Annotated[int, typer.Argument(help="Destination id.")],
+        overlap: Annotated[
+            float | None, typer.Option(help="Seconds the previous secret still signs.")
+        ] = None,
+    ) -> None:
+        """A new signing secret; the previous one signs beside it for the overlap."""
+        settings = _settings()
+        seconds = settings.destination_secret_overlap_seconds if overlap is None else overlap
+        run(console.rotate(settings, destination, seconds, console=Console()))
+
+    @group.command("dead-letters")
+    def letters(destination: Annotated[int, typer.Argument(help="Destination id.")]) -> None:
+        """The messages it refused, not yet replayed."""
+        run(console.dead_letters(_settings(), destination, console=Console()))
+
+    @group.command("replay")
+    def replay_letters(
+        destination: Annotated[int, typer.Argument(help="Destination id.")],
+        letter: Annotated[
+            int | None, typer.Option(help="One dead letter id (default: all, oldest first).")
+        ] = None,
+    ) -> None:
+        """Send dead letters again."""
+        run(console.replay(_settings(), destination, letter, console=Console()))
+
+    return group
+
+
 cli.add_typer(_jobs_commands(), name="jobs")
+cli.add_typer(_destination_commands(), name="destinations")
 
 
 @cli.command()

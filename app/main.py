@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from app import docs
+from app.admin.destinations import router as destinations_router
 from app.admin.jobs import router as jobs_router
 from app.admin.router import router as admin_router
 from app.connect.router import router as connect_router
@@ -33,6 +34,7 @@ ROUTERS: list[APIRouter] = [
     connect_router,
     admin_router,
     jobs_router,
+    destinations_router,
     metrics_router,
     setup_router,
 ]

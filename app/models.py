@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     Enum,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -297,6 +298,9 @@ class Resource(Base):
     change_seq: Mapped[int] = mapped_column(
         BigInteger, resource_change_seq, server_default=resource_change_seq.next_value()
     )
+    # The change_seq the row was first written with: a consumer whose position is below it
+    # never heard of the resource (its change is a `resource.created`).
+    first_change_seq: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
         UniqueConstraint("company_id", "resource_name", "resource_id", name="uq_resources_key"),
@@ -489,6 +493,139 @@ class ResyncSeen(Base):
     resource_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
 
 
+class OutboxEntry(Base):
+    """A fact downstream systems are told about (other than resource changes, which are the
+    mirror's own feed), appended in the transaction that establishes it (app.feed.outbox)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    company_id: Mapped[int | None] = mapped_column(BigInteger)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DestinationState(StrEnum):
+    OPEN = "open"
+    # Failing: retried one message at a time with full-jitter backoff.
+    SUSPECT = "suspect"
+    # Failed DELIVERY_PARK_THRESHOLD times in a row: only probes until one succeeds.
+    PARKED = "parked"
+
+
+class Destination(Base):
+    """A downstream endpoint that receives signed deliveries (Standard Webhooks)."""
+
+    __tablename__ = "destinations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str | None] = mapped_column(String(200))
+    # None: every event type / company / resource type.
+    event_types: Mapped[list[str] | None] = mapped_column(ARRAY(String(64)))
+    company_ids: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))
+    resource_names: Mapped[list[str] | None] = mapped_column(ARRAY(String(128)))
+    include_object: Mapped[bool] = mapped_column(server_default=text("false"))
+    enabled: Mapped[bool] = mapped_column(server_default=text("true"))
+    # The signing secret (`whsec_...`), encrypted with ENCRYPTION_KEY; during a rotation the
+    # previous one signs too, until `previous_secret_expires_at`.
+    secret_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    previous_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    state: Mapped[DestinationState] = mapped_column(_enum(DestinationState, "destination_state"))
+    failures: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    probe_attempt: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Messages in flight at once (slow start after a release, up to DELIVERY_CONCURRENCY).
+    send_window: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    parked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # One sender at a time across all workers: the worker delivering holds this lease.
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    delivered: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    failed: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    dead: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class DestinationCursor(Base):
+    """Where a destination stands in each feed: everything up to `position` was delivered (or
+    dead-lettered, or not wanted)."""
+
+    __tablename__ = "destination_cursors"
+
+    destination_id: Mapped[int] = mapped_column(
+        ForeignKey("destinations.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)
+
+
+class DeliveryAttempt(Base):
+    """One HTTP attempt to deliver a message to a destination (pruned after a retention)."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    destination_id: Mapped[int] = mapped_column(ForeignKey("destinations.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(64))
+    # delivered | failed | dead | refused (the address was not allowed; nothing was sent)
+    outcome: Mapped[str] = mapped_column(String(16))
+    status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    replay: Mapped[bool] = mapped_column(server_default=text("false"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        Index("ix_delivery_attempts_destination_id", "destination_id", "id"),
+        Index("ix_delivery_attempts_at", "at"),
+    )
+
+
+class DeadLetter(Base):
+    """A message a destination refused (4xx other than 408/429), kept with what was sent and
+    what it answered, until it is replayed successfully."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    destination_id: Mapped[int] = mapped_column(ForeignKey("destinations.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(BigInteger)
+    body: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[int | None] = mapped_column(Integer)
+    answer: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Set by an operator's replay; the next delivery round sends it again (before new work).
+    replay_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    replays: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Set when a replay was delivered: the letter is settled.
+    replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_dead_letters_destination_id", "destination_id", "id"),
+        Index(
+            "ix_dead_letters_replay",
+            "destination_id",
+            "id",
+            postgresql_where=text("replay_requested_at IS NOT NULL"),
+        ),
+    )
+
+
 class JobStatus(StrEnum):
     """A write job's state (app.writes)."""
 
@@ -573,17 +710,3 @@ class WriteJob(Base):
         Index("ix_write_jobs_status_id", "status", "id"),
         Index("ix_write_jobs_company_status_id", "company_id", "status", "id"),
     )
-
-
-class WriteJobEvent(Base):
-    """The write jobs' outcomes (`job.succeeded`, `job.failed`, `job.parked`,
-    `job.cancelled`), readable by cursor (GET /admin/jobs/events)."""
-
-    __tablename__ = "write_job_events"
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    job_id: Mapped[int] = mapped_column(BigInteger)
-    company_id: Mapped[int] = mapped_column(BigInteger)
-    kind: Mapped[str] = mapped_column(String(32))
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

@@ -21,6 +21,7 @@ PROCESS_EVENTS = "process_events"
 SYNC_HOOKS = "sync_hooks"
 RUN_RESYNC = "run_resync"
 RUN_WRITES = "run_writes"
+DELIVER = "deliver"
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
@@ -69,4 +70,22 @@ async def enqueue_writes(pool: ArqRedis, company_id: int) -> None:
         RUN_WRITES,
         company_id,
         _job_id=f"{pool.default_queue_name}:writes:{company_id}:{uuid.uuid4().hex[:12]}",
+    )
+
+
+async def enqueue_delivery(pool: ArqRedis, destination_id: int) -> None:
+    """Wake a destination's delivery: one id while a job waits or runs (wake-ups coalesce; the
+    job looks again before it ends). The job keeps no result, so the id is free at once."""
+    await pool.enqueue_job(
+        DELIVER, destination_id, _job_id=f"{pool.default_queue_name}:deliver:{destination_id}"
+    )
+
+
+async def enqueue_delivery_tick(pool: ArqRedis, destination_id: int, stamp: int) -> None:
+    """The upkeep's hand-off of a due destination (retries, probes): one id per tick, so a
+    wake-up job stuck with a killed worker never blocks it."""
+    await pool.enqueue_job(
+        DELIVER,
+        destination_id,
+        _job_id=f"{pool.default_queue_name}:deliver:{destination_id}:tick:{stamp}",
     )

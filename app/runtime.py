@@ -36,10 +36,14 @@ class Runtime:
     procore: ProcoreClient
     # Slow start and hold per company in this process, until the gates take over.
     guard: CompanyGuard
+    # Deliveries to destinations: a client of its own (no redirects, no proxies from the
+    # environment, the delivery timeout), never shared with calls to Procore.
+    outbound: httpx.AsyncClient
 
     async def close(self) -> None:
         await self.procore.budget.close()
         await self.http.aclose()
+        await self.outbound.aclose()
         await self.queue.aclose(close_connection_pool=True)
         await self.engine.dispose()
 
@@ -51,6 +55,18 @@ def create_http_client() -> httpx.AsyncClient:
         # (PROCORE_MAX_IN_FLIGHT): closing and reopening them costs more than the call.
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
         headers={"User-Agent": USER_AGENT},
+    )
+
+
+def create_outbound_client(timeout_s: float) -> httpx.AsyncClient:
+    """For deliveries to destinations (app.delivery): no redirects, no proxies from the
+    environment, its own pool and timeout."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
+        follow_redirects=False,
+        trust_env=False,
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        headers={"User-Agent": "procore-hooks-delivery/0.1"},
     )
 
 
@@ -78,6 +94,7 @@ def open_runtime(settings: Settings, *, name: str) -> Runtime:
         vault=vault,
         procore=procore,
         guard=CompanyGuard(threshold=settings.park_threshold),
+        outbound=create_outbound_client(settings.delivery_timeout_seconds),
     )
 
 

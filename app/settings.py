@@ -5,6 +5,7 @@ The variable names are part of the operator contract (README, `.env.example`, co
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Self
@@ -141,9 +142,47 @@ class Settings(BaseSettings):
     write_lane_batch_size: int = Field(default=1000, ge=1, le=10_000)
     write_payload_max_bytes: int = Field(default=32 * 1024, ge=256, le=128 * 1024)
 
+    # Downstream delivery (app.delivery): destinations get signed deliveries (Standard
+    # Webhooks). A failing destination is retried one message at a time with full-jitter
+    # backoff; DELIVERY_PARK_THRESHOLD failures in a row park it, and then only probes (one
+    # at a time, capped backoff with jitter) reach it until one succeeds.
+    delivery_park_threshold: int = Field(default=5, ge=1)
+    delivery_retry_base_seconds: float = Field(default=1.0, gt=0)
+    delivery_retry_cap_seconds: float = Field(default=60.0, gt=0)
+    delivery_probe_base_seconds: float = Field(default=30.0, gt=0)
+    delivery_probe_cap_seconds: float = Field(default=3600.0, gt=0)
+    # One HTTP attempt, connect to last byte read; and how much of an answer is read.
+    delivery_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    delivery_max_answer_bytes: int = Field(default=4096, ge=0, le=65536)
+    # Messages in flight per destination (distinct resources; one resource's messages go
+    # one after the other). After a release the window starts at 1 and doubles per round.
+    delivery_concurrency: int = Field(default=8, ge=1, le=64)
+    delivery_batch_size: int = Field(default=100, ge=1, le=1000)
+    # The lease of the worker delivering to a destination (one at a time across workers).
+    delivery_lease_seconds: float = Field(default=60.0, gt=0)
+    # A worker that delivered everything stays this long for what comes next, so a busy feed
+    # streams through one job (at most two destinations linger per worker process).
+    delivery_linger_seconds: float = Field(default=2.0, ge=0, le=30)
+    delivery_attempts_retention_hours: float = Field(default=72.0, gt=0)
+    # Where destinations may point in production besides public addresses (CIDRs, e.g. an
+    # internal connector at 10.1.2.0/24). Loopback, private, link-local and metadata
+    # addresses are refused otherwise; development allows every address and http.
+    destination_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # How long the previous secret still signs after a rotation (both signatures are sent).
+    destination_secret_overlap_seconds: float = Field(default=86400.0, ge=0)
+    # GET /admin/stream (Server-Sent Events over the change feed): streams per api process,
+    # how long one lasts before the client reconnects (with Last-Event-ID), how often it
+    # looks for new changes.
+    stream_max_clients: int = Field(default=16, ge=1)
+    stream_max_seconds: float = Field(default=300.0, gt=0)
+    stream_poll_seconds: float = Field(default=0.5, gt=0)
+
     worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
     worker_stale_seconds: float = Field(default=60.0, gt=0)
     worker_max_jobs: int = Field(default=10, ge=1)
+    # How often an idle worker asks Redis for jobs: every hop of a change (webhook → mirror →
+    # destination) waits for it.
+    worker_poll_seconds: float = Field(default=0.1, gt=0, le=5)
     worker_metrics_port: int = Field(default=9100, ge=0)
     # Optional bearer tokens for /metrics and the worker metrics port (a list, for rotation);
     # empty: metrics are open (keep the port private then).
@@ -169,6 +208,21 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("destination_allowed_networks", mode="before")
+    @classmethod
+    def _networks_csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("destination_allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"DESTINATION_ALLOWED_NETWORKS: {network!r} is no CIDR") from exc
+        return value
 
     @field_validator("procore_discovery_company_ids", mode="before")
     @classmethod

@@ -63,6 +63,7 @@ BENCHES = [
     ),
     Bench("soak", ["--minutes", "15"], ["--minutes", "2", "--window", "20"], json_flag=True),
     Bench("multiprocess", ["--seconds", "10"], ["--seconds", "5"], json_flag=True, timeout=900),
+    Bench("delivery", ["--rate", "100", "--seconds", "30"], ["--rate", "100", "--seconds", "10"]),
 ]
 
 
@@ -392,7 +393,25 @@ def rows_multiprocess(b: Bench, cmd: str) -> list[Row]:
     return rows
 
 
+def rows_delivery(b: Bench, cmd: str) -> list[Row]:
+    a = _search(r"\(a\) webhook -> mirrored\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms", b.output)
+    d = _search(r"\(b\) webhook -> destination\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms", b.output)
+    if not (a and d):
+        return [("delivery latency", "no result", "-", "-", cmd)]
+    p99 = float(d.group(2))
+    return [
+        (
+            "webhook → destination latency at 100 events/s",
+            f"p50 {d.group(1)} ms, p99 {d.group(2)} ms",
+            f"webhook → mirrored (same run): p50 {a.group(1)} ms, p99 {a.group(2)} ms",
+            f"p99 < 1000 ms: {'met' if p99 < 1000 else 'not met'}",
+            cmd,
+        )
+    ]
+
+
 ROWS = {
+    "delivery": rows_delivery,
     "ingest": rows_ingest,
     "pipeline": rows_pipeline,
     "simulator": rows_simulator,

@@ -8,6 +8,7 @@ from typing import Any
 
 from structlog.contextvars import bound_contextvars
 
+from app.delivery import service as delivery
 from app.events import dispatch, service
 from app.gates import service as gates
 from app.resync import service as resync
@@ -26,8 +27,12 @@ def _job(ctx: dict[str, Any], **ids: int) -> Any:
 
 
 async def process_events(ctx: dict[str, Any], event_ids: list[int]) -> int:
+    runtime = _runtime(ctx)
     with _job(ctx):
-        done = await service.process_batch(_runtime(ctx), event_ids)
+        done = await service.process_batch(runtime, event_ids)
+        if done:
+            # The mirror may have changed: destinations hear of it now, not at the next tick.
+            await delivery.wake(runtime)
     ctx["jobs_done"] = ctx.get("jobs_done", 0) + 1
     return done
 
@@ -65,3 +70,12 @@ async def run_writes(ctx: dict[str, Any], company_id: int) -> int:
 
 async def tend_writes(ctx: dict[str, Any]) -> None:
     await lanes.tend(_runtime(ctx))
+
+
+async def deliver(ctx: dict[str, Any], destination_id: int) -> int:
+    with _job(ctx, destination_id=destination_id):
+        return await delivery.deliver(_runtime(ctx), destination_id)
+
+
+async def tend_deliveries(ctx: dict[str, Any]) -> int:
+    return await delivery.tend(_runtime(ctx))

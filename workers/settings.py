@@ -29,7 +29,14 @@ from app.health.worker import WorkerHealth
 from app.logs import configure_logging, get_logger
 from app.metrics.exposition import start_worker_metrics
 from app.procore.backoff import full_jitter
-from app.queue import PROCESS_EVENTS, RUN_RESYNC, RUN_WRITES, SYNC_HOOKS, redis_settings
+from app.queue import (
+    DELIVER,
+    PROCESS_EVENTS,
+    RUN_RESYNC,
+    RUN_WRITES,
+    SYNC_HOOKS,
+    redis_settings,
+)
 from app.runtime import open_runtime
 from app.settings import Settings, get_settings
 from workers import jobs
@@ -123,6 +130,8 @@ _UPKEEP: tuple[tuple[str, WorkerCoroutine, int], ...] = (
     ("tend_subscriptions", jobs.tend_subscriptions, 120),
     # write jobs: parked ones released when their gates open, due lanes handed out
     ("tend_writes", jobs.tend_writes, 60),
+    # destinations' retries, probes and anything left behind; old attempts pruned
+    ("tend_deliveries", jobs.tend_deliveries, 60),
 )
 
 
@@ -153,6 +162,8 @@ JOBS: tuple[Function, ...] = (
     func(jobs.sync_hooks, name=SYNC_HOOKS),
     func(jobs.run_resync, name=RUN_RESYNC),
     func(jobs.run_writes, name=RUN_WRITES),
+    # No result kept: its wake-up id must be free again as soon as it ends (app.queue).
+    func(jobs.deliver, name=DELIVER, keep_result=0),
 )
 
 
@@ -164,6 +175,7 @@ class WorkerSettings:
     redis_settings: ClassVar[RedisSettings] = redis_settings(_settings)
     queue_name: ClassVar[str] = _settings.queue_name
     max_jobs: ClassVar[int] = _settings.worker_max_jobs
+    poll_delay: ClassVar[float] = _settings.worker_poll_seconds
     # Short timeouts: a SIGKILLed worker's jobs stay "in progress" in Redis for the job timeout
     # (+10 s), and the leases in Postgres already make their events due again sooner.
     job_timeout: ClassVar[int] = 90

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Select, func, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from app import feed
 from app.admin import audit, cursor
 from app.admin.schemas import (
     ActionOut,
@@ -36,7 +37,7 @@ from app.admin.schemas import (
     WorkersOut,
 )
 from app.db import SessionFactory
-from app.events.mirror import MIRROR_FEED_LOCK
+from app.feed import Feed, changes
 from app.gates import service as gates
 from app.models import (
     FINAL_STATUSES,
@@ -48,7 +49,6 @@ from app.models import (
     GateScope,
     GateState,
     ProcoreCall,
-    Resource,
     WorkerHeartbeat,
 )
 from app.procore import revocation
@@ -501,18 +501,6 @@ async def list_actions(
 
 # --- the mirror's change feed ---------------------------------------------------------------
 
-_HORIZON = text(
-    """
-    SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM resource_change_seq
-    """
-)
-
-
-async def _stable_horizon(sessions: SessionFactory) -> int:
-    async with sessions() as session, session.begin():
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIRROR_FEED_LOCK})
-        return int((await session.execute(_HORIZON)).scalar_one())
-
 
 async def changed_resources(
     sessions: SessionFactory,
@@ -525,24 +513,21 @@ async def changed_resources(
     """Mirror rows changed after `since`, in change order, deleted ones included (with
     `deleted_at`). A row changed again later shows up again, with its newest state."""
     position = cursor.decode("resources", since) if since else 0
-    horizon = await _stable_horizon(sessions)
+    upto = await feed.horizon(sessions, Feed.RESOURCES)
     size = min(limit, MAX_PAGE)
-    query = (
-        select(Resource)
-        .where(Resource.change_seq > position, Resource.change_seq <= horizon)
-        .order_by(Resource.change_seq)
-        .limit(size + 1)
-    )
-    if company_id is not None:
-        query = query.where(Resource.company_id == company_id)
-    if resource_name is not None:
-        query = query.where(Resource.resource_name == resource_name)
     async with sessions() as session:
-        rows = (await session.scalars(query)).all()
+        rows = await changes.read(
+            session,
+            position,
+            upto,
+            size + 1,
+            company_ids=None if company_id is None else [company_id],
+            resource_names=None if resource_name is None else [resource_name],
+        )
     page = rows[:size]
     more = len(rows) > size
     # Nothing more up to the horizon: the consumer may skip straight to it.
-    reached = page[-1].change_seq if more else max(position, horizon)
+    reached = page[-1].change_seq if more else max(position, upto)
     return ResourcePage(
         items=[ResourceOut.model_validate(r) for r in page],
         next_cursor=cursor.encode("resources", reached),

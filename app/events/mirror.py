@@ -6,7 +6,8 @@
   tombstone, so a consumer of the change cursor learns of it too. A fetch answered after the
   deletion (a restore) revives the row; one sent before it does not.
 - `change_seq` takes the next value of `resource_change_seq` only when the row really
-  changes (data, or deleted or not), so "everything changed since cursor C" is exact.
+  changes (data, or deleted or not), so "everything changed since cursor C" is exact; a new
+  row also keeps it as `first_change_seq`. The feed itself (and its lock) is `app.feed`.
 - Rows are written in key order, so two jobs writing overlapping resources cannot deadlock.
 """
 
@@ -22,6 +23,8 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import feed
+from app.feed import Feed
 from app.procore import resources
 
 
@@ -59,15 +62,19 @@ _UPSERT = text(
     """
     INSERT INTO resources AS r
         (company_id, resource_name, resource_id, project_id, data, procore_updated_at,
-         fetched_at)
+         fetched_at, change_seq, first_change_seq)
     SELECT v.company_id, v.resource_name, v.resource_id, v.project_id, CAST(v.data AS jsonb),
-           v.updated_at, v.fetched_at
-    FROM unnest(
-        CAST(:company_id AS bigint[]), CAST(:resource_name AS text[]),
-        CAST(:resource_id AS bigint[]), CAST(:project_id AS bigint[]), CAST(:data AS text[]),
-        CAST(:updated_at AS timestamptz[]), CAST(:fetched_at AS timestamptz[])
-    ) WITH ORDINALITY AS v(company_id, resource_name, resource_id, project_id, data, updated_at,
-                           fetched_at, n)
+           v.updated_at, v.fetched_at, v.seq, v.seq
+    FROM (
+        SELECT u.*, nextval('resource_change_seq') AS seq
+        FROM unnest(
+            CAST(:company_id AS bigint[]), CAST(:resource_name AS text[]),
+            CAST(:resource_id AS bigint[]), CAST(:project_id AS bigint[]), CAST(:data AS text[]),
+            CAST(:updated_at AS timestamptz[]), CAST(:fetched_at AS timestamptz[])
+        ) WITH ORDINALITY AS u(company_id, resource_name, resource_id, project_id, data,
+                               updated_at, fetched_at, n)
+        ORDER BY u.n
+    ) v
     ORDER BY v.n
     ON CONFLICT (company_id, resource_name, resource_id) DO UPDATE SET
         data = excluded.data,
@@ -100,13 +107,19 @@ _UPSERT = text(
 
 _SOFT_DELETE = text(
     """
-    INSERT INTO resources AS r (company_id, resource_name, resource_id, project_id, deleted_at)
-    SELECT v.company_id, v.resource_name, v.resource_id, v.project_id, v.deleted_at
-    FROM unnest(
-        CAST(:company_id AS bigint[]), CAST(:resource_name AS text[]),
-        CAST(:resource_id AS bigint[]), CAST(:project_id AS bigint[]),
-        CAST(:deleted_at AS timestamptz[])
-    ) WITH ORDINALITY AS v(company_id, resource_name, resource_id, project_id, deleted_at, n)
+    INSERT INTO resources AS r
+        (company_id, resource_name, resource_id, project_id, deleted_at, change_seq,
+         first_change_seq)
+    SELECT v.company_id, v.resource_name, v.resource_id, v.project_id, v.deleted_at, v.seq, v.seq
+    FROM (
+        SELECT u.*, nextval('resource_change_seq') AS seq
+        FROM unnest(
+            CAST(:company_id AS bigint[]), CAST(:resource_name AS text[]),
+            CAST(:resource_id AS bigint[]), CAST(:project_id AS bigint[]),
+            CAST(:deleted_at AS timestamptz[])
+        ) WITH ORDINALITY AS u(company_id, resource_name, resource_id, project_id, deleted_at, n)
+        ORDER BY u.n
+    ) v
     ORDER BY v.n
     ON CONFLICT (company_id, resource_name, resource_id) DO UPDATE SET
         deleted_at = excluded.deleted_at,
@@ -117,19 +130,11 @@ _SOFT_DELETE = text(
 )
 
 
-# Mirror writers hold this advisory lock in shared mode for their transaction; the change feed
-# (app.admin.service) takes it exclusively for an instant to learn a horizon: every change_seq
-# at or below it belongs to a finished transaction. Without it, a consumer could read seq 11
-# while a slower transaction holding seq 10 has not committed yet, and skip 10 for ever.
-MIRROR_FEED_LOCK = 0x70686D6972726F72  # "phmirror"
-
-_FEED_SHARED = text("SELECT pg_advisory_xact_lock_shared(:k)")
-
-
 async def upsert(session: AsyncSession, snapshots: Sequence[Snapshot]) -> None:
     if not snapshots:
         return
-    await session.execute(_FEED_SHARED, {"k": MIRROR_FEED_LOCK})
+    # The change feed reads only below a horizon: see app.feed.
+    await feed.writing(session, Feed.RESOURCES)
     rows = sorted(snapshots, key=lambda s: s.key)
     await session.execute(
         _UPSERT,
@@ -148,7 +153,8 @@ async def upsert(session: AsyncSession, snapshots: Sequence[Snapshot]) -> None:
 async def soft_delete(session: AsyncSession, deletions: Sequence[Deletion]) -> None:
     if not deletions:
         return
-    await session.execute(_FEED_SHARED, {"k": MIRROR_FEED_LOCK})
+    # The change feed reads only below a horizon: see app.feed.
+    await feed.writing(session, Feed.RESOURCES)
     rows = sorted(deletions, key=lambda d: d.key)
     await session.execute(
         _SOFT_DELETE,

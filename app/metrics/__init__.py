@@ -33,6 +33,8 @@ TokenGrant = Literal["client_credentials", "refresh_token"]
 HookSyncResult = Literal["unchanged", "changed", "skipped", "failed"]
 ResyncAction = Literal["written", "absent"]
 ResyncEnd = Literal["done", "failed"]
+DeliveryOutcome = Literal["delivered", "failed", "dead", "refused"]
+DestinationTransition = Literal["suspect", "parked", "released"]
 
 _NS = "procore_hooks"
 
@@ -152,6 +154,29 @@ RESYNC_RUNS = Counter(
     namespace=_NS,
 )
 
+# --- downstream delivery (worker) ---------------------------------------------------------
+
+DELIVERIES = Counter(
+    "deliveries",
+    "Delivery attempts to destinations, by outcome (delivered; failed: retried; dead: refused "
+    "by the destination, kept as a dead letter; refused: address not allowed, nothing sent) "
+    "and event family (resource, gate, hook, resync).",
+    ["outcome", "family"],
+    namespace=_NS,
+)
+DELIVERY_SECONDS = Histogram(
+    "delivery_seconds",
+    "Duration of one delivery attempt (connect to the last byte read of the answer).",
+    namespace=_NS,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+DESTINATION_TRANSITIONS = Counter(
+    "destination_transitions",
+    "Destinations that became suspect (failing), parked (probes only) or were released.",
+    ["to"],
+    namespace=_NS,
+)
+
 # --- database state (api, refreshed at scrape time) ----------------------------------------
 
 GATES = Gauge(
@@ -198,7 +223,29 @@ DATABASE_STATE_AGE = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+DESTINATIONS = Gauge(
+    "destinations",
+    "Enabled destinations by state (open, suspect, parked).",
+    ["state"],
+    namespace=_NS,
+    multiprocess_mode="mostrecent",
+)
+DELIVERY_BACKLOG = Gauge(
+    "delivery_backlog",
+    "Mirror changes the furthest-behind enabled destination has not been past yet (an upper "
+    "bound: changes it does not want count too).",
+    namespace=_NS,
+    multiprocess_mode="mostrecent",
+)
+DEAD_LETTERS = Gauge(
+    "dead_letters",
+    "Dead letters not yet replayed successfully, over every destination.",
+    namespace=_NS,
+    multiprocess_mode="mostrecent",
+)
+
 GATE_SCOPES = ("credential", "company", "project")
+DESTINATION_STATES = ("open", "suspect", "parked")
 GATE_STATES = ("open", "suspect", "parked")
 
 
@@ -280,6 +327,23 @@ def resync_resources(action: ResyncAction, count: int) -> None:
 
 def resync_finished(status: ResyncEnd) -> None:
     RESYNC_RUNS.labels(status).inc()
+
+
+def delivery_attempt(outcome: DeliveryOutcome | str, seconds: float, event_type: str) -> None:
+    family = event_type.partition(".")[0]
+    DELIVERIES.labels(
+        outcome if outcome in _DELIVERY_OUTCOMES else "failed",
+        family if family in _FAMILIES else "other",
+    ).inc()
+    DELIVERY_SECONDS.observe(max(0.0, seconds))
+
+
+def destination_transition(to: DestinationTransition) -> None:
+    DESTINATION_TRANSITIONS.labels(to).inc()
+
+
+_DELIVERY_OUTCOMES: frozenset[str] = frozenset(get_args(DeliveryOutcome))
+_FAMILIES = frozenset({"resource", "gate", "hook", "resync", "job"})
 
 
 def status_class(status: int | None) -> str:

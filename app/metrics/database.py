@@ -40,7 +40,16 @@ _STATE = text(
             AS heartbeat_age_s,
         (SELECT coalesce(json_agg(json_build_array(scope, state, n)), '[]'::json)
          FROM (SELECT scope, state, count(*) AS n FROM gates GROUP BY scope, state) g)
-            AS gates
+            AS gates,
+        (SELECT coalesce(json_object_agg(state, n), '{}'::json)
+         FROM (SELECT state, count(*) AS n FROM destinations WHERE enabled GROUP BY state) d)
+            AS destinations,
+        (SELECT coalesce(max((SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
+                              FROM resource_change_seq) - coalesce(c.position, 0)), 0)
+         FROM destinations d LEFT JOIN destination_cursors c
+           ON c.destination_id = d.id AND c.source = 'resources'
+         WHERE d.enabled) AS delivery_backlog,
+        (SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL) AS dead_letters
     FROM due
     """
 )
@@ -84,6 +93,11 @@ class DatabaseGauges:
         metrics.OLDEST_PARKED_GATE.set(float(row.oldest_parked_gate_s or 0.0))
         beat = row.heartbeat_age_s
         metrics.WORKER_HEARTBEAT_AGE.set(math.inf if beat is None else float(beat))
+        by_state = {str(state): int(n) for state, n in dict(row.destinations).items()}
+        for state in metrics.DESTINATION_STATES:
+            metrics.DESTINATIONS.labels(state).set(by_state.get(state, 0))
+        metrics.DELIVERY_BACKLOG.set(max(0, int(row.delivery_backlog)))
+        metrics.DEAD_LETTERS.set(int(row.dead_letters))
         counts = {(str(scope), str(state)): int(n) for scope, state, n in row.gates}
         # Every combination is set, so a gate that left a state shows 0 rather than vanishing.
         for scope in metrics.GATE_SCOPES:

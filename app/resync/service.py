@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
 from app.events import mirror
+from app.feed import messages, outbox
 from app.gates import service as gates
 from app.logs import get_logger
 from app.procore import paths, patient, resources
@@ -505,7 +506,24 @@ async def _end(
                 "cursor": orjson.dumps(cursor).decode(),
             },
         )
-        return await runs.get(session, run_id)
+        view = await runs.get(session, run_id)
+        if view is not None and status in ("done", "failed"):
+            # Told downstream (`resync.finished`) with the run's own end.
+            await outbox.append(
+                session,
+                messages.RESYNC_FINISHED,
+                company_id=view.company_id,
+                data={
+                    "run_id": view.id,
+                    "project_id": view.project_id,
+                    "resource_name": view.resource_name,
+                    "reason": view.reason,
+                    "status": status,
+                    "error": error,
+                    **_summary(cursor),
+                },
+            )
+        return view
 
 
 def _summary(cursor: dict[str, Any]) -> dict[str, int]:

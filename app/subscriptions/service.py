@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
+from app.feed import messages, outbox
 from app.gates import service as gates
 from app.logs import get_logger
 from app.models import TriggerState
@@ -78,6 +79,8 @@ class SyncReport:
     refusals: list[str] = field(default_factory=list)
     recovered: int = 0
     new_projects: list[int] = field(default_factory=list)
+    # Procore showed the hook disabled (it disables hooks after repeated delivery failures).
+    found_disabled: bool = False
     remediation: str | None = None
     skipped: str | None = None
     error: str | None = None
@@ -96,7 +99,7 @@ _CLAIM = text(
     UPDATE company_hooks SET locked_until = now() + make_interval(secs => :lease)
     WHERE company_id = :c AND (locked_until IS NULL OR locked_until < now())
       AND (CAST(:any AS boolean) OR sync_due_at <= now())
-    RETURNING sync_due_at, auth_fingerprint, project_ids, installed_at
+    RETURNING sync_due_at, auth_fingerprint, project_ids, installed_at, hook_status
     """
 )
 _ENSURE = text("INSERT INTO company_hooks (company_id) VALUES (:c) ON CONFLICT DO NOTHING")
@@ -224,6 +227,7 @@ async def _reconcile(
     hook_id = plan.kept
     kept = next((h for h in current if h.id == hook_id), None)
     report.hook_status = None if kept is None else kept.status
+    report.found_disabled = report.hook_status == planning.DISABLED
     active: dict[tuple[str, str], int | None] = dict(plan.kept_triggers)
     refused: dict[tuple[str, str], Failed] = {}
     added: list[planning.AddTrigger] = []
@@ -388,6 +392,7 @@ async def _finish(
         )
         if reconciled:
             await _record_triggers(session, company_id, report.triggers)
+        await _tell_downstream(session, row, report)
         if ok and row.installed_at is None:
             await runs.request(session, company_id, reason="install")
         for project_id in report.new_projects:
@@ -420,6 +425,23 @@ async def _finish(
         new_projects=len(report.new_projects),
         error=report.error,
     )
+
+
+async def _tell_downstream(session: AsyncSession, row: Any, report: SyncReport) -> None:
+    """A hook newly found disabled, and a re-enable, are facts for the outbox (delivered to
+    destinations that want `hook.*`), written with the sync's own record."""
+    base = {"hook_id": report.hook_id}
+    if report.found_disabled and row.hook_status != planning.DISABLED:
+        await outbox.append(
+            session, messages.HOOK_DISABLED, company_id=report.company_id, data=base
+        )
+    if report.reenabled:
+        await outbox.append(
+            session,
+            messages.HOOK_REENABLED,
+            company_id=report.company_id,
+            data={**base, "reenabled": report.reenabled},
+        )
 
 
 async def _record_triggers(

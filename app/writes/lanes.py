@@ -170,7 +170,8 @@ _EXPIRE = text(
         LIMIT :batch
         FOR UPDATE SKIP LOCKED
     )
-    RETURNING id, company_id
+    RETURNING id, company_id, project_id, resource_name, operation, origin_id, idempotency_key,
+        status, resource_id
     """
 )
 
@@ -187,15 +188,7 @@ async def expire_parked(runtime: Runtime, *, batch: int = 1000) -> int:
         ).all()
         await outcomes.emit(
             session,
-            [
-                outcomes.Outcome(
-                    int(r.id),
-                    int(r.company_id),
-                    outcomes.FAILED,
-                    {"status": "failed", "reason": "expired_while_parked"},
-                )
-                for r in rows
-            ],
+            [outcomes.of(r, outcomes.FAILED, reason="expired_while_parked") for r in rows],
         )
     if rows:
         log.warning("write_jobs.expired_while_parked", jobs=len(rows))

@@ -1,15 +1,11 @@
-"""The write jobs' outcomes, for what runs downstream: `job.succeeded`, `job.failed`,
-`job.parked` (held by a gate, or `in_doubt` for an operator) and `job.cancelled`, one row
-each in `write_job_events`, readable in order by cursor (`GET /admin/jobs/events?after=`).
+"""The write jobs' outcomes, told downstream: `job.succeeded`, `job.failed`, `job.parked`
+(held by a gate, or `in_doubt` for an operator) and `job.cancelled`.
 
-`emit` is the one place an outcome leaves the write jobs: it runs in the transaction that
-changes the job, so an outcome is published exactly when its change commits.
-
-The cursor is the row id. Ids come from a sequence, so a transaction holding id 10 may commit
-after one holding id 11; a reader that took 11 would skip 10 for ever. Emitters hold an
-advisory lock in shared mode for their transaction, and the reader takes it exclusively for an
-instant to learn a horizon (every id at or below it is committed), as the mirror's change feed
-does (app.events.mirror).
+`emit` is the one place an outcome leaves the write jobs. It appends to the outbox
+(app.feed.outbox) in the transaction that changes the job, so an outcome is published exactly
+when its change commits, and reaches destinations like every other fact. `read` is the same
+feed for a reader that pulls (`GET /admin/jobs/events?after=`): the outbox's job rows, in
+order, below its horizon.
 """
 
 from __future__ import annotations
@@ -19,18 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
-from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import SessionFactory
-from app.models import JobStatus, WriteJobEvent
+from app.feed import Feed, horizon, outbox
+from app.feed.messages import JOB_CANCELLED, JOB_FAILED, JOB_PARKED, JOB_SUCCEEDED, JOB_TYPES
+from app.models import JobStatus
 
-SUCCEEDED = "job.succeeded"
-FAILED = "job.failed"
-PARKED = "job.parked"
-CANCELLED = "job.cancelled"
-KINDS = (SUCCEEDED, FAILED, PARKED, CANCELLED)
+SUCCEEDED, FAILED, PARKED, CANCELLED = JOB_SUCCEEDED, JOB_FAILED, JOB_PARKED, JOB_CANCELLED
 
 # The outcome a job's new status publishes (other statuses publish nothing).
 BY_STATUS = {
@@ -41,29 +33,6 @@ BY_STATUS = {
     JobStatus.CANCELLED: CANCELLED,
 }
 
-JOB_FEED_LOCK = 0x70686A6F62736576  # "phjobsev"
-
-_SHARED = text("SELECT pg_advisory_xact_lock_shared(:k)")
-
-_INSERT = text(
-    """
-    INSERT INTO write_job_events (job_id, company_id, kind, detail)
-    SELECT v.job_id, v.company_id, v.kind, CAST(v.detail AS jsonb)
-    FROM unnest(
-        CAST(:job_id AS bigint[]), CAST(:company_id AS bigint[]), CAST(:kind AS text[]),
-        CAST(:detail AS text[])
-    ) WITH ORDINALITY AS v(job_id, company_id, kind, detail, n)
-    ORDER BY v.n
-    """
-)
-
-_HORIZON = text(
-    """
-    SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
-    FROM write_job_events_id_seq
-    """
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -73,20 +42,31 @@ class Outcome:
     detail: dict[str, Any]
 
 
+def of(job: Any, kind: str, **detail: Any) -> Outcome:
+    """The outcome of a job row (anything with the job's columns as attributes): the ids a
+    consumer knows it by (its idempotency key and origin_id), what it wrote, and `detail`."""
+    fields: dict[str, Any] = {
+        "status": str(job.status),
+        "resource_name": job.resource_name,
+        "operation": str(job.operation),
+        "project_id": job.project_id,
+        "resource_id": job.resource_id,
+        "origin_id": job.origin_id,
+        "idempotency_key": job.idempotency_key,
+    }
+    fields.update(detail)
+    return Outcome(int(job.id), int(job.company_id), kind, fields)
+
+
 async def emit(session: AsyncSession, outcomes: Sequence[Outcome]) -> None:
     """Publish outcomes in the caller's transaction (the one place they are published)."""
-    if not outcomes:
-        return
-    await session.execute(_SHARED, {"k": JOB_FEED_LOCK})
-    await session.execute(
-        _INSERT,
-        {
-            "job_id": [o.job_id for o in outcomes],
-            "company_id": [o.company_id for o in outcomes],
-            "kind": [o.kind for o in outcomes],
-            "detail": [orjson.dumps(o.detail).decode() for o in outcomes],
-        },
-    )
+    for outcome in outcomes:
+        await outbox.append(
+            session,
+            outcome.kind,
+            company_id=outcome.company_id,
+            data={"job_id": outcome.job_id, **outcome.detail},
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +76,7 @@ class Published:
     job_id: int
     company_id: int
     kind: str
-    detail: dict[str, Any] | None
+    detail: dict[str, Any]
 
 
 async def read(
@@ -106,26 +86,24 @@ async def read(
     limit: int,
     company_id: int | None = None,
 ) -> tuple[list[Published], int, bool]:
-    """Outcomes after `after`, in order; returns them, the position to continue from, and
-    whether more are ready now."""
-    async with sessions() as session, session.begin():
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": JOB_FEED_LOCK})
-        horizon = int((await session.execute(_HORIZON)).scalar_one())
-    query = (
-        select(WriteJobEvent)
-        .where(WriteJobEvent.id > after, WriteJobEvent.id <= horizon)
-        .order_by(WriteJobEvent.id)
-        .limit(limit + 1)
-    )
-    if company_id is not None:
-        query = query.where(WriteJobEvent.company_id == company_id)
+    """Outcomes after the outbox position `after`, in order; returns them, the position to
+    continue from, and whether more are ready now."""
+    upto = await horizon(sessions, Feed.OUTBOX)
     async with sessions() as session:
-        rows = (await session.scalars(query)).all()
+        rows = await outbox.read(
+            session,
+            after,
+            upto,
+            limit + 1,
+            company_ids=None if company_id is None else [company_id],
+            types=JOB_TYPES,
+        )
     page = rows[:limit]
     more = len(rows) > limit
-    reached = page[-1].id if more else max(after, horizon)
-    return (
-        [Published(r.id, r.at, r.job_id, r.company_id, r.kind, r.detail) for r in page],
-        reached,
-        more,
-    )
+    reached = page[-1].id if more else max(after, upto)
+    found = []
+    for row in page:
+        detail = {k: v for k, v in row.data.items() if k != "job_id"}
+        job_id, company = int(row.data["job_id"]), int(row.company_id or 0)
+        found.append(Published(row.id, row.at, job_id, company, row.type, detail))
+    return found, reached, more

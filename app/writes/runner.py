@@ -135,7 +135,8 @@ _APPLY = text(
     ) AS v(id, claims, status, attempts, delay, last_status, last_error, answer, resource_id,
            keep_sent, final, credential_id, gate_id)
     WHERE j.id = v.id AND j.claims = v.claims AND j.status = 'running'
-    RETURNING j.id, j.company_id, j.status, j.resource_id, j.gate_id
+    RETURNING j.id, j.company_id, j.project_id, j.resource_name, j.operation, j.origin_id,
+        j.idempotency_key, j.status, j.resource_id, j.gate_id
     """
 )
 
@@ -510,6 +511,11 @@ def _probe_path(job: Job) -> str:
 class _Written:
     id: int
     company_id: int
+    project_id: int | None
+    resource_name: str
+    operation: str
+    origin_id: str | None
+    idempotency_key: str
     status: str
     resource_id: int | None
     gate_id: int | None
@@ -547,6 +553,11 @@ async def _write(
         _Written(
             int(r.id),
             int(r.company_id),
+            None if r.project_id is None else int(r.project_id),
+            str(r.resource_name),
+            str(r.operation),
+            r.origin_id,
+            str(r.idempotency_key),
             str(r.status),
             None if r.resource_id is None else int(r.resource_id),
             None if r.gate_id is None else int(r.gate_id),
@@ -603,16 +614,12 @@ def _published(
         if kind is None:
             continue
         decision = decisions[row.id]
-        detail: dict[str, Any] = {"status": row.status}
-        if row.resource_id is not None:
-            detail["resource_id"] = row.resource_id
+        detail: dict[str, Any] = {"http_status": decision.last_status}
         if row.gate_id is not None:
             detail["gate_id"] = row.gate_id
-        if decision.last_status is not None:
-            detail["http_status"] = decision.last_status
         if decision.last_error:
             detail["reason"] = _cut(decision.last_error)
-        published.append(outcomes.Outcome(row.id, row.company_id, kind, detail))
+        published.append(outcomes.of(row, kind, **detail))
     return published
 
 

@@ -211,9 +211,7 @@ async def cancel(session: AsyncSession, job_id: int) -> WriteJob | None:
         "job is {status}: only queued, retrying, parked or in_doubt jobs can be cancelled",
     )
     if job is not None:
-        await outcomes.emit(
-            session, [outcomes.Outcome(job.id, job.company_id, outcomes.CANCELLED, {})]
-        )
+        await outcomes.emit(session, [outcomes.of(job, outcomes.CANCELLED)])
     return job
 
 
@@ -252,17 +250,7 @@ async def resolve(
         _NOT_IN_DOUBT,
     )
     if job is not None:
-        await outcomes.emit(
-            session,
-            [
-                outcomes.Outcome(
-                    job.id,
-                    job.company_id,
-                    outcomes.SUCCEEDED,
-                    {"resource_id": resource_id, "resolved": True},
-                )
-            ],
-        )
+        await outcomes.emit(session, [outcomes.of(job, outcomes.SUCCEEDED, resolved=True)])
     return job
 
 

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select, text, update
 
 from app.main import create_app
-from app.models import AdminAction, JobStatus, WriteJob, WriteJobEvent
+from app.models import AdminAction, JobStatus, OutboxEntry, WriteJob
 from app.procore import resources
 from app.runtime import Runtime
 from app.settings import Settings
@@ -346,7 +346,11 @@ async def test_the_outcome_feed_is_read_in_order_from_a_cursor(
     assert by_company["items"] == []
     assert bad.status_code == 400
     async with db.sessions() as session:
-        count = (await session.execute(select(func.count()).select_from(WriteJobEvent))).scalar()
+        count = (
+            await session.execute(
+                select(func.count()).select_from(OutboxEntry).where(OutboxEntry.type.like("job.%"))
+            )
+        ).scalar()
     assert count == 3
 
 

@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import text
 
 from app.connect.service import link_is_live
-from app.events.mirror import MIRROR_FEED_LOCK
+from app.feed import Feed
 from app.health import heartbeat
 from app.models import EventStatus, GateScope, GateState
 from app.runtime import Runtime
@@ -145,7 +145,9 @@ async def test_change_feed_waits_for_a_writer_still_in_flight(
 
     async with db.engine.connect() as slow:
         transaction = await slow.begin()
-        await slow.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": MIRROR_FEED_LOCK})
+        await slow.execute(
+            text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": Feed.RESOURCES.lock}
+        )
         await slow.execute(
             text(
                 "INSERT INTO resources (company_id, resource_name, resource_id, data) "

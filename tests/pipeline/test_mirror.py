@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import text
 
 from app.events import mirror
+from app.feed import Feed
 from app.procore import resources
 from app.runtime import Runtime
 
@@ -109,7 +110,7 @@ async def test_writers_wait_while_the_change_feed_takes_its_horizon(db: Runtime)
     """A mirror write takes the feed lock in shared mode, so the feed's exclusive instant
     orders it: the write cannot slip a lower change_seq under a horizon already read."""
     async with db.sessions() as feed, feed.begin():
-        await feed.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": mirror.MIRROR_FEED_LOCK})
+        await feed.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": Feed.RESOURCES.lock})
         write = asyncio.create_task(upsert(db, snap(T0, T0, subject="a")))
         await asyncio.sleep(0.3)
         assert not write.done()

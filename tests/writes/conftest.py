@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -110,6 +111,17 @@ async def sim_resources(
 
 
 async def published(runtime: Runtime) -> list[Any]:
+    """The jobs' outcomes in the outbox, in order: job_id, kind, detail (the rest of data)."""
     async with runtime.sessions() as session:
-        rows = await session.execute(text("SELECT * FROM write_job_events ORDER BY id"))
-        return list(rows.all())
+        rows = await session.execute(
+            text("SELECT id, type, data FROM outbox WHERE type LIKE 'job.%' ORDER BY id")
+        )
+        return [
+            SimpleNamespace(
+                id=r.id,
+                job_id=r.data["job_id"],
+                kind=r.type,
+                detail={k: v for k, v in r.data.items() if k != "job_id"},
+            )
+            for r in rows
+        ]

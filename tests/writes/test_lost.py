@@ -160,7 +160,11 @@ async def test_a_create_procore_cannot_be_asked_about_waits_in_doubt_for_an_oper
     assert events[0][0] == "job.parked"
     assert events[0][1]["status"] == "in_doubt"
     assert "resolve" in events[0][1]["reason"]
-    assert events[1] == ("job.succeeded", {"resource_id": made[0]["id"], "resolved": True})
+    kind, detail = events[1]
+    assert kind == "job.succeeded"
+    assert detail["resource_id"] == made[0]["id"]
+    assert detail["resolved"] is True
+    assert detail["idempotency_key"] == observation["idempotency_key"]
 
 
 async def test_workers_killed_mid_call_leave_nothing_done_twice(

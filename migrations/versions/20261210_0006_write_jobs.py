@@ -1,10 +1,11 @@
-"""write_jobs and write_job_events: the connector's own changes to Procore, and their outcomes
+"""write_jobs: the connector's own changes to Procore
 
 Each job names a registered resource, an operation and a payload; the idempotency key is
 unique per company. A company's unfinished jobs form its lane, taken in submission order.
+Their outcomes go to the outbox (job.succeeded, job.failed, job.parked, job.cancelled).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-10 09:00:00
 """
 
@@ -14,25 +15,13 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "write_job_events",
-        sa.Column("id", sa.BigInteger(), nullable=False),
-        sa.Column(
-            "at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
-        ),
-        sa.Column("job_id", sa.BigInteger(), nullable=False),
-        sa.Column("company_id", sa.BigInteger(), nullable=False),
-        sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("detail", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_write_job_events")),
-    )
     op.create_table(
         "write_jobs",
         sa.Column("id", sa.BigInteger(), nullable=False),
@@ -154,4 +143,3 @@ def downgrade() -> None:
     )
     op.drop_index("ix_write_jobs_company_status_id", table_name="write_jobs")
     op.drop_table("write_jobs")
-    op.drop_table("write_job_events")
