@@ -73,7 +73,7 @@ async def jobs_actor(
             return f"{scope}:{bearer.fingerprint(matched)}"
     log.warning("admin.unauthorized", path=request.url.path, presented=token is not None)
     raise HTTPException(
-        401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
+        401, "missing or invalid admin bearer token", headers={"WWW-Authenticate": "Bearer"}
     )
 
 

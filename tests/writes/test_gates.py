@@ -12,6 +12,7 @@ import httpx
 from sqlalchemy import text
 
 from app.admin import service as admin
+from app.queue import enqueue_writes
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 from tests.pipeline.conftest import running_worker, sim_calls, wait_for
@@ -74,7 +75,8 @@ async def test_an_uninstalled_companys_jobs_park_then_run_in_submission_order(
             assert gate.state == "parked"
             assert gate.diagnosis == "not_installed"
             for _ in range(3):
-                await runtime.queue.enqueue_job("run_writes", UNINSTALLED)
+                # Runs of the parked company's lane: nothing to call.
+                await enqueue_writes(runtime.queue, UNINSTALLED)
             await wait_for(lambda: _healthy_done(runtime, ids[len(waiting) :]), timeout=30)
             assert await writes_to(sim, UNINSTALLED) == refused
             rows = await job_rows(runtime, ours)
