@@ -54,6 +54,7 @@ def api(
     import uvicorn
 
     from app.logs import uvicorn_log_config
+    from app.serving import PROTOCOL_PATH
 
     settings = _settings()  # refuse to start on bad configuration, naming the variable
     if workers > 1:
@@ -65,7 +66,9 @@ def api(
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        # httptools, with a deadline and a size for each request's headers (slow clients).
+        http=PROTOCOL_PATH,
+        limit_concurrency=settings.api_max_connections,
         proxy_headers=True,
         access_log=False,
         timeout_graceful_shutdown=20,
@@ -236,7 +239,7 @@ def replay(
             received_since=console.moment(since),
             received_until=console.moment(until),
         )
-    except ValueError as exc:
+    except (ValueError, service.ReplayRefused) as exc:
         typer.secho(f"replay: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
     matching = asyncio.run(console.count(settings, where))
@@ -272,10 +275,79 @@ def _hooks_commands() -> typer.Typer:
         settings = _settings()
         raise typer.Exit(asyncio.run(console.sync_hooks(settings, company, console=Console())))
 
+    @group.command("token")
+    def token(company: Annotated[int, typer.Option(help="Company id.")]) -> None:
+        """Print the `Authorization` value a hand-made hook of this company must carry."""
+        from app.webhooks.tokens import NoWebhookSecret, hook_authorization
+
+        settings = _settings()
+        try:
+            typer.echo(hook_authorization(settings, company))
+        except NoWebhookSecret as exc:
+            typer.secho(str(exc), fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from exc
+
     return group
 
 
+def _keys_commands() -> typer.Typer:
+    group = typer.Typer(help="Keys of the secrets at rest (ENCRYPTION_KEY).")
+
+    @group.command("rotate")
+    def rotate(
+        batch: Annotated[int, typer.Option(min=1, help="Credentials per transaction.")] = 100,
+    ) -> None:
+        """Re-encrypt every stored token under the newest ENCRYPTION_KEY, with progress.
+
+        Rotate a key: put the new key first in ENCRYPTION_KEY (keeping the old one after it),
+        deploy, run this, then drop the old key. Exits 1 if a value no listed key opens."""
+        settings = _settings()
+        code = asyncio.run(_rotate_keys(settings, batch))
+        raise typer.Exit(code)
+
+    return group
+
+
+async def _rotate_keys(settings: Settings, batch: int) -> int:
+    from app.crypto import Vault, VaultUnavailable
+    from app.db import create_engine
+    from app.rotation import Reencryption, reencrypt
+
+    def show(table: str, report: Reencryption) -> None:
+        typer.echo(
+            f"{table}: {report.seen} seen, {report.rotated} re-encrypted, "
+            f"{report.current} already under the newest key"
+        )
+
+    engine = create_engine(settings, application_name="procore-hooks-keys")
+    try:
+        report = await reencrypt(engine, Vault(settings.encryption_key), batch=batch, progress=show)
+    except VaultUnavailable as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        return 2
+    finally:
+        await engine.dispose()
+    show("all", report)
+    if report.changed_meanwhile:
+        typer.echo(
+            f"{report.changed_meanwhile} renewed while this ran (written by a process with its "
+            "own key list): run again once every process has the new ENCRYPTION_KEY"
+        )
+    if report.unreadable:
+        typer.secho(
+            f"{len(report.unreadable)} rows no listed key opens "
+            f"({', '.join(report.unreadable[:20])}): keep the old key, or replace them "
+            "(connect again, rotate the destination's secret)",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        return 1
+    typer.echo("done: the older keys can be dropped from ENCRYPTION_KEY")
+    return 0
+
+
 cli.add_typer(_hooks_commands(), name="hooks")
+cli.add_typer(_keys_commands(), name="keys")
 
 
 def _jobs_commands() -> typer.Typer:

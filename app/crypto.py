@@ -1,8 +1,9 @@
 """Secrets at rest: tokens are stored encrypted with ENCRYPTION_KEY (MultiFernet).
 
 ENCRYPTION_KEY is a list, newest first: new values are encrypted with the first key, and any
-listed key decrypts, so a key is rotated by prepending the new one, re-encrypting
-(`Vault.rotate`), then dropping the old one.
+listed key decrypts, so a key is rotated by prepending the new one, re-encrypting every stored
+value (`procore-hooks keys rotate`: app.rotation, with `Vault.rotate`), then dropping the old
+one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Vault:
     def __init__(self, keys: Sequence[SecretStr]) -> None:
         fernets = [Fernet(key.get_secret_value().encode()) for key in keys]
         self._fernet = MultiFernet(fernets) if fernets else None
+        self._newest = fernets[0] if fernets else None
 
     @property
     def ready(self) -> bool:
@@ -38,6 +40,16 @@ class Vault:
     def rotate(self, value: bytes) -> bytes:
         """Re-encrypt a stored value under the newest key."""
         return self._require().rotate(value)
+
+    def is_current(self, value: bytes) -> bool:
+        """Whether the newest key already opens `value` (nothing to re-encrypt)."""
+        self._require()
+        assert self._newest is not None
+        try:
+            self._newest.decrypt(value)
+        except InvalidToken:
+            return False
+        return True
 
     def _require(self) -> MultiFernet:
         if self._fernet is None:

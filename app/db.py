@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -33,3 +34,15 @@ def create_engine(settings: Settings, *, application_name: str) -> AsyncEngine:
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+# Postgres's answers that say "run the transaction again": a serialization failure, a deadlock.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+# How often a unit of work is tried when Postgres answers so.
+TRANSACTION_TRIES = 3
+
+
+def retryable(exc: DBAPIError) -> str | None:
+    """The SQLSTATE of `exc` when the transaction may simply be run again, else None."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate if sqlstate in RETRYABLE_SQLSTATES else None

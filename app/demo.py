@@ -19,11 +19,12 @@ import httpx
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from app.settings import Settings
+from app.settings import DEV_ADMIN_TOKEN, DEV_WEBHOOK_SECRET, Settings
 from app.setup import links
 
-DEV_WEBHOOK_TOKEN = "dev-webhook-token"  # noqa: S105 (development only, printed)
-DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 (development only, printed)
+# The hooks the service makes through the simulated Webhooks API carry each company's own
+# token, derived from DEV_WEBHOOK_SECRET (app.webhooks.tokens) unless WEBHOOK_AUTH_TOKENS is set.
+__all__ = ["DEV_ADMIN_TOKEN", "DEV_WEBHOOK_SECRET", "Demo", "plan"]
 PARKED_COMPANY = 33
 # The OAuth client of the simulator's default seed (simulator/seed.py): a documented,
 # development-only pair. The service speaks to the simulator over HTTP only, as to Procore.
@@ -159,12 +160,13 @@ def plan(settings: Settings, *, api_port: int, sim_port: int) -> Demo:
     }
     values = {
         "WEBHOOK_AUTH_TOKENS": settings.webhook_auth_tokens,
+        "WEBHOOK_SHARED_TOKENS": settings.webhook_shared_tokens,
         "ADMIN_TOKEN": settings.admin_token,
         "ENCRYPTION_KEY": settings.encryption_key,
     }
     for name, current in values.items():
         env[name] = ",".join(v.get_secret_value() for v in current)
-    env["WEBHOOK_AUTH_TOKENS"] = env["WEBHOOK_AUTH_TOKENS"] or DEV_WEBHOOK_TOKEN
+    env["WEBHOOK_AUTH_TOKENS"] = env["WEBHOOK_AUTH_TOKENS"] or DEV_WEBHOOK_SECRET
     env["ADMIN_TOKEN"] = env["ADMIN_TOKEN"] or DEV_ADMIN_TOKEN
     # A key made up for this run: tokens stored under it are unreadable after a restart, so
     # they are simply minted again (set ENCRYPTION_KEY in .env to keep them).

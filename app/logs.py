@@ -59,6 +59,7 @@ def configure_logging(settings: Settings) -> None:
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(stream=sys.stderr, level=max(level, logging.WARNING), force=True)
+    redact_server_logs()
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
@@ -78,6 +79,35 @@ def _redact_urls(
         if isinstance(value, str) and "=" in value:
             event_dict[key] = _SECRET_QUERY.sub(r"\1=[redacted]", value)
     return event_dict
+
+
+class _RedactQueries(logging.Filter):
+    """Rewrites a stdlib record's message and arguments so that no signed or single-use query
+    value survives: uvicorn's access log quotes every request line with its query string."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and "=" in record.msg:
+            record.msg = _SECRET_QUERY.sub(r"\1=[redacted]", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _SECRET_QUERY.sub(r"\1=[redacted]", a) if isinstance(a, str) and "=" in a else a
+                for a in record.args
+            )
+        return True
+
+
+_REDACT_QUERIES = _RedactQueries()
+# The server's loggers, whoever configured them (`procore-hooks api`, or `uvicorn app.main:app`
+# with uvicorn's own logging configuration).
+_SERVER_LOGGERS = ("uvicorn", "uvicorn.access", "uvicorn.error", "gunicorn.access")
+
+
+def redact_server_logs() -> None:
+    """Attach the query redaction to the server's loggers (idempotent)."""
+    for name in _SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        if _REDACT_QUERIES not in logger.filters:
+            logger.addFilter(_REDACT_QUERIES)
 
 
 def uvicorn_log_config(settings: Settings) -> dict[str, Any] | None:

@@ -1,17 +1,28 @@
-"""The arq queue: the jobs' names, their ids and how each is enqueued. One home: the
-workers register their functions under these names (workers.settings.JOBS).
+"""The arq queue: the jobs' names, their ids, how each is enqueued and how jobs are encoded. One
+home: the workers register their functions under these names (workers.settings.JOBS).
 
 Redis only carries work that Postgres can re-derive: a lost job costs a delay, never an event.
 Job ids are unique per hand-off (arq refuses a job id it still remembers); what makes work
 happen once is its row's claim in Postgres, not the job id.
+
+Jobs are data, not code: arq's default encoding is pickle, which runs whatever a job names,
+so anyone able to write to Redis could run code in a worker (which holds the encryption key,
+the client secret and the database). Jobs and results are JSON instead. A job queued as a
+pickle before this encoding (a deploy in the middle of a queue) is still read, by an
+unpickler that refuses every global, so only plain data can come out of it; anything else is
+refused and its work is re-derived from Postgres when its lease runs out.
 """
 
 from __future__ import annotations
 
+import io
+import pickle
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
+import orjson
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import ConnectionPool
 
@@ -24,6 +35,48 @@ RUN_WRITES = "run_writes"
 DELIVER = "deliver"
 
 
+# The first byte of a pickle of protocol 2 or newer (what arq wrote by default).
+_PICKLE_PROTO = b"\x80"
+
+
+def _plain(value: object) -> str:
+    # A failed job's result is its exception: kept as its text.
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {value}"
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def serialize_job(data: dict[str, Any]) -> bytes:
+    """arq's job and result dicts as JSON (`job_serializer`)."""
+    return orjson.dumps(data, default=_plain)
+
+
+def deserialize_job(raw: bytes) -> dict[str, Any]:
+    """JSON, or a legacy pickle of plain data (`job_deserializer`); anything else raises."""
+    data = _DataOnlyUnpickler(raw).load() if raw[:1] == _PICKLE_PROTO else orjson.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("a job is a JSON object")
+    return data
+
+
+class _DataOnlyUnpickler(pickle.Unpickler):
+    """Reads dicts, lists, tuples, strings, numbers: every global (the only way a pickle can
+    reach code to call) is refused."""
+
+    def __init__(self, raw: bytes) -> None:
+        super().__init__(io.BytesIO(raw))
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"refused global {module}.{name} in a queued job")
+
+
+# Passed to every arq pool and worker of the service.
+JOB_ENCODING: dict[str, Any] = {
+    "job_serializer": serialize_job,
+    "job_deserializer": deserialize_job,
+}
+
+
 def redis_settings(settings: Settings) -> RedisSettings:
     """For arq workers, which wait (and retry) for Redis at start-up."""
     return RedisSettings.from_dsn(settings.redis_url)
@@ -34,7 +87,9 @@ def create_queue_pool(settings: Settings) -> ArqRedis:
     connections = ConnectionPool.from_url(
         settings.redis_url, socket_connect_timeout=1, socket_timeout=2, max_connections=50
     )
-    return ArqRedis(pool_or_conn=connections, default_queue_name=settings.queue_name)
+    return ArqRedis(
+        pool_or_conn=connections, default_queue_name=settings.queue_name, **JOB_ENCODING
+    )
 
 
 async def enqueue_events(pool: ArqRedis, event_ids: Sequence[int]) -> None:

@@ -5,6 +5,8 @@ The variable names are part of the operator contract (README, `.env.example`, co
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from enum import StrEnum
 from functools import lru_cache
@@ -17,6 +19,14 @@ from app.procore import resources
 
 # Values that ship in `.env.example` and the compose file; production refuses them.
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder", "example")
+
+# What `procore-hooks dev` fills in when nothing is configured (printed, development only).
+DEV_WEBHOOK_TOKEN = "dev-webhook-token"  # noqa: S105
+DEV_WEBHOOK_SECRET = "dev-webhook-secret"  # noqa: S105
+DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105
+DEVELOPMENT_VALUES = frozenset({DEV_WEBHOOK_TOKEN, DEV_WEBHOOK_SECRET, DEV_ADMIN_TOKEN})
+# Bearer tokens and HMAC secrets shorter than this are refused in production.
+MIN_SECRET_CHARS = 32
 
 
 class AppEnv(StrEnum):
@@ -42,8 +52,12 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue_name: str = "procore-hooks:queue"
 
-    # Accepted `Authorization` values on POST /webhooks/procore, newest first (rotation).
+    # Secrets from which each company's webhook `Authorization` value is derived
+    # (app.webhooks.tokens), newest first: hooks are written with the first, any is accepted.
     webhook_auth_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # Opt-in: literal `Authorization` values accepted for *any* company (hooks made by hand).
+    # Empty by default; such a value proves nothing about the company a delivery names.
+    webhook_shared_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     # Bearer tokens for /admin, a list so they can be rotated.
     admin_token: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     # Bearer tokens that reach /admin/jobs only (the connector's own system submits its writes
@@ -82,6 +96,17 @@ class Settings(BaseSettings):
     resync_log_days: int = Field(default=90, ge=1, le=3660)
 
     webhook_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Every other route's body cap (admin, setup, connect: small JSON and forms), enforced
+    # while reading and before authentication.
+    api_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A request body (webhook included) not received whole within this is answered 408.
+    body_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    # `procore-hooks api` (app.serving): a request's headers must arrive whole within this
+    # and this size, else the connection is closed; connections beyond API_MAX_CONNECTIONS
+    # are answered 503 (Procore retries; a front such as deploy/nginx holds them first).
+    header_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    api_max_header_bytes: int = Field(default=64 * 1024, ge=4096)
+    api_max_connections: int = Field(default=4096, ge=16)
     # Answer 503 rather than pass Procore's 5 s delivery timeout while Postgres is slow.
     webhook_store_timeout_seconds: float = Field(default=4.0, gt=0)
     # Move everything built at start-up (modules, routes, schemas, pools) out of the garbage
@@ -95,6 +120,8 @@ class Settings(BaseSettings):
     # ...unless the queue already holds this many jobs (the workers are behind): then new rows
     # are left to the dispatcher, whose backlog cap keeps Redis small.
     ingest_handoff_max_jobs: int = Field(default=200, ge=1)
+    # Rows committed this close together are handed to the queue as one job.
+    ingest_handoff_window_seconds: float = Field(default=0.05, ge=0, le=5)
     dispatch_interval_seconds: int = Field(default=2, ge=1, le=60)
     dispatch_batch_size: int = Field(default=500, ge=1)
     dispatch_per_company: int = Field(default=100, ge=1)
@@ -125,6 +152,8 @@ class Settings(BaseSettings):
     token_cache_seconds: float = Field(default=30.0, ge=0)
     # How long an issued Connect-to-Procore link stays usable.
     connect_link_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # Connect links issued per company (or without one) in any hour, from any issuer.
+    connect_links_per_hour: int = Field(default=10, ge=1)
 
     # Gates (DESIGN.md "Gates"): N signals within W park a scope; probes back off from base
     # to cap with jitter; parked events expire to `dead` after the retention.
@@ -137,10 +166,12 @@ class Settings(BaseSettings):
     release_batch_size: int = Field(default=500, ge=1)
 
     # Write jobs (app.writes): items per sync call (Procore takes at most 1000), jobs a worker
-    # takes from one company's lane at a time, and the largest payload a job may carry.
+    # takes from one company's lane at a time, the largest payload a job may carry, and the
+    # body cap of a bulk submission (POST /admin/jobs/bulk; up to 1000 jobs).
     write_sync_batch_size: int = Field(default=resources.MAX_SYNC_ITEMS, ge=1, le=1000)
     write_lane_batch_size: int = Field(default=1000, ge=1, le=10_000)
     write_payload_max_bytes: int = Field(default=32 * 1024, ge=256, le=128 * 1024)
+    write_bulk_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     # Downstream delivery (app.delivery): destinations get signed deliveries (Standard
     # Webhooks). A failing destination is retried one message at a time with full-jitter
@@ -184,6 +215,9 @@ class Settings(BaseSettings):
     # destination) waits for it.
     worker_poll_seconds: float = Field(default=0.1, gt=0, le=5)
     worker_metrics_port: int = Field(default=9100, ge=0)
+    # The address the worker metrics port binds: loopback unless it is to be scraped from
+    # elsewhere (in a container: 0.0.0.0, on a private network only).
+    worker_metrics_host: str = "127.0.0.1"
     # Optional bearer tokens for /metrics and the worker metrics port (a list, for rotation);
     # empty: metrics are open (keep the port private then).
     metrics_token: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
@@ -191,6 +225,13 @@ class Settings(BaseSettings):
     metrics_refresh_seconds: float = Field(default=5.0, ge=0)
     # How long a signed setup-page link stays valid.
     setup_link_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    # HMAC keys signing setup links and embed keys (app.setup.links), newest first: signed
+    # with the first, verified against all (rotation with overlap; dropping one revokes what
+    # it signed). Development derives them from ENCRYPTION_KEY when unset.
+    setup_link_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    embed_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # An embed key (pasted once into the embedded app's configuration) expires after this.
+    embed_key_ttl_days: float = Field(default=365.0, gt=0)
     health_queue_depth_degraded: int = Field(default=10_000, ge=1)
     health_oldest_due_degraded_seconds: float = Field(default=300.0, gt=0)
 
@@ -199,10 +240,13 @@ class Settings(BaseSettings):
 
     @field_validator(
         "webhook_auth_tokens",
+        "webhook_shared_tokens",
         "admin_token",
         "jobs_token",
         "encryption_key",
         "metrics_token",
+        "setup_link_keys",
+        "embed_keys",
         mode="before",
     )
     @classmethod
@@ -257,20 +301,47 @@ class Settings(BaseSettings):
         if self.app_env is not AppEnv.PRODUCTION:
             return self
         problems: list[str] = []
-        for name, values in (
+        required = (
             ("WEBHOOK_AUTH_TOKENS", self.webhook_auth_tokens),
             ("ADMIN_TOKEN", self.admin_token),
             ("ENCRYPTION_KEY", self.encryption_key),
-        ):
+            ("SETUP_LINK_KEYS", self.setup_link_keys),
+            ("EMBED_KEYS", self.embed_keys),
+        )
+        for name, values in required:
             if not values:
                 problems.append(f"{name} is not set")
-            elif any(_is_placeholder(v.get_secret_value()) for v in values):
+        tokens = (
+            ("WEBHOOK_AUTH_TOKENS", self.webhook_auth_tokens),
+            ("WEBHOOK_SHARED_TOKENS", self.webhook_shared_tokens),
+            ("ADMIN_TOKEN", self.admin_token),
+            ("METRICS_TOKEN", self.metrics_token),
+            ("SETUP_LINK_KEYS", self.setup_link_keys),
+            ("EMBED_KEYS", self.embed_keys),
+            ("JOBS_TOKEN", self.jobs_token),
+        )
+        for name, values in (*tokens, ("ENCRYPTION_KEY", self.encryption_key)):
+            texts = [v.get_secret_value() for v in values]
+            if any(_is_placeholder(v) for v in texts):
                 problems.append(f"{name} holds a placeholder value")
-        # Optional (empty: /metrics is open), but never a placeholder once set.
-        for name, optional in (("METRICS_TOKEN", self.metrics_token),
-                               ("JOBS_TOKEN", self.jobs_token)):  # fmt: skip
-            if any(_is_placeholder(v.get_secret_value()) for v in optional):
-                problems.append(f"{name} holds a placeholder value")
+            elif any(v in DEVELOPMENT_VALUES for v in texts):
+                problems.append(f"{name} holds a development value")
+        for name, values in tokens:
+            if any(len(v.get_secret_value()) < MIN_SECRET_CHARS for v in values):
+                problems.append(f"{name}: every value must have {MIN_SECRET_CHARS}+ characters")
+        admin = {v.get_secret_value() for v in self.admin_token}
+        for name, values in tokens[:2] + tokens[3:]:
+            if admin & {v.get_secret_value() for v in values}:
+                problems.append(f"ADMIN_TOKEN must differ from every {name} value")
+        if any(_weak_fernet_key(v.get_secret_value()) for v in self.encryption_key):
+            problems.append("ENCRYPTION_KEY holds a weak or malformed key (generate one)")
+        for name, url in (
+            ("PUBLIC_BASE_URL", self.public_base_url),
+            ("PROCORE_API_BASE", self.procore_api_base),
+            ("PROCORE_LOGIN_BASE", self.procore_login_base),
+        ):
+            if not url.lower().startswith("https://"):
+                problems.append(f"{name} must be an https:// URL")
         if not self.procore_client_id:
             problems.append("PROCORE_CLIENT_ID is not set")
         secret = self.procore_client_secret.get_secret_value()
@@ -290,6 +361,17 @@ class Settings(BaseSettings):
     def uses_simulator(self) -> bool:
         """In development with no Procore credentials, the embedded simulator stands in."""
         return self.app_env is AppEnv.DEVELOPMENT and not self.procore_client_id
+
+
+def _weak_fernet_key(value: str) -> bool:
+    """Not a Fernet key (32 url-safe base64 bytes), or one no generator would produce: made
+    of few distinct bytes (all zero, a repeated pattern)."""
+    try:
+        raw = base64.urlsafe_b64decode(value.encode())
+    except (ValueError, binascii.Error):
+        return True
+    # 32 random bytes have about 30 distinct values; fewer than 16 is never chance.
+    return len(raw) != 32 or len(set(raw)) < 16
 
 
 def _is_placeholder(value: str) -> bool:

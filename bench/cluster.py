@@ -173,7 +173,10 @@ class Cluster:
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "QUEUE_NAME": f"proof-{self.run_id}:queue",
-            "WEBHOOK_AUTH_TOKENS": WEBHOOK_TOKEN,
+            # The simulator's control hook delivers every company's events with one token:
+            # a hand-made hook, so a shared token (each company's own hooks derive theirs).
+            "WEBHOOK_AUTH_TOKENS": "proof-webhook-secret",
+            "WEBHOOK_SHARED_TOKENS": WEBHOOK_TOKEN,
             "ADMIN_TOKEN": "proof-admin-token",
             "ENCRYPTION_KEY": ENCRYPTION_KEY,
             "PROCORE_API_BASE": self.sim_url,

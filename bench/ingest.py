@@ -398,7 +398,9 @@ def targets(database: str, run_queue: str, naive_queue: str) -> list[Target]:
         "DATABASE_URL": database,
         "REDIS_URL": REDIS_URL,
         "QUEUE_NAME": run_queue,
-        "WEBHOOK_AUTH_TOKENS": WEBHOOK_TOKEN,
+        # wrk sends one header for every company's bodies: a shared token.
+        "WEBHOOK_AUTH_TOKENS": f"bench-webhook-secret-{secrets.token_hex(8)}",
+        "WEBHOOK_SHARED_TOKENS": WEBHOOK_TOKEN,
         "ADMIN_TOKEN": f"bench-admin-{secrets.token_hex(8)}",
         "ENCRYPTION_KEY": Fernet.generate_key().decode(),
         # Never called during ingest; set so development mode does not reach for a simulator.

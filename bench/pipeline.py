@@ -43,7 +43,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from app import migrate
-from app.queue import PROCESS_EVENTS, enqueue_events, redis_settings
+from app.queue import JOB_ENCODING, PROCESS_EVENTS, enqueue_events, redis_settings
 from app.runtime import open_runtime
 from app.settings import Settings
 from simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
@@ -101,6 +101,7 @@ def worker_kwargs(settings: Settings) -> dict[str, Any]:
         "keep_result": WorkerSettings.keep_result,
         "max_tries": WorkerSettings.max_tries,
         "handle_signals": False,
+        **JOB_ENCODING,
     }
 
 
@@ -110,7 +111,7 @@ async def noop(ctx: dict[str, Any]) -> None:
 
 async def measure_noop(settings: Settings, count: int) -> float:
     queue = f"{settings.queue_name}:noop:{secrets.token_hex(4)}"
-    pool = await create_pool(redis_settings(settings), default_queue_name=queue)
+    pool = await create_pool(redis_settings(settings), default_queue_name=queue, **JOB_ENCODING)
     for start in range(0, count, 500):
         await asyncio.gather(
             *(

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from app import migrate
 from app.main import create_app
 from app.models import Base
+from app.queue import deserialize_job, serialize_job
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 
@@ -34,9 +35,14 @@ if os.environ.get("CI"):
 
 RUN_ID = f"ph-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
+# Shared webhook tokens (WEBHOOK_SHARED_TOKENS: accepted for any company), which most tests
+# send; the per-company tokens are derived from the secrets (app.webhooks.tokens).
 WEBHOOK_TOKEN = "test-webhook-token-1"
 WEBHOOK_TOKEN_OLD = "test-webhook-token-0"
-ADMIN_TOKEN = "test-admin-token"
+# 32+ characters, as production wants them (app.settings).
+WEBHOOK_SECRET = "test-webhook-secret-1-4d9b2e7a0c"
+WEBHOOK_SECRET_OLD = "test-webhook-secret-0-8f3a6c1e5b"
+ADMIN_TOKEN = "test-admin-token-5f0c1e9a7b3d2468"
 # A valid Fernet key (32 url-safe base64 bytes), for tests only.
 ENCRYPTION_KEY = "7tq2pEGJN0dBqz4Uq0Yf9V3aZfKq0S0CqkzQ2rJ1b0o="
 CLIENT_ID = "procore-hooks-test-client"
@@ -67,7 +73,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "database_pool_size": 5,
         "redis_url": REDIS_BASE,
         "queue_name": f"{RUN_ID}:queue",
-        "webhook_auth_tokens": f"{WEBHOOK_TOKEN},{WEBHOOK_TOKEN_OLD}",
+        "webhook_auth_tokens": f"{WEBHOOK_SECRET},{WEBHOOK_SECRET_OLD}",
+        "webhook_shared_tokens": f"{WEBHOOK_TOKEN},{WEBHOOK_TOKEN_OLD}",
         "admin_token": ADMIN_TOKEN,
         "encryption_key": ENCRYPTION_KEY,
         "procore_client_id": CLIENT_ID,
@@ -78,8 +85,20 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         # A test process starts many apps; freezing its heap would keep every test's garbage.
         "api_gc_freeze": False,
     }
+    if overrides.get("app_env") == "production":
+        values.update(PRODUCTION)
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+# What production wants beyond the suite's defaults (app.settings refuses shared tokens this
+# short, missing signing keys and a plain-http public URL there).
+PRODUCTION: dict[str, object] = {
+    "webhook_shared_tokens": "",
+    "setup_link_keys": "test-setup-link-key-7c1e5a9f3b2d8e40",
+    "embed_keys": "test-embed-key-value-2f8a4c6e0b9d1e73",
+    "public_base_url": "https://procore-hooks.test",
+}
 
 
 @pytest.fixture(scope="session")
@@ -123,6 +142,8 @@ async def db(runtime: Runtime) -> Runtime:
 async def redis(settings: Settings) -> AsyncIterator[ArqRedis]:
     """The suite's Redis namespace, emptied of this run's keys before each test."""
     client = ArqRedis.from_url(settings.redis_url)
+    client.job_serializer = serialize_job
+    client.job_deserializer = deserialize_job
     await _delete_run_keys(client)
     yield client
     await client.aclose()

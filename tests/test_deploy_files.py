@@ -310,6 +310,8 @@ def test_kubernetes_settings_are_production_and_refuse_their_placeholders() -> N
         "JOBS_TOKEN",
         "ENCRYPTION_KEY",
         "METRICS_TOKEN",
+        "SETUP_LINK_KEYS",
+        "EMBED_KEYS",
     ):
         assert f"{name} holds a placeholder value" in message, name
     assert "PROCORE_CLIENT_SECRET holds a placeholder value" in message
@@ -317,13 +319,15 @@ def test_kubernetes_settings_are_production_and_refuse_their_placeholders() -> N
 
     real = {
         **values,
-        "WEBHOOK_AUTH_TOKENS": "w3bh00k-token",
-        "ADMIN_TOKEN": "4dm1n-token",
+        "WEBHOOK_AUTH_TOKENS": "w3bh00k-secret-5d1f8a2c7e9b3046d1a2",
+        "ADMIN_TOKEN": "4dm1n-token-0c7e2b9f4a1d6e3852b7",
         "ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "PROCORE_CLIENT_ID": "client-id",
         "PROCORE_CLIENT_SECRET": "client-s3cret",
-        "METRICS_TOKEN": "m3trics-token",
-        "JOBS_TOKEN": "j0bs-token",
+        "JOBS_TOKEN": "j0bs-token-5c1e8a3f6b9d2e7041c5",
+        "METRICS_TOKEN": "m3trics-token-9e4a1c7f2b5d8e0361a4",
+        "SETUP_LINK_KEYS": "s3tup-link-key-3b8e1f6a9c2d5e7041b8",
+        "EMBED_KEYS": "3mbed-key-value-7a2c9e4f1b6d3e8052c9",
     }
     settings = make_settings(real)
     assert settings.app_env == "production"

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
+from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
-from app.settings import AppEnv, Settings
+from app.settings import (
+    DEV_ADMIN_TOKEN,
+    DEV_WEBHOOK_SECRET,
+    DEV_WEBHOOK_TOKEN,
+    AppEnv,
+    Settings,
+)
 
 GOOD_PRODUCTION = {
     "app_env": "production",
-    "webhook_auth_tokens": "a-long-random-webhook-value",
-    "admin_token": "a-long-random-admin-value",
+    "webhook_auth_tokens": "a-long-random-webhook-value-6d0f2a9c81",
+    "admin_token": "a-long-random-admin-value-93b1e7c4d2aa",
     "encryption_key": "7tq2pEGJN0dBqz4Uq0Yf9V3aZfKq0S0CqkzQ2rJ1b0o=",
     "procore_client_id": "client-123",
     "procore_client_secret": "secret-456",
+    "public_base_url": "https://hooks.procore-hooks.test",
+    "setup_link_keys": "a-long-random-setup-link-key-0f3c9a7e52",
+    "embed_keys": "a-long-random-embed-key-value-7d21b8e4c6",
 }
 
 
@@ -45,6 +57,8 @@ def test_production_with_real_values_starts() -> None:
         ({"webhook_auth_tokens": ""}, "WEBHOOK_AUTH_TOKENS is not set"),
         ({"admin_token": "change-me"}, "ADMIN_TOKEN holds a placeholder value"),
         ({"encryption_key": ""}, "ENCRYPTION_KEY is not set"),
+        ({"setup_link_keys": ""}, "SETUP_LINK_KEYS is not set"),
+        ({"embed_keys": "short"}, "EMBED_KEYS: every value must have 32"),
         ({"procore_client_id": ""}, "PROCORE_CLIENT_ID is not set"),
         ({"procore_client_secret": "changeme"}, "PROCORE_CLIENT_SECRET holds a placeholder"),
         ({"metrics_token": "real-one,change-me"}, "METRICS_TOKEN holds a placeholder value"),
@@ -69,6 +83,71 @@ def test_development_runs_without_procore_credentials_on_the_simulator() -> None
 def test_database_url_must_use_asyncpg() -> None:
     with pytest.raises(ValidationError, match="postgresql\\+asyncpg"):
         build(database_url="postgresql://x@y/z")
+
+
+# --- production refuses weak settings ------------------------------------------------------
+
+ZERO_KEY = base64.urlsafe_b64encode(bytes(32)).decode()
+PATTERN_KEY = base64.urlsafe_b64encode(b"ab" * 16).decode()
+SAME = "x7Qp2v9LmN4rT8wZ1cF6hJ3kB5nD0sG7"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"admin_token": DEV_ADMIN_TOKEN}, "ADMIN_TOKEN holds a development value"),
+        ({"webhook_auth_tokens": DEV_WEBHOOK_SECRET}, "WEBHOOK_AUTH_TOKENS holds a development"),
+        (
+            {"webhook_shared_tokens": DEV_WEBHOOK_TOKEN},
+            "WEBHOOK_SHARED_TOKENS holds a development value",
+        ),
+        ({"admin_token": "a"}, "ADMIN_TOKEN: every value must have 32\\+ characters"),
+        (
+            {"admin_token": f"{SAME}-admin,short"},
+            "ADMIN_TOKEN: every value must have 32\\+ characters",
+        ),
+        ({"webhook_auth_tokens": "short"}, "WEBHOOK_AUTH_TOKENS: every value must have 32"),
+        (
+            {"admin_token": SAME, "webhook_auth_tokens": SAME},
+            "ADMIN_TOKEN must differ from every WEBHOOK_AUTH_TOKENS value",
+        ),
+        (
+            {"admin_token": SAME, "webhook_shared_tokens": SAME},
+            "ADMIN_TOKEN must differ from every WEBHOOK_SHARED_TOKENS value",
+        ),
+        (
+            {"admin_token": SAME, "metrics_token": SAME},
+            "ADMIN_TOKEN must differ from every METRICS_TOKEN value",
+        ),
+        ({"encryption_key": ZERO_KEY}, "ENCRYPTION_KEY holds a weak or malformed key"),
+        ({"encryption_key": PATTERN_KEY}, "ENCRYPTION_KEY holds a weak or malformed key"),
+        ({"encryption_key": "not-a-key"}, "ENCRYPTION_KEY holds a weak or malformed key"),
+        ({"public_base_url": "http://hooks.test"}, "PUBLIC_BASE_URL must be an https:// URL"),
+        ({"procore_api_base": "http://api.procore.com"}, "PROCORE_API_BASE must be an https"),
+        (
+            {"procore_login_base": "http://login.procore.com"},
+            "PROCORE_LOGIN_BASE must be an https",
+        ),
+    ],
+)
+def test_production_refuses_weak_settings(change: dict[str, str], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        build(**{**GOOD_PRODUCTION, **change})
+
+
+def test_development_accepts_what_production_refuses() -> None:
+    settings = build(
+        admin_token=DEV_ADMIN_TOKEN,
+        webhook_auth_tokens=DEV_ADMIN_TOKEN,
+        encryption_key=ZERO_KEY,
+        public_base_url="http://127.0.0.1:8000",
+    )
+    assert settings.app_env is AppEnv.DEVELOPMENT
+
+
+def test_a_generated_fernet_key_is_accepted() -> None:
+    for _ in range(50):
+        build(**{**GOOD_PRODUCTION, "encryption_key": Fernet.generate_key().decode()})
 
 
 @pytest.mark.parametrize("namespace", ["Procore_Hooks", "hooks.app", "my hooks", ""])

@@ -329,6 +329,30 @@ async def test_accepted_event_is_handed_to_the_queue(
     assert [event_id] in batches
 
 
+async def test_webhooks_committed_close_together_are_one_job(
+    settings: Settings, db: Runtime, redis: ArqRedis
+) -> None:
+    """A trickle of webhooks within INGEST_HANDOFF_WINDOW_SECONDS is handed over as one job
+    (a job's fixed cost is shared); a window's worth beyond JOB_BATCH_SIZE is split."""
+    gathered = make_settings(
+        settings.database_url, ingest_handoff_window_seconds=0.5, job_batch_size=4
+    )
+    app = create_app(gathered)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            ids = []
+            for _ in range(6):
+                ids.append((await post(client, payloads.v2())).json()["event_id"])
+            for _ in range(100):
+                batches = await queued_job_ids(redis, gathered)
+                if sum(len(b) for b in batches) == len(ids):
+                    break
+                await asyncio.sleep(0.02)
+    assert sorted(len(b) for b in batches) == [2, 4]
+    assert sorted(i for b in batches for i in b) == sorted(ids)
+
+
 async def test_redis_down_still_answers_202_and_dispatcher_enqueues_later(
     settings: Settings, db: Runtime, redis: ArqRedis
 ) -> None:

@@ -35,7 +35,9 @@ from app.queue import (
     RUN_RESYNC,
     RUN_WRITES,
     SYNC_HOOKS,
+    deserialize_job,
     redis_settings,
+    serialize_job,
 )
 from app.runtime import open_runtime
 from app.settings import Settings, get_settings
@@ -173,6 +175,9 @@ class WorkerSettings:
     on_startup = startup
     on_shutdown = shutdown
     redis_settings: ClassVar[RedisSettings] = redis_settings(_settings)
+    # Jobs are JSON, never pickles (app.queue): writing to Redis must not mean running code.
+    job_serializer = staticmethod(serialize_job)
+    job_deserializer = staticmethod(deserialize_job)
     queue_name: ClassVar[str] = _settings.queue_name
     max_jobs: ClassVar[int] = _settings.worker_max_jobs
     poll_delay: ClassVar[float] = _settings.worker_poll_seconds

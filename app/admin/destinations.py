@@ -24,6 +24,7 @@ from app.admin.router import (
     Limit,
     PathId,
     QueryId,
+    ResourceFilter,
     RuntimeDep,
     Session,
     _bad_cursor,
@@ -341,7 +342,11 @@ async def stream(
     request: Request,
     runtime: RuntimeDep,
     last_event_id: Annotated[
-        str | None, Header(description="Resume after this event id (sent by EventSource)")
+        str | None,
+        Header(
+            description="Resume after this event id (sent by EventSource)",
+            pattern=r"^\s*[0-9]{1,19}\s*$",
+        ),
     ] = None,
     since: Annotated[
         int | None,
@@ -352,7 +357,7 @@ async def stream(
         ),
     ] = None,
     company_id: QueryId = None,
-    resource_name: str | None = None,
+    resource_name: ResourceFilter = None,
     include_object: bool = False,
 ) -> StreamingResponse:
     position = _position(last_event_id)

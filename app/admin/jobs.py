@@ -16,16 +16,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app import bearer
 from app.admin import cursor, service
-from app.admin.router import Limit, PathId, QueryId, RuntimeDep, Session
+from app.admin.router import Limit, PathId, QueryId, ResourceFilter, RuntimeDep, Session
 from app.admin.schemas import Problem
 from app.logs import get_logger
 from app.models import JobStatus
 from app.runtime import runtime_of
+from app.settings import Settings
 from app.writes import policy
 from app.writes import service as writes
 from app.writes.views import (
-    BULK_BODY_MAX_BYTES,
-    JOB_BODY_MAX_BYTES,
     JobAccepted,
     JobBulkAccepted,
     JobBulkIn,
@@ -42,7 +41,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 _SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "The idempotency key was used with another request"},
-    413: {"model": Problem, "description": "The body is larger than this route accepts"},
+    413: {
+        "model": Problem,
+        "description": "Body larger than its cap: API_MAX_BODY_BYTES, or what the payloads "
+        "need (WRITE_PAYLOAD_MAX_BYTES); WRITE_BULK_MAX_BODY_BYTES for a bulk",
+    },
 }
 _ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem},
@@ -114,7 +117,6 @@ def _checked(job: JobIn, settings_max: int) -> policy.Submission:
     status_code=202,
     summary="Queue a write to Procore: a registered resource, an operation, a payload",
     responses=_SUBMIT_ERRORS,
-    max_body_size=JOB_BODY_MAX_BYTES,
 )
 async def submit_job(
     runtime: RuntimeDep, session: Session, actor: Actor, body: JobIn
@@ -136,7 +138,6 @@ async def submit_job(
     status_code=202,
     summary="Queue many writes at once (all or nothing), in the order given",
     responses=_SUBMIT_ERRORS,
-    max_body_size=BULK_BODY_MAX_BYTES,
 )
 async def submit_jobs(
     runtime: RuntimeDep, session: Session, actor: Actor, body: JobBulkIn
@@ -160,8 +161,15 @@ async def list_jobs(
     session: Session,
     status: Annotated[list[JobStatus] | None, Query(description="Repeatable")] = None,
     company_id: QueryId = None,
-    resource_name: Annotated[str | None, Query(max_length=128)] = None,
-    cursor_: Annotated[str | None, Query(alias="cursor", max_length=200)] = None,
+    resource_name: ResourceFilter = None,
+    cursor_: Annotated[
+        str | None,
+        Query(
+            alias="cursor",
+            pattern=cursor.pattern(service.JOBS_CURSOR),
+            description="`next_cursor` of the previous page",
+        ),
+    ] = None,
     limit: Limit = 100,
 ) -> JobPage:
     where = writes.JobFilter(
@@ -182,7 +190,10 @@ async def job_events(
     runtime: RuntimeDep,
     after: Annotated[
         str | None,
-        Query(max_length=200, description="`next_cursor` of the last call; omit to start over"),
+        Query(
+            pattern=cursor.pattern(service.JOB_EVENTS_CURSOR),
+            description="`next_cursor` of the last call; omit to start over",
+        ),
     ] = None,
     company_id: QueryId = None,
     limit: Limit = 100,
@@ -256,3 +267,15 @@ async def resolve_job(
     return await _act(
         session, actor, job_id, service.JobAction.RESOLVE, resource_id=body.resource_id
     )
+
+
+def body_caps(settings: Settings) -> dict[str, int]:
+    """The body caps of the submission routes (bounded before anything reads them, as every
+    route's is, app.bodies): a job carries a payload of up to WRITE_PAYLOAD_MAX_BYTES, a bulk
+    up to a thousand of them."""
+    one = max(settings.api_max_body_bytes, settings.write_payload_max_bytes + _ENVELOPE_BYTES)
+    return {router.prefix: one, f"{router.prefix}/bulk": settings.write_bulk_max_body_bytes}
+
+
+# What a job's body holds besides its payload (the keys, the ids), with room to spare.
+_ENVELOPE_BYTES = 4 * 1024

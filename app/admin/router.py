@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import bearer
@@ -38,16 +40,16 @@ from app.admin.schemas import (
     SetupLinkOut,
     SummaryOut,
 )
-from app.connect.service import issue_connect_link
+from app.connect.service import TooManyLinks, issue_connect_link
+from app.db import TRANSACTION_TRIES, retryable
+from app.fields import ID_MAX, RESOURCE_ENUM, Moment, known_resource
 from app.logs import get_logger
 from app.models import EventStatus, GateScope, GateState
-from app.procore import resources
 from app.resync import runs
 from app.runtime import Runtime, runtime_of
 from app.setup import links
 from app.subscriptions import views
 from app.subscriptions.views import HooksOut, ResyncIn, ResyncRunOut, SyncOut
-from app.webhooks.payloads import INT64_MAX
 
 log = get_logger(__name__)
 
@@ -86,10 +88,31 @@ Actor = Annotated[str, Depends(admin_actor)]
 Session = Annotated[AsyncSession, Depends(_session)]
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 # Ids are Postgres bigints: anything outside is refused as invalid input, not sent to the database.
-PathId = Annotated[int, Path(ge=1, le=INT64_MAX)]
-QueryId = Annotated[int | None, Query(ge=1, le=INT64_MAX)]
+PathId = Annotated[int, Path(ge=1, le=ID_MAX)]
+QueryId = Annotated[int | None, Query(ge=1, le=ID_MAX)]
 Limit = Annotated[int, Query(ge=1, le=service.MAX_PAGE, description="Page size (≤ 500)")]
-Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
+QueryMoment = Annotated[Moment | None, Query()]
+ResourceFilter = Annotated[
+    str | None, Query(json_schema_extra=RESOURCE_ENUM), AfterValidator(known_resource)
+]
+
+
+def _cursor(
+    kind: str, name: str = "cursor", what: str = "`next_cursor` of the previous page"
+) -> Any:
+    # The schema publishes the exact pattern the listing accepts (app.admin.cursor).
+    return Query(alias=name, pattern=cursor.pattern(kind), description=what)
+
+
+GatesCursor = Annotated[str | None, _cursor(service.GATES_CURSOR)]
+EventsCursor = Annotated[str | None, _cursor(service.EVENTS_CURSOR)]
+ActionsCursor = Annotated[str | None, _cursor(service.ACTIONS_CURSOR)]
+ResourcesSince = Annotated[
+    str | None,
+    _cursor(
+        service.RESOURCES_CURSOR, "since", "`next_cursor` of the last call; omit to start over"
+    ),
+]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Missing or wrong bearer token"},
@@ -120,7 +143,7 @@ async def list_gates(
     state: Annotated[list[GateState] | None, Query(description="Repeatable")] = None,
     scope: GateScope | None = None,
     company_id: QueryId = None,
-    cursor_: Annotated[str | None, Query(alias="cursor")] = None,
+    cursor_: GatesCursor = None,
     limit: Limit = 100,
 ) -> GatePage:
     try:
@@ -181,11 +204,23 @@ async def unpark_gate(session: Session, actor: Actor, gate_id: PathId, body: Rea
 async def _operate(
     session: AsyncSession, actor: str, gate_id: int, action: service.GateAction, reason: str
 ) -> GateOut:
-    async with session.begin():
-        gate = await service.operate_gate(session, gate_id, action, reason=reason, actor=actor)
-        if gate is None:
-            raise _not_found(f"gate {gate_id}")
-    return gate
+    # Opening a gate asks for a hooks sync in the same transaction; a worker syncing that
+    # company at the same moment can deadlock with it: Postgres cancels one, run it again.
+    for attempt in range(1, TRANSACTION_TRIES + 1):
+        try:
+            async with session.begin():
+                gate = await service.operate_gate(
+                    session, gate_id, action, reason=reason, actor=actor
+                )
+                if gate is None:
+                    raise _not_found(f"gate {gate_id}")
+            return gate
+        except DBAPIError as exc:
+            sqlstate = retryable(exc)
+            if sqlstate is None or attempt == TRANSACTION_TRIES:
+                raise
+            log.warning("admin.gate_retry", gate_id=gate_id, sqlstate=sqlstate, attempt=attempt)
+    raise AssertionError("unreachable")
 
 
 # --- events ---------------------------------------------------------------------------------
@@ -197,12 +232,12 @@ async def list_events(
     status: Annotated[list[EventStatus] | None, Query(description="Repeatable")] = None,
     company_id: QueryId = None,
     project_id: QueryId = None,
-    resource_name: str | None = None,
+    resource_name: ResourceFilter = None,
     gate_id: QueryId = None,
-    received_since: Annotated[datetime | None, Query(description="Inclusive")] = None,
-    received_until: Annotated[datetime | None, Query(description="Exclusive")] = None,
+    received_since: Annotated[Moment | None, Query(description="Inclusive")] = None,
+    received_until: Annotated[Moment | None, Query(description="Exclusive")] = None,
     order: Annotated[service.Order, Query(description="By id: newest first (desc)")] = "desc",
-    cursor_: Annotated[str | None, Query(alias="cursor")] = None,
+    cursor_: EventsCursor = None,
     limit: Limit = 100,
 ) -> EventPage:
     where = service.EventFilter(
@@ -221,7 +256,7 @@ async def list_events(
 
 
 @router.get(
-    "/events/{event_id}",
+    "/events/{event_id:int}",
     summary="One event with its raw payload",
     responses={404: {"model": Problem}},
 )
@@ -233,7 +268,7 @@ async def get_event(session: Session, event_id: PathId) -> EventDetail:
 
 
 @router.post(
-    "/events/{event_id}/replay",
+    "/events/{event_id:int}/replay",
     summary="Send a dead or skipped event back to the queue (attempts reset)",
     responses={
         404: {"model": Problem},
@@ -257,7 +292,7 @@ async def replay_event(
 @router.post(
     "/events/replay",
     summary="Replay every event matching a filter (default: status dead); returns how many",
-    responses={422: {"model": Problem, "description": "A status that cannot be replayed"}},
+    responses={409: {"model": Problem, "description": "A status that needs force"}},
 )
 async def replay_events(runtime: RuntimeDep, actor: Actor, body: ReplayFilterIn) -> ReplayOut:
     where = service.EventFilter(
@@ -271,6 +306,8 @@ async def replay_events(runtime: RuntimeDep, actor: Actor, body: ReplayFilterIn)
     )
     try:
         service.check_replay_statuses(body.status, force=body.force)
+    except service.ReplayRefused as exc:
+        raise HTTPException(409, f"status: {exc.message}") from exc
     except ValueError as exc:
         raise HTTPException(422, f"status: {exc}") from exc
     replayed = await service.replay_matching(
@@ -295,12 +332,10 @@ async def summary(runtime: RuntimeDep, session: Session) -> SummaryOut:
 )
 async def changed_resources(
     runtime: RuntimeDep,
-    since: Annotated[
-        str | None, Query(description="`next_cursor` of the last call; omit to start over")
-    ] = None,
+    since: ResourcesSince = None,
     limit: Limit = 100,
     company_id: QueryId = None,
-    resource_name: str | None = None,
+    resource_name: ResourceFilter = None,
 ) -> ResourcePage:
     try:
         return await service.changed_resources(
@@ -317,7 +352,7 @@ async def changed_resources(
 @router.get("/actions", summary="The audit trail of admin and CLI actions, newest first")
 async def list_actions(
     session: Session,
-    cursor_: Annotated[str | None, Query(alias="cursor")] = None,
+    cursor_: ActionsCursor = None,
     limit: Limit = 100,
 ) -> ActionPage:
     try:
@@ -332,6 +367,11 @@ async def list_actions(
 @router.post(
     "/connect-links",
     summary="Issue a single-use Connect-to-Procore link (authorization-code flow)",
+    description=(
+        "A link for a company attaches the connected login to that company only; a link "
+        "without a company attaches it to every company the login reaches."
+    ),
+    responses={429: {"model": Problem, "description": "CONNECT_LINKS_PER_HOUR reached"}},
 )
 async def connect_link(
     runtime: RuntimeDep, session: Session, actor: Actor, body: ConnectLinkIn | None = None
@@ -339,7 +379,10 @@ async def connect_link(
     company_id = body.company_id if body is not None else None
     settings = runtime.settings
     async with session.begin():
-        url = await issue_connect_link(session, settings, company_id, issued_by=actor)
+        try:
+            url = await issue_connect_link(session, settings, company_id, issued_by=actor)
+        except TooManyLinks as exc:
+            raise HTTPException(429, str(exc)) from exc
         await audit.record(
             session,
             actor=actor,
@@ -380,7 +423,7 @@ async def remove_credential(
 @router.post(
     "/setup-links",
     summary="Issue a signed link to a company's setup page (its live state, next steps)",
-    responses={409: {"model": Problem, "description": "ENCRYPTION_KEY is not set"}},
+    responses={409: {"model": Problem, "description": "No signing key is configured"}},
 )
 async def setup_link(
     runtime: RuntimeDep, session: Session, actor: Actor, body: SetupLinkIn
@@ -431,14 +474,11 @@ async def sync_company_hooks(runtime: RuntimeDep, actor: Actor, company_id: Path
     "/companies/{company_id}/resync",
     status_code=202,
     summary="Backfill the mirror from Procore's lists (workers run it; progress below)",
-    responses={422: {"model": Problem}},
 )
 async def resync_company(
     session: Session, actor: Actor, company_id: PathId, body: ResyncIn | None = None
 ) -> ResyncRunOut:
     wanted = body or ResyncIn()
-    if wanted.resource_name is not None and not resources.is_supported(wanted.resource_name):
-        raise HTTPException(422, f"resource_name: unknown resource {wanted.resource_name!r}")
     async with session.begin():
         return await service.request_resync(
             session,

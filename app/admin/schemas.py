@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.models import EventStatus, GateScope, GateState
-from app.webhooks.payloads import INT64_MAX
+from app.fields import NO_NUL, BodyId, Flag, Moment, ResourceName
+from app.models import FINAL_STATUSES, EventStatus, GateScope, GateState
 
 
 class _Out(BaseModel):
@@ -74,7 +74,9 @@ class ProbeOut(BaseModel):
 
 
 class ReasonIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=500, description="Why (kept in the audit)")
+    reason: str = Field(
+        min_length=1, max_length=500, pattern=NO_NUL, description="Why (kept in the audit)"
+    )
 
 
 class EventOut(_Out):
@@ -108,23 +110,27 @@ class EventPage(BaseModel):
 
 
 class ReplayIn(BaseModel):
-    force: bool = Field(
+    force: Flag = Field(
         default=False, description="Also replay `done`, `ignored` and `unsupported` events"
     )
 
 
 class ReplayFilterIn(BaseModel):
     status: list[EventStatus] = Field(
-        default_factory=lambda: [EventStatus.DEAD], description="Final statuses to replay"
+        default_factory=lambda: [EventStatus.DEAD],
+        description="Final statuses to replay (done, ignored, unsupported need force)",
+        max_length=len(EventStatus),
+        # Only final statuses can be replayed: the schema says so, as the service does.
+        json_schema_extra={"items": {"enum": [s.value for s in FINAL_STATUSES]}},
     )
-    company_id: int | None = Field(default=None, ge=1, le=INT64_MAX)
-    project_id: int | None = Field(default=None, ge=1, le=INT64_MAX)
-    resource_name: str | None = None
-    gate_id: int | None = Field(default=None, ge=1, le=INT64_MAX)
-    received_since: datetime | None = None
-    received_until: datetime | None = None
-    force: bool = False
-    max_events: int | None = Field(default=None, ge=1, description="Stop after this many")
+    company_id: BodyId | None = None
+    project_id: BodyId | None = None
+    resource_name: ResourceName = None
+    gate_id: BodyId | None = None
+    received_since: Moment | None = None
+    received_until: Moment | None = None
+    force: Flag = False
+    max_events: BodyId | None = Field(default=None, description="Stop after this many")
 
 
 class ReplayOut(BaseModel):
@@ -170,7 +176,7 @@ class ResourcePage(BaseModel):
 
 
 class ConnectLinkIn(BaseModel):
-    company_id: int | None = Field(default=None, ge=1, le=INT64_MAX)
+    company_id: BodyId | None = None
 
 
 class ConnectLinkOut(BaseModel):
@@ -180,7 +186,7 @@ class ConnectLinkOut(BaseModel):
 
 
 class SetupLinkIn(BaseModel):
-    company_id: int = Field(ge=1, le=INT64_MAX)
+    company_id: BodyId
 
 
 class SetupLinkOut(BaseModel):
@@ -235,4 +241,6 @@ class CredentialRemovedOut(BaseModel):
 
 
 class Problem(BaseModel):
-    detail: str
+    """An error: `detail` says why (for invalid input, the list of what is wrong)."""
+
+    detail: str | list[dict[str, Any]]

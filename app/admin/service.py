@@ -69,6 +69,14 @@ from app.writes.views import (
     JobPage,
 )
 
+# The listings' cursor kinds (app.admin.cursor), named once for the router's schema too.
+GATES_CURSOR = "gates"
+EVENTS_CURSOR = "events"
+ACTIONS_CURSOR = "actions"
+RESOURCES_CURSOR = "resources"
+JOBS_CURSOR = "jobs"
+JOB_EVENTS_CURSOR = "job-events"
+
 MAX_PAGE = 500
 
 # Final events an operator may send back to the queue. `done`, `ignored` (caused by this app)
@@ -135,13 +143,13 @@ async def list_gates(
     if company_id is not None:
         query = query.where(Gate.company_id == company_id)
     if after:
-        query = query.where(Gate.id > cursor.decode("gates", after))
+        query = query.where(Gate.id > cursor.decode(GATES_CURSOR, after))
     rows = (await session.execute(query)).all()
     page = rows[: min(limit, MAX_PAGE)]
     items = [GateOut(**_gate_fields(gate, n, age)) for gate, n, age in page]
     more = len(rows) > len(page)
     return GatePage(
-        items=items, next_cursor=cursor.encode("gates", page[-1][0].id) if more else None
+        items=items, next_cursor=cursor.encode(GATES_CURSOR, page[-1][0].id) if more else None
     )
 
 
@@ -277,7 +285,7 @@ async def list_events(
 ) -> EventPage:
     """A page of events, newest first by default; `next_cursor` continues after its last row
     (rows received meanwhile never shift a page: the cursor is an id, not an offset)."""
-    kind = f"events-{order}"
+    kind = EVENTS_CURSOR  # a position: either order continues from it
     size = min(limit, MAX_PAGE)
     query = select(Event).options(defer(Event.raw)).where(*where.conditions())
     if order == "desc":
@@ -358,13 +366,14 @@ def _refusal(status: EventStatus) -> str:
 
 
 def check_replay_statuses(statuses: Sequence[EventStatus], *, force: bool) -> None:
-    """Raise ValueError naming a status a bulk replay cannot take."""
+    """Raise ValueError naming a status that is not final, ReplayRefused for one that needs
+    force."""
     allowed = replayable(force)
     for status in statuses:
         if status not in FINAL_STATUSES:
             raise ValueError(f"status {status.value} is not final: nothing to replay")
         if status not in allowed:
-            raise ValueError(f"replaying {status.value} events needs force")
+            raise ReplayRefused(status, f"replaying {status.value} events needs force")
 
 
 async def replay_matching(
@@ -489,13 +498,13 @@ async def list_actions(
     size = min(limit, MAX_PAGE)
     query = select(AdminAction).order_by(AdminAction.id.desc()).limit(size + 1)
     if after:
-        query = query.where(AdminAction.id < cursor.decode("actions", after))
+        query = query.where(AdminAction.id < cursor.decode(ACTIONS_CURSOR, after))
     rows = (await session.scalars(query)).all()
     page = rows[:size]
     more = len(rows) > size
     return ActionPage(
         items=[ActionOut.model_validate(a) for a in page],
-        next_cursor=cursor.encode("actions", page[-1].id) if more else None,
+        next_cursor=cursor.encode(ACTIONS_CURSOR, page[-1].id) if more else None,
     )
 
 
@@ -512,7 +521,7 @@ async def changed_resources(
 ) -> ResourcePage:
     """Mirror rows changed after `since`, in change order, deleted ones included (with
     `deleted_at`). A row changed again later shows up again, with its newest state."""
-    position = cursor.decode("resources", since) if since else 0
+    position = cursor.decode(RESOURCES_CURSOR, since) if since else 0
     upto = await feed.horizon(sessions, Feed.RESOURCES)
     size = min(limit, MAX_PAGE)
     async with sessions() as session:
@@ -530,7 +539,7 @@ async def changed_resources(
     reached = page[-1].change_seq if more else max(position, upto)
     return ResourcePage(
         items=[ResourceOut.model_validate(r) for r in page],
-        next_cursor=cursor.encode("resources", reached),
+        next_cursor=cursor.encode(RESOURCES_CURSOR, reached),
         has_more=more,
     )
 
@@ -705,11 +714,11 @@ async def list_jobs(
     session: AsyncSession, where: writes.JobFilter, *, after: str | None, limit: int = 100
 ) -> JobPage:
     """Write jobs newest first; `next_cursor` continues below the page's last id."""
-    before = cursor.decode("jobs", after) if after else None
+    before = cursor.decode(JOBS_CURSOR, after) if after else None
     rows, next_id = await writes.page(session, where, before=before, limit=min(limit, MAX_PAGE))
     return JobPage(
         items=[JobOut.model_validate(j) for j in rows],
-        next_cursor=None if next_id is None else cursor.encode("jobs", next_id),
+        next_cursor=None if next_id is None else cursor.encode(JOBS_CURSOR, next_id),
     )
 
 
@@ -756,7 +765,7 @@ async def job_events(
     sessions: SessionFactory, *, after: str | None, limit: int, company_id: int | None = None
 ) -> JobEventPage:
     """The jobs' outcomes after a cursor, in order (the feed downstream consumers read)."""
-    position = cursor.decode("job-events", after) if after else 0
+    position = cursor.decode(JOB_EVENTS_CURSOR, after) if after else 0
     found, reached, more = await write_outcomes.read(
         sessions, after=position, limit=min(limit, MAX_PAGE), company_id=company_id
     )
@@ -772,6 +781,6 @@ async def job_events(
             )
             for e in found
         ],
-        next_cursor=cursor.encode("job-events", reached),
+        next_cursor=cursor.encode(JOB_EVENTS_CURSOR, reached),
         has_more=more,
     )

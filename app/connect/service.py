@@ -5,10 +5,23 @@ the CLI or the setup page of a known company): the link carries a random single-
 of which only the SHA-256 is stored (`oauth_states`). Opening the link binds the state to the
 browser (a cookie) and redirects to Procore's authorize page; the callback accepts the code
 only with that same state from that same browser, consumes the state, exchanges the code,
-stores the credential (tokens encrypted), and records which companies it reaches
-(`GET /rest/v1.0/companies` → `company_credentials`): a company is served by the credential
-that last proved access to it. Tokens this replaces (the user's previous grant, or a user
-credential left serving no company) are revoked at Procore (app.procore.revocation).
+stores the credential (tokens encrypted), and lists which companies it reaches
+(`GET /rest/v1.0/companies`).
+
+What the credential then serves (`company_credentials`: a company is served by the credential
+that last proved access to it) is decided by who issued the link, not by whoever completes it:
+
+- A link for company X attaches the credential to X only. The other companies the login
+  reaches are reported (on the page, in the log) and left alone: completing a link for X must
+  never re-point companies Y and Z to a stranger's login.
+- A link without a company can only come from an operator (admin API, CLI): the operator asks
+  for every company the login reaches, and gets them.
+
+Links are minted at most CONNECT_LINKS_PER_HOUR times per company (the setup page mints them
+for anyone holding a signed setup link), and expired ones are pruned as new ones are minted. A
+code exchange that fails gives the link back, so it stays usable as the page says. Tokens a
+connect replaces (the user's previous grant, or a user credential left serving no company)
+are revoked at Procore (app.procore.revocation).
 """
 
 from __future__ import annotations
@@ -55,6 +68,21 @@ _LIVE = text(
     """
 )
 
+_RECENT = text(
+    """
+    SELECT count(*) FROM oauth_states
+    WHERE company_id IS NOT DISTINCT FROM :company_id AND created_at > now() - interval '1 hour'
+    """
+)
+
+# Kept a day past expiry, so that the page can still say "expired" rather than "unknown".
+_PRUNE = text("DELETE FROM oauth_states WHERE expires_at < now() - interval '1 day'")
+
+# A failed code exchange: the link is usable again (until it expires).
+_GIVE_BACK = text(
+    "UPDATE oauth_states SET used_at = NULL WHERE state_hash = :state_hash AND expires_at > now()"
+)
+
 _CONSUME = text(
     """
     UPDATE oauth_states SET used_at = now()
@@ -95,13 +123,25 @@ def authorize_url(settings: Settings, state: str) -> str:
     return f"{settings.procore_login_base.rstrip('/')}/oauth/authorize?{query}"
 
 
+class TooManyLinks(Exception):
+    """CONNECT_LINKS_PER_HOUR links were already issued for this company in the last hour."""
+
+
 async def issue_connect_link(
     session: AsyncSession, settings: Settings, company_id: int | None, *, issued_by: str = "admin"
 ) -> str:
     """A Connect-to-Procore link, valid for CONNECT_LINK_TTL_SECONDS and usable once.
 
     The caller commits. `issued_by` says who asked (an admin token fingerprint, "cli", ...).
+    Raises TooManyLinks past CONNECT_LINKS_PER_HOUR links for the company.
     """
+    await session.execute(_PRUNE)
+    recent = (await session.execute(_RECENT, {"company_id": company_id})).scalar_one()
+    if recent >= settings.connect_links_per_hour:
+        raise TooManyLinks(
+            f"{recent} connect links were issued for this company in the last hour; "
+            "use one of them or wait"
+        )
     state = secrets.token_urlsafe(32)
     await session.execute(
         _ISSUE,
@@ -124,15 +164,24 @@ async def link_is_live(session: AsyncSession, state: str) -> bool:
 class Connected:
     credential_id: int
     login: str | None
+    # Every company the login reaches, and those it now serves (the link's company, or all
+    # of them for an operator's link without a company).
     companies: list[tuple[int, str | None]]
+    attached: list[int]
     # The company the link was issued for, if the credential does not reach it.
     missing_company: int | None = None
+
+    @property
+    def not_attached(self) -> list[tuple[int, str | None]]:
+        return [(c, name) for c, name in self.companies if c not in self.attached]
 
 
 @dataclass(frozen=True, slots=True)
 class ConnectFailed:
     status: int
     reason: str
+    # Whether the link can be opened again (the state was given back).
+    link_usable: bool = False
 
 
 async def complete(runtime: Runtime, *, state: str, code: str) -> Connected | ConnectFailed:
@@ -162,9 +211,14 @@ async def complete(runtime: Runtime, *, state: str, code: str) -> Connected | Co
     calls.append(call)
     grant = parse_grant(body) if status == 200 else None
     if grant is None:
-        await _record(runtime, calls)
-        log.warning("connect.exchange_failed", status=status)
-        return ConnectFailed(502, f"Procore refused the authorization code (status {status})")
+        async with runtime.sessions() as session, session.begin():
+            await record_calls(session, calls)
+            given_back = await session.execute(_GIVE_BACK, {"state_hash": state_hash(state)})
+        usable = bool(getattr(given_back, "rowcount", 0))
+        log.warning("connect.exchange_failed", status=status, link_usable=usable)
+        return ConnectFailed(
+            502, f"Procore refused the authorization code (status {status})", link_usable=usable
+        )
 
     client = runtime.procore
     me = await client.get_as(
@@ -184,6 +238,11 @@ async def complete(runtime: Runtime, *, state: str, code: str) -> Connected | Co
         if len(found) < _COMPANIES_PER_PAGE:
             break
 
+    reached = {c for c, _ in companies}
+    if link_company is None:
+        attached = sorted(reached)  # an operator's link: every company the login reaches
+    else:
+        attached = [link_company] if link_company in reached else []
     user_id = profile.get("id")
     login = profile.get("login")
     async with runtime.sessions() as session, session.begin():
@@ -197,9 +256,11 @@ async def complete(runtime: Runtime, *, state: str, code: str) -> Connected | Co
             login=login if isinstance(login, str) else None,
             label=f"connected user {login}" if isinstance(login, str) else "connected user",
         )
-        reached_ids = [c for c, _ in companies]
-        displaced = await revocation.serving(session, reached_ids, keep=credential_id)
+        # Only the attached companies change hands: the credentials they leave are checked.
+        displaced = await revocation.serving(session, attached, keep=credential_id)
         for company_id, name in companies:
+            if company_id not in attached:
+                continue
             await session.execute(
                 _PROVE_COMPANY,
                 {"company_id": company_id, "credential_id": credential_id, "company_name": name},
@@ -207,23 +268,25 @@ async def complete(runtime: Runtime, *, state: str, code: str) -> Connected | Co
         retired = await revocation.retire_orphans(session, runtime.vault, displaced)
         if replaced is not None:
             retired.append(replaced)
-        await gates.connected(session, credential_id=credential_id, company_ids=reached_ids)
+        await gates.connected(session, credential_id=credential_id, company_ids=attached)
         await record_calls(session, [replace(c, credential_id=credential_id) for c in calls])
     await revocation.revoke(runtime.http, settings, runtime.sessions, retired)
     for old in retired:
         runtime.procore.tokens.forget(old.credential_id)
     runtime.procore.tokens.forget(credential_id)
-    for company_id, _ in companies:
+    for company_id in attached:
         runtime.procore.tokens.forget_company(company_id)
-    reached = {c for c, _ in companies}
     missing = link_company if link_company is not None and link_company not in reached else None
-    log.info("connect.connected", credential_id=credential_id, companies=len(companies))
-    return Connected(credential_id, login if isinstance(login, str) else None, companies, missing)
-
-
-async def _record(runtime: Runtime, calls: list[CallRecord]) -> None:
-    async with runtime.sessions() as session, session.begin():
-        await record_calls(session, calls)
+    log.info(
+        "connect.connected",
+        credential_id=credential_id,
+        company_id=link_company,
+        attached=attached,
+        reached_not_attached=sorted(reached - set(attached)),
+    )
+    return Connected(
+        credential_id, login if isinstance(login, str) else None, companies, attached, missing
+    )
 
 
 def _object(body: bytes) -> dict[str, Any]:

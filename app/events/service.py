@@ -3,7 +3,8 @@
 1. Claim the batch's due rows in one UPDATE (status `processing`, `claims + 1`, a lease).
    Rows not returned are finished or held by another worker: skipped, so a job may run twice.
 2. Coalesce: the events naming one (company, resource, id) become one target, served by one
-   fetch; `delete` events need no fetch.
+   fetch. A `delete` is fetched too: only Procore's 404/410 confirms it (a webhook body is a
+   claim, and anyone holding a token can send one); a 2xx refreshes the mirror instead.
 3. Ask the gates once per scope; a closed gate parks its events without a call.
 4. Fetch the targets concurrently (bounded by PROCESS_CONCURRENCY), classify each answer.
 5. Apply everything in one transaction: the mirror, every event (fenced by `claims`: a
@@ -31,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from structlog.contextvars import bind_contextvars
 
 from app import metrics
+from app.db import TRANSACTION_TRIES, retryable
 from app.events import mirror
 from app.events.policy import Decision, RetryPolicy, decide
 from app.gates import service as gates
@@ -129,9 +131,6 @@ HELD = Outcome(
     OutcomeKind.RATE_LIMITED, None, "held: the company refused repeatedly; its gate decides", 1.0
 )
 
-_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
-_APPLY_TRIES = 3
-
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
@@ -169,6 +168,8 @@ class Target:
     snapshot: mirror.Snapshot | None = None
     # The show endpoint called (the gates' probes ask it again).
     path: str | None = None
+    # A delete that Procore confirmed (its show answered 404 or 410).
+    delete_confirmed: bool = False
 
 
 @dataclass(slots=True)
@@ -369,9 +370,6 @@ async def _serve(
     bind_contextvars(event_id=target.events[0].id, company_id=target.company_id)
     if not target.verdict.open:
         return
-    if target.delete:
-        target.outcome = Outcome(OutcomeKind.OK, None)
-        return
     guard = runtime.guard
     # The company lock first: waiting for it must not hold one of the batch's call slots.
     async with guard.calling(target.company_id), semaphore:
@@ -388,6 +386,7 @@ async def _serve(
             # A bug or an outage of ours must not sink the batch: retry this one later.
             log.exception("events.fetch_failed", company_id=target.company_id)
             target.outcome = Outcome(OutcomeKind.TRANSIENT, None, f"internal: {type(exc).__name__}")
+        _confirm_delete(target)
         if target.outcome is not None:
             if target.outcome.kind is OutcomeKind.OK:
                 guard.succeeded(target.company_id, *scopes)
@@ -398,6 +397,22 @@ async def _serve(
                     target.outcome.kind is OutcomeKind.FORBIDDEN and target.project_id is not None
                 )
                 guard.refused(target.company_id, scopes[-1] if project_refusal else scopes[0])
+
+
+# Procore's answers that confirm a resource is gone.
+DELETE_CONFIRMED = frozenset({404, 410})
+
+
+def _confirm_delete(target: Target) -> None:
+    """A delete is applied only when Procore's show confirms it; a 2xx has refreshed the
+    mirror (the snapshot) and any other answer is handled as for a fetch."""
+    outcome = target.outcome
+    if not target.delete or outcome is None or outcome.status not in DELETE_CONFIRMED:
+        return
+    target.delete_confirmed = True
+    target.outcome = Outcome(
+        OutcomeKind.OK, outcome.status, f"deletion confirmed by Procore ({outcome.status})"
+    )
 
 
 def _guard_scopes(target: Target) -> tuple[Hashable, ...]:
@@ -504,13 +519,13 @@ def _decide(
 async def _apply(
     runtime: Runtime, targets: Sequence[Target], results: Sequence[Result], calls: list[CallRecord]
 ) -> list[tuple[int, str]]:
-    for attempt in range(1, _APPLY_TRIES + 1):
+    for attempt in range(1, TRANSACTION_TRIES + 1):
         try:
             async with runtime.sessions() as session, session.begin():
                 return await _apply_once(session, runtime.settings, targets, results, calls)
         except DBAPIError as exc:
-            sqlstate = getattr(exc.orig, "sqlstate", None)
-            if sqlstate not in _RETRYABLE_SQLSTATES or attempt == _APPLY_TRIES:
+            sqlstate = retryable(exc)
+            if sqlstate is None or attempt == TRANSACTION_TRIES:
                 raise
             log.warning("events.apply_retry", sqlstate=sqlstate, attempt=attempt)
     raise AssertionError("unreachable")
@@ -536,7 +551,7 @@ async def _apply_once(
                 _deleted_at(t.events),
             )
             for t in targets
-            if t.delete and t.verdict.open
+            if t.delete_confirmed
         ],
     )
     written = await _update_events(session, results)
@@ -575,8 +590,9 @@ async def _apply_once(
                 t.outcome,
                 t.path,
             )
+            # A confirmed delete's 404 says the resource is gone, not that access is lost.
             for t in targets
-            if t.outcome is not None and not t.delete
+            if t.outcome is not None and not t.delete_confirmed
         ],
     )
     await record_calls(session, calls)
@@ -607,5 +623,12 @@ async def _update_events(session: AsyncSession, results: Sequence[Result]) -> li
 
 
 def _deleted_at(events: Sequence[Claimed]) -> datetime:
-    moments = [e.occurred_at for e in events if e.occurred_at is not None]
-    return max(moments) if moments else min(e.claimed_at for e in events)
+    """When the resource was deleted: the body's timestamp, never later than the delivery was
+    received. A body's clock is a claim; unbounded, a far-future date would outrank every
+    later real update of the resource (the mirror's newest-wins compares against it)."""
+    return max(
+        min(e.occurred_at, e.received_at)
+        if e.occurred_at is not None and e.occurred_at.tzinfo is not None
+        else e.received_at
+        for e in events
+    )

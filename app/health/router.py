@@ -48,12 +48,37 @@ def _json(status: int, content: dict[str, Any]) -> Response:
     return Response(orjson.dumps(content), status_code=status, media_type="application/json")
 
 
-@router.get("/health/live", summary="Liveness: the process answers")
+def _documented(*statuses: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    schema = {
+        "type": "object",
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded", "down"]},
+            "components": {"type": "object", "additionalProperties": {"type": "object"}},
+            "problems": {"type": "object", "additionalProperties": {"type": "string"}},
+            "database": {"type": "object"},
+        },
+        "required": ["status"],
+    }
+    return {
+        status: {"description": what, "content": {"application/json": {"schema": schema}}}
+        for status, what in statuses
+    }
+
+
+@router.get(
+    "/health/live",
+    summary="Liveness: the process answers",
+    responses=_documented((200, "The process answers")),
+)
 async def live() -> Response:
     return _json(200, {"status": "ok"})
 
 
-@router.get("/health/ready", summary="Readiness: Postgres reachable, so webhooks can be stored")
+@router.get(
+    "/health/ready",
+    summary="Readiness: Postgres reachable, so webhooks can be stored",
+    responses=_documented((200, "Ready"), (503, "Postgres unreachable: not ready")),
+)
 async def ready(request: Request) -> Response:
     runtime = runtime_of(request)
     try:
@@ -63,7 +88,13 @@ async def ready(request: Request) -> Response:
     return _json(200, {"status": "ok"})
 
 
-@router.get("/health", summary="Every component, for monitoring (503 names what is wrong)")
+@router.get(
+    "/health",
+    summary="Every component, for monitoring (503 names what is wrong)",
+    responses=_documented(
+        (200, "Every component is well"), (503, "A component is down or degraded (`problems`)")
+    ),
+)
 async def health(request: Request) -> Response:
     runtime = runtime_of(request)
     components: dict[str, dict[str, Any]] = {}

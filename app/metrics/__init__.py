@@ -22,7 +22,9 @@ from typing import Literal, get_args
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
-RejectReason = Literal["auth", "too_large", "not_json", "unroutable", "storage", "internal"]
+RejectReason = Literal[
+    "auth", "too_large", "too_slow", "not_json", "unroutable", "storage", "internal"
+]
 JobOutcome = Literal["done", "skipped", "retrying", "dead", "parked"]
 CallPurpose = Literal[
     "fetch", "probe", "diagnose", "token", "revoke", "connect", "hooks", "write", "lookup"

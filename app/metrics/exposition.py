@@ -32,8 +32,6 @@ from app.settings import Settings
 log = get_logger(__name__)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-# Binds every interface: Prometheus scrapes workers from outside their container.
-WORKER_METRICS_HOST = "0.0.0.0"  # noqa: S104
 
 
 def multiprocess_dir() -> str | None:
@@ -77,6 +75,7 @@ class MetricsServer:
         self._tokens = list(settings.metrics_token)
         self._health = health
         self._server = make_server(host, port, self._app, _Server, _QuietHandler)
+        self.host = str(self._server.server_address[0])
         self.port: int = self._server.server_port
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="metrics", daemon=True
@@ -117,10 +116,10 @@ class MetricsServer:
 
 
 def start_worker_metrics(
-    settings: Settings, *, host: str = WORKER_METRICS_HOST, health: WorkerHealth | None = None
+    settings: Settings, *, host: str | None = None, health: WorkerHealth | None = None
 ) -> MetricsServer | None:
-    """Serve this worker process's metrics on WORKER_METRICS_PORT (0: off), and with `health`
-    its probes, /health/live and /health/ready (app.health.worker).
+    """Serve this worker process's metrics on WORKER_METRICS_HOST:WORKER_METRICS_PORT (0: off),
+    and with `health` its probes, /health/live and /health/ready (app.health.worker).
 
     Called once from the worker start-up; keep the returned server and `stop()` it on
     shutdown. A port already taken (two workers on one host) is logged, not fatal: metrics
@@ -129,7 +128,9 @@ def start_worker_metrics(
     if settings.worker_metrics_port == 0:
         return None
     try:
-        server = MetricsServer(settings, host, settings.worker_metrics_port, health)
+        server = MetricsServer(
+            settings, host or settings.worker_metrics_host, settings.worker_metrics_port, health
+        )
     except OSError as exc:
         log.warning("metrics.port_unavailable", port=settings.worker_metrics_port, error=str(exc))
         return None

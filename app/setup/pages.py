@@ -13,8 +13,12 @@ from functools import cache
 from html import escape
 from importlib import resources
 from string import Template
+from urllib.parse import urlsplit
+
+from fastapi.responses import HTMLResponse
 
 from app.models import GateScope, GateState
+from app.settings import Settings
 from app.setup.state import CompanyState, GateView, RecentEvent
 
 APP_NAME = "procore-hooks"
@@ -57,6 +61,42 @@ class SignedLink:
     company: int
     expires: str
     sig: str
+    # The form's CSRF token, also set as a cookie (double submit).
+    csrf: str = ""
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def html_answer(
+    body: str,
+    status: int,
+    *,
+    frame_ancestors: str,
+    settings: Settings,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """Every page the service serves (setup, embedded, connect) with the same headers: no
+    script at all, no Referer (signed URLs never leak), never cached, never sniffed."""
+    policy = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; "
+        # The Connect form redirects on to Procore's login: form-action covers redirects.
+        f"form-action 'self' {origin_of(settings.procore_login_base)}; "
+        f"frame-ancestors {frame_ancestors}"
+    )
+    return HTMLResponse(
+        body,
+        status_code=status,
+        headers={
+            "Content-Security-Policy": policy,
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            **(headers or {}),
+        },
+    )
 
 
 def page(title: str, body: str, *, narrow: bool = False) -> str:
@@ -200,6 +240,7 @@ def _connect_form(link: SignedLink) -> str:
         f'<input type="hidden" name="company" value="{link.company}">'
         f'<input type="hidden" name="expires" value="{escape(link.expires)}">'
         f'<input type="hidden" name="sig" value="{escape(link.sig)}">'
+        f'<input type="hidden" name="csrf" value="{escape(link.csrf)}">'
         "<p><button type='submit'>Connect to Procore</button> "
         "<span class='muted'>only if your company connects with a Procore user login "
         "instead of the service account</span></p></form>"

@@ -6,12 +6,14 @@ carry no script; their policy forbids any, and the signed URLs never leak as a R
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+import secrets
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.connect.service import issue_connect_link
+from app.connect.service import TooManyLinks, issue_connect_link
+from app.fields import id_from_text
 from app.logs import get_logger
 from app.runtime import Runtime, runtime_of
 from app.settings import Settings
@@ -24,6 +26,10 @@ router = APIRouter(tags=["setup"])
 
 _EMBEDDED_FRAME_ANCESTORS = "'self' https://*.procore.com"
 _FORM_BYTES = 4096
+# Double-submit CSRF token of the Connect form: a cookie only this site's pages can set, and
+# the same value in the form.
+CSRF_COOKIE = "procore_hooks_setup_csrf"
+_CSRF_MAX_AGE = 3600
 
 _NOTES = {
     links.LinkCheck.INVALID: "This link is not valid, so your company's status is not shown.",
@@ -35,30 +41,6 @@ _NOTES = {
 
 def _runtime(request: Request) -> Runtime:
     return runtime_of(request)
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _html(body: str, status: int, *, frame_ancestors: str, settings: Settings) -> HTMLResponse:
-    policy = (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; "
-        # The Connect form redirects on to Procore's login: form-action covers redirects.
-        f"form-action 'self' {_origin(settings.procore_login_base)}; "
-        f"frame-ancestors {frame_ancestors}"
-    )
-    return HTMLResponse(
-        body,
-        status_code=status,
-        headers={
-            "Content-Security-Policy": policy,
-            "Referrer-Policy": "no-referrer",
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
 
 
 def _guide(
@@ -93,18 +75,45 @@ async def setup(request: Request, company: str = "", expires: str = "", sig: str
     if not isinstance(checked, int):
         note = _NOTES.get(checked)
         status = 200 if checked == links.LinkCheck.MISSING else 403
-        return _html(
+        return pages.html_answer(
             _guide(settings, note=note), status, frame_ancestors="'none'", settings=settings
         )
     async with runtime.sessions() as session:
         state = await company_state(session, checked)
+    csrf = secrets.token_urlsafe(24)
     body = _guide(
         settings,
         state=state,
-        link=pages.SignedLink(checked, expires, sig),
+        link=pages.SignedLink(checked, expires, sig, csrf),
         key=links.embed_key(settings, checked),
     )
-    return _html(body, 200, frame_ancestors="'none'", settings=settings)
+    answer = pages.html_answer(body, 200, frame_ancestors="'none'", settings=settings)
+    answer.set_cookie(
+        CSRF_COOKIE,
+        csrf,
+        max_age=_CSRF_MAX_AGE,
+        path=links.SETUP_PATH,
+        httponly=True,
+        secure=settings.public_base_url.startswith("https://"),
+        samesite="strict",
+    )
+    return answer
+
+
+def _same_origin(request: Request, settings: Settings) -> bool:
+    """A cross-site form post is refused: browsers send Origin on every POST (and
+    Sec-Fetch-Site); when present, they must name this service."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin != pages.origin_of(settings.public_base_url):
+        return False
+    return request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
+
+
+def _csrf_ok(request: Request, submitted: str) -> bool:
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    return bool(cookie and submitted) and secrets.compare_digest(
+        cookie.encode(), submitted.encode()
+    )
 
 
 @router.post(links.SETUP_PATH + "/connect", include_in_schema=False)
@@ -114,13 +123,28 @@ async def connect(request: Request) -> Response:
     settings = runtime.settings
     raw = await request.body()
     form = parse_qs(raw[:_FORM_BYTES].decode("utf-8", "replace"))
-    company, expires, sig = (form.get(k, [""])[0] for k in ("company", "expires", "sig"))
+    company, expires, sig, csrf = (
+        form.get(k, [""])[0] for k in ("company", "expires", "sig", "csrf")
+    )
+    if not (_same_origin(request, settings) and _csrf_ok(request, csrf)):
+        note = "This form was not sent from your setup page: open your setup link and retry."
+        return pages.html_answer(
+            _guide(settings, note=note), 403, frame_ancestors="'none'", settings=settings
+        )
     checked = links.verify_setup(settings, company, expires, sig)
     if not isinstance(checked, int):
         note = _NOTES.get(checked, "This link is not valid.")
-        return _html(_guide(settings, note=note), 403, frame_ancestors="'none'", settings=settings)
-    async with runtime.sessions() as session, session.begin():
-        url = await issue_connect_link(session, settings, checked, issued_by=f"setup:{checked}")
+        return pages.html_answer(
+            _guide(settings, note=note), 403, frame_ancestors="'none'", settings=settings
+        )
+    try:
+        async with runtime.sessions() as session, session.begin():
+            url = await issue_connect_link(session, settings, checked, issued_by=f"setup:{checked}")
+    except TooManyLinks:
+        note = "Too many connect links were asked for in the last hour: retry later."
+        return pages.html_answer(
+            _guide(settings, note=note), 429, frame_ancestors="'none'", settings=settings
+        )
     log.info("setup.connect_link_issued", company_id=checked)
     answer = RedirectResponse(url, status_code=303)
     answer.headers["Referrer-Policy"] = "no-referrer"
@@ -142,11 +166,13 @@ async def embedded(
     company = links.verify_embed(settings, company_id, key)
     if company is None:
         body = pages.embedded_page(None, note="This view needs the key of your company.")
-        return _html(body, 403, frame_ancestors=_EMBEDDED_FRAME_ANCESTORS, settings=settings)
-    project = int(project_id) if project_id.isascii() and project_id.isdigit() else None
+        return pages.html_answer(
+            body, 403, frame_ancestors=_EMBEDDED_FRAME_ANCESTORS, settings=settings
+        )
+    project = id_from_text(project_id)
     async with runtime.sessions() as session:
         state = await company_state(session, company, project_id=project, recent=10)
-    return _html(
+    return pages.html_answer(
         pages.embedded_page(state),
         200,
         frame_ancestors=_EMBEDDED_FRAME_ANCESTORS,

@@ -43,6 +43,7 @@ from app.subscriptions.hooks import HooksApi
 from app.subscriptions.schedule import request_sync
 from app.webhooks import intake, payloads
 from app.webhooks.payloads import NormalisedEvent
+from app.webhooks.tokens import hook_authorization
 
 log = get_logger(__name__)
 
@@ -184,7 +185,7 @@ async def sync_company(runtime: Runtime, company_id: int, *, on_demand: bool = F
 
     calls: list[CallRecord] = []
     api = HooksApi(runtime.procore, credential, company_id, calls)
-    authorization = settings.webhook_auth_tokens[0].get_secret_value()
+    authorization = hook_authorization(settings, company_id)
     failure = await _reconcile(api, settings, authorization, row.auth_fingerprint, report)
     if failure is None and report.hook_id is not None:
         failure = await _recover_missed(runtime, api, report)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.fields import BodyId, ResourceName
 from app.models import CompanyHook, HookTrigger, TriggerState
 from app.resync import runs
 from app.subscriptions.service import SyncReport
@@ -91,8 +92,8 @@ class SyncOut(BaseModel):
 
 
 class ResyncIn(BaseModel):
-    project_id: int | None = Field(default=None, ge=1, description="Only this project")
-    resource_name: str | None = Field(default=None, description="Only this resource, e.g. RFIs")
+    project_id: BodyId | None = Field(default=None, description="Only this project")
+    resource_name: ResourceName = Field(default=None, description="Only this resource, e.g. RFIs")
 
 
 class ResyncRunOut(BaseModel):

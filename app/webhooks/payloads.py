@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -110,12 +110,35 @@ def _parse_strict_json(body: bytes) -> Any:
 
     try:
         return json.loads(
-            body.decode("utf-8"), parse_constant=refuse_constant, parse_float=finite_or_text
+            body.decode("utf-8"),
+            parse_constant=refuse_constant,
+            parse_float=finite_or_text,
+            parse_int=_int_or_literal,
         )
     except RecursionError as exc:
         raise PayloadRejected(400, None, "body is nested too deeply") from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise PayloadRejected(400, None, "body is not valid JSON") from exc
+
+
+class HugeInteger(str):
+    """An integer literal too long to convert (Python refuses over 4,300 digits, since the
+    conversion is quadratic): kept as its text (a JSON string in the stored payload, which
+    every reader can load again), and never an id."""
+
+    __slots__ = ()
+
+
+# Python's own default limit on int(str) (sys.get_int_max_str_digits()).
+_MAX_INT_DIGITS = 4300
+# A 64-bit id has at most 19 digits; a few more allow for signs, zeros and spaces.
+_MAX_ID_CHARS = 24
+
+
+def _int_or_literal(literal: str) -> int | str:
+    if len(literal.lstrip("-")) > _MAX_INT_DIGITS:
+        return HugeInteger(literal)
+    return int(literal)
 
 
 def _normalise(
@@ -253,11 +276,16 @@ def _version(data: dict[str, Any], is_v4: bool) -> str:
 
 def _int64(value: object) -> int | None:
     """Ids arrive as JSON numbers (v2/v3, beyond 2^53) or strings (v4)."""
-    if isinstance(value, bool):
+    if isinstance(value, bool | HugeInteger):
         return None
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+    elif (
+        isinstance(value, str)
+        and len(value) <= _MAX_ID_CHARS
+        and value.strip().isascii()
+        and value.strip().isdigit()
+    ):
         number = int(value.strip())
     elif isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         number = int(value)
@@ -287,14 +315,25 @@ def _cut(value: str | None, width: str) -> str | None:
     return None if value is None else value[: _WIDTHS[width]]
 
 
+# Body timestamps outside these are kept in the raw payload only: the driver turns the extreme
+# datetimes into Postgres's ±infinity, and an offset can push a moment out of range.
+_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
 def _timestamp(value: object) -> datetime | None:
-    if not isinstance(value, str):
+    """The body's `timestamp` as an aware UTC moment, or None when it is not a usable one (the
+    event is still stored: an odd timestamp is no reason to refuse a delivery)."""
+    if not isinstance(value, str) or len(value) > 64:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            return None
+        moment = parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo is not None else None
+    return moment if _EARLIEST <= moment <= _LATEST else None
 
 
 def _jsonb_text(data: dict[str, Any]) -> str:

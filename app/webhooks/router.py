@@ -12,13 +12,12 @@ The OpenAPI schema documents it like any other route (`openapi_path`).
 from __future__ import annotations
 
 import asyncio
-import hmac
 from typing import Any
 
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from app import metrics
+from app import bodies, metrics
 from app.logs import get_logger
 from app.settings import Settings
 from app.webhooks.payloads import NormalisedEvent, PayloadRejected, read_event
@@ -29,24 +28,13 @@ from app.webhooks.service import (
     StorageRefused,
     StorageUnavailable,
 )
+from app.webhooks.tokens import WebhookTokens
 
 log = get_logger(__name__)
 
 WEBHOOK_PATH = "/webhooks/procore"
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-def authorized(header: bytes | None, accepted: list[bytes]) -> bool:
-    """Compare against every accepted value (rotation) in constant time, without stopping early."""
-    if not header or not accepted:
-        return False
-    matched = False
-    for token in accepted:
-        matched |= hmac.compare_digest(header, token)
-    return matched
+# Answers given before the body was read whole: the connection cannot carry another request.
+_BODY_UNREAD = frozenset({401, 408, 413})
 
 
 class WebhookEndpoint:
@@ -55,7 +43,7 @@ class WebhookEndpoint:
     def __init__(self, settings: Settings, ingester: Ingester) -> None:
         self._settings = settings
         self._ingester = ingester
-        self._tokens = settings.webhook_token_values
+        self._tokens = WebhookTokens(settings)
         self._limit = settings.webhook_max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -66,28 +54,34 @@ class WebhookEndpoint:
             metrics.webhook_rejected("internal")
             status, content = 500, {"detail": "internal error"}
         body = orjson.dumps(content)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        if status in _BODY_UNREAD:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any]]:
         headers = dict(scope["headers"])
-        if not authorized(headers.get(b"authorization"), self._tokens):
+        presented = self._tokens.verify(headers.get(b"authorization"))
+        if presented is None:
             metrics.webhook_rejected("auth")
             return 401, {"detail": "missing or invalid Authorization header"}
         try:
-            body = await self._read_bounded(headers.get(b"content-length"), receive)
-        except BodyTooLarge:
+            body = await bodies.read_bounded(
+                receive,
+                scope,
+                limit=self._limit,
+                within=self._settings.body_read_timeout_seconds,
+            )
+        except bodies.BodyTooLarge:
             metrics.webhook_rejected("too_large")
             return 413, {"detail": f"body larger than {self._limit} bytes"}
+        except (bodies.BodyTooSlow, bodies.ClientGone):
+            metrics.webhook_rejected("too_slow")
+            return 408, {"detail": "request body not received in time"}
         try:
             event = read_event(body, own_client_id=self._settings.procore_client_id)
         except PayloadRejected as exc:
@@ -97,6 +91,18 @@ class WebhookEndpoint:
             if exc.field is not None:
                 content["field"] = exc.field
             return exc.status, content
+        if not presented.allows(event.company_id):
+            # Procore sends each company's events with that company's token: never this.
+            log.warning(
+                "webhook.company_mismatch",
+                token_company_id=presented.company_id,
+                company_id=event.company_id,
+            )
+            metrics.webhook_rejected("auth")
+            return 403, {
+                "detail": "the Authorization token belongs to another company",
+                "field": "company_id",
+            }
         try:
             result = await asyncio.wait_for(
                 self._store(event), timeout=self._settings.webhook_store_timeout_seconds
@@ -133,24 +139,6 @@ class WebhookEndpoint:
             raise primary
         return primary
 
-    async def _read_bounded(self, declared: bytes | None, receive: Receive) -> bytes:
-        if declared is not None and declared.isdigit() and int(declared) > self._limit:
-            raise BodyTooLarge
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self._limit:
-                raise BodyTooLarge
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
-
 
 def _error(description: str) -> dict[str, Any]:
     return {
@@ -170,7 +158,10 @@ OPENAPI_PATH: dict[str, Any] = {
                 "name": "Authorization",
                 "in": "header",
                 "required": True,
-                "description": "The value configured as the hook's destination_headers",
+                "description": (
+                    "The value configured as the hook's destination_headers: the company's "
+                    "own token, or a shared token (WEBHOOK_SHARED_TOKENS) for hand-made hooks"
+                ),
                 "schema": {"type": "string"},
             }
         ],
@@ -196,6 +187,8 @@ OPENAPI_PATH: dict[str, Any] = {
             "200": {"description": 'Already received (same ULID): {"status": "duplicate"}'},
             "400": _error("Body is not JSON"),
             "401": _error("Missing or wrong Authorization header"),
+            "403": _error("The token belongs to another company than the body names"),
+            "408": _error("Body not received within BODY_READ_TIMEOUT_SECONDS"),
             "413": _error("Body larger than WEBHOOK_MAX_BODY_BYTES"),
             "422": _error("JSON that cannot be stored and routed; `field` names why"),
             "503": _error("Storage unavailable; nothing acknowledged, Procore retries"),
@@ -205,6 +198,10 @@ OPENAPI_PATH: dict[str, Any] = {
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"detail": {"type": "string"}, "field": {"type": "string"}},
+    "description": "An error: `detail` says why (for invalid input, the list of what is wrong)",
+    "properties": {
+        "detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+        "field": {"type": "string"},
+    },
     "required": ["detail"],
 }

@@ -8,6 +8,9 @@ load, batches grow by themselves; when idle, a lone request is written at once.
 
 After the commit, new rows are handed to the queue in the background: the answer never waits
 on Redis, and a row whose hand-off failed is picked up by the dispatcher (it is in Postgres).
+Rows committed within `INGEST_HANDOFF_WINDOW_SECONDS` of each other go in one job (up to
+`JOB_BATCH_SIZE`): a job's fixed cost (claim, gate verdicts, one transaction to apply) is
+shared, so a steady trickle of webhooks does not turn into as many one-event jobs.
 
 Two cases skip the hand-off, so Redis stays small whatever the load:
 
@@ -121,6 +124,12 @@ class Ingester:
         self._handoff = True
         self._handoff_checked = -_HANDOFF_CHECK_S
         self._handoff_checking = False
+        # Ids committed but not yet handed to the queue: gathered for a short window, so a
+        # trickle of webhooks makes jobs of several events (a job's fixed cost is shared).
+        self._outgoing: list[int] = []
+        self._outgoing_task: asyncio.Task[None] | None = None
+        self._window = runtime.settings.ingest_handoff_window_seconds
+        self._job_size = runtime.settings.job_batch_size
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="ingester")
@@ -134,6 +143,8 @@ class Ingester:
         self._loop_task = None
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._outgoing:
+            await self._hand_to_queue(self._take_outgoing())
         if self._connections is not None:
             await self._connections.close()
 
@@ -271,7 +282,7 @@ class Ingester:
             if not pending.future.done():
                 pending.future.set_result(result)
         if to_queue and handoff:
-            self._spawn(self._hand_to_queue(to_queue))
+            self._gather_outgoing(to_queue)
 
     async def _insert_one_by_one(self, batch: list[_Pending], *, handoff: bool) -> None:
         for pending in batch:
@@ -300,7 +311,32 @@ class Ingester:
             if not pending.future.done():
                 pending.future.set_exception(StorageUnavailable(str(exc)[:200]))
 
+    def _gather_outgoing(self, event_ids: list[int]) -> None:
+        self._outgoing += event_ids
+        if len(self._outgoing) >= self._job_size:
+            self._spawn(self._hand_to_queue(self._take_outgoing()))
+        elif self._outgoing_task is None:
+            self._outgoing_task = asyncio.create_task(self._hand_after_window())
+            self._tasks.add(self._outgoing_task)
+            self._outgoing_task.add_done_callback(self._tasks.discard)
+
+    async def _hand_after_window(self) -> None:
+        try:
+            await asyncio.sleep(self._window)
+        finally:
+            self._outgoing_task = None
+        if self._outgoing:
+            await self._hand_to_queue(self._take_outgoing())
+
+    def _take_outgoing(self) -> list[int]:
+        taken, self._outgoing = self._outgoing, []
+        return taken
+
     async def _hand_to_queue(self, event_ids: list[int]) -> None:
+        for start in range(0, len(event_ids), self._job_size):
+            await self._enqueue(event_ids[start : start + self._job_size])
+
+    async def _enqueue(self, event_ids: list[int]) -> None:
         try:
             await enqueue_events(self._runtime.queue, event_ids)
         except (RedisError, OSError) as exc:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +42,9 @@ from app.procore.ids import id_of
 from app.procore.resources import ResourceType, WriteCall, WriteKind
 
 KEY_MAX_CHARS = 255
+# Keys (idempotency keys, origin ids) are text without control characters (NUL included,
+# which Postgres refuses); the API publishes the same pattern.
+KEY_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 
 
 class Refused(ValueError):
@@ -150,8 +154,8 @@ def check(
 def _check_key(name: str, value: str) -> None:
     if not value or len(value) > KEY_MAX_CHARS:
         raise Refused(name, f"1 to {KEY_MAX_CHARS} characters")
-    if not value.isprintable():
-        raise Refused(name, "printable characters only")
+    if re.fullmatch(KEY_PATTERN, value) is None:
+        raise Refused(name, "no control characters")
 
 
 def _check_payload(

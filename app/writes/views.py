@@ -7,30 +7,30 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.fields import BodyId, Flag
 from app.models import JobStatus
 from app.procore import resources
 from app.procore.resources import WriteKind
-from app.webhooks.payloads import INT64_MAX
-from app.writes.policy import KEY_MAX_CHARS
+from app.writes.policy import KEY_MAX_CHARS, KEY_PATTERN
 
 # Jobs in one bulk submission: an ERP-sized push, a sync call's worth.
 BULK_MAX_JOBS = resources.MAX_SYNC_ITEMS
-# Request bodies are bounded before they are parsed (413 above).
-JOB_BODY_MAX_BYTES = 256 * 1024
-BULK_BODY_MAX_BYTES = 8 * 1024 * 1024
+# The resources a job may name, published as an enum (the registry's written types).
+WRITABLE_ENUM: dict[str, Any] = {"enum": list(resources.WRITABLE)}
 
 
 class JobIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    company_id: int = Field(ge=1, le=INT64_MAX)
-    project_id: int | None = Field(
-        default=None, ge=1, le=INT64_MAX, description="Required for project-level resources"
+    company_id: BodyId
+    project_id: BodyId | None = Field(
+        default=None, description="Required for project-level resources"
     )
     resource_name: str = Field(
         min_length=1,
         max_length=128,
-        description=f"A registered resource written back: {', '.join(resources.WRITABLE)}",
+        json_schema_extra=WRITABLE_ENUM,
+        description="A registered resource written back",
     )
     operation: WriteKind = Field(
         description="create, update, delete, or sync (create-or-update by origin_id); creates "
@@ -41,18 +41,20 @@ class JobIn(BaseModel):
         description="The resource's fields as Procore's create/update call names them, not "
         "wrapped (the service adds the wrapper key and the scope)",
     )
-    resource_id: int | None = Field(
-        default=None, ge=1, le=INT64_MAX, description="Procore's id, for update and delete"
+    resource_id: BodyId | None = Field(
+        default=None, description="Procore's id, for update and delete"
     )
     origin_id: str | None = Field(
         default=None,
         min_length=1,
         max_length=KEY_MAX_CHARS,
+        pattern=KEY_PATTERN,
         description="Your own key for the resource (sync actions; unique per company)",
     )
     idempotency_key: str = Field(
         min_length=1,
         max_length=KEY_MAX_CHARS,
+        pattern=KEY_PATTERN,
         description="Unique per company: submitting it again answers the same job",
     )
 
@@ -114,7 +116,7 @@ class JobPage(BaseModel):
 class JobReplayIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    force: bool = Field(
+    force: Flag = Field(
         default=False,
         description="Also replay succeeded jobs, and in_doubt ones (sent again knowingly)",
     )
@@ -123,9 +125,7 @@ class JobReplayIn(BaseModel):
 class JobResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    resource_id: int | None = Field(
-        ge=1,
-        le=INT64_MAX,
+    resource_id: BodyId | None = Field(
         description="An in_doubt create: Procore's id of the resource it made (the job "
         "succeeds), or null: Procore has none (the job is sent again)",
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from app.models import AdminAction, JobStatus, OutboxEntry, WriteJob
 from app.procore import resources
 from app.runtime import Runtime
 from app.settings import Settings
+from app.writes import policy
 from tests.operator.conftest import audit_rows
 
 
@@ -484,7 +486,7 @@ async def test_random_submissions_are_answered_202_409_or_422_never_5xx(
         rows = (await session.scalars(select(WriteJob))).all()
     for row in rows:  # whatever was queued is sendable as it stands
         assert row.resource_name in resources.WRITABLE
-        assert row.idempotency_key.isprintable()
+        assert re.fullmatch(policy.KEY_PATTERN, row.idempotency_key)
 
 
 async def test_a_jobs_token_reaches_the_jobs_and_nothing_else(

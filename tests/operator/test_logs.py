@@ -16,6 +16,7 @@ import httpx
 
 from app.runtime import Runtime
 from app.settings import Settings
+from app.webhooks.tokens import hook_authorization
 from tests import payloads
 from tests.conftest import ENCRYPTION_KEY
 from tests.operator.test_metrics import free_port
@@ -44,7 +45,10 @@ async def wait_until_up(base: str) -> None:
 async def flow(base: str) -> list[str]:
     """What an operator and Procore do; returns the one-time values the service handed out."""
     handed_out: list[str] = []
-    hook = {"Authorization": SECRETS["WEBHOOK_AUTH_TOKENS"]}
+    derive = Settings(_env_file=None, webhook_auth_tokens=SECRETS["WEBHOOK_AUTH_TOKENS"])
+    token = hook_authorization(derive, 31)
+    handed_out.append(token)
+    hook = {"Authorization": token}
     admin = {"Authorization": f"Bearer {SECRETS['ADMIN_TOKEN']}"}
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
         body = payloads.v2()
@@ -128,4 +132,56 @@ async def test_logs_are_json_and_carry_no_secret(settings: Settings, db: Runtime
     for name, secret in SECRETS.items():
         assert secret not in everything, name
     for value in handed_out:  # connect state, embed key, link signature
+        assert value not in everything
+
+
+async def test_plain_uvicorn_access_logs_carry_no_secret(settings: Settings, db: Runtime) -> None:
+    """Started as `uvicorn app.main:app` (uvicorn's own logging, access log on), the request
+    lines it logs have their signed and single-use query values redacted."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        **SECRETS,
+        "APP_ENV": "development",
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "QUEUE_NAME": settings.queue_name,
+        "PROCORE_CLIENT_ID": "logs-test-client",
+        "PUBLIC_BASE_URL": base,
+        "LOG_LEVEL": "INFO",
+    }
+    api = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        await wait_until_up(base)
+        handed_out = await flow(base)
+        async with httpx.AsyncClient(base_url=base) as client:
+            await client.get(
+                "/connect/procore/callback", params={"state": "s3cr3t-state", "code": "s3cr3t-code"}
+            )
+        handed_out += ["s3cr3t-state", "s3cr3t-code"]
+    finally:
+        api.send_signal(signal.SIGTERM)
+        out, err = await asyncio.to_thread(api.communicate, timeout=30)
+    everything = out + err
+    assert '"GET /setup?company=31&expires=' in everything  # the access log is on
+    assert "sig=[redacted]" in everything
+    for name, secret in SECRETS.items():
+        assert secret not in everything, name
+    for value in handed_out:
         assert value not in everything

@@ -3,6 +3,7 @@ button, and GET /embedded (for Procore's iframe)."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -156,12 +157,12 @@ async def test_an_expired_link_is_403_with_the_public_page(
 async def test_links_survive_key_rotation_until_the_old_key_is_dropped(
     settings: Settings,
 ) -> None:
-    old_key = settings.encryption_key[0].get_secret_value()
-    new_key = "bmV3LWtleS1uZXcta2V5LW5ldy1rZXktbmV3LWtleSE="
-    link = links.setup_link(settings, 31)
+    signing = make_settings(settings.database_url, setup_link_keys="old", embed_keys="old")
+    link = links.setup_link(signing, 31)
     query = {k: v[0] for k, v in parse_qs(urlsplit(link.url).query).items()}
-    rotated = make_settings(settings.database_url, encryption_key=f"{new_key},{old_key}")
-    dropped = make_settings(settings.database_url, encryption_key=new_key)
+    rotated = make_settings(settings.database_url, setup_link_keys="new,old", embed_keys="new,old")
+    dropped = make_settings(settings.database_url, setup_link_keys="new", embed_keys="new")
+    settings = signing
     args = (query["company"], query["expires"], query["sig"])
     assert links.verify_setup(rotated, *args) == 31
     assert links.verify_setup(dropped, *args) == links.LinkCheck.INVALID
@@ -174,8 +175,12 @@ async def test_links_survive_key_rotation_until_the_old_key_is_dropped(
 async def test_connect_button_issues_a_connect_link_for_the_company(
     client: httpx.AsyncClient, db: Runtime, settings: Settings
 ) -> None:
-    query = parse_qs(urlsplit(links.setup_link(settings, 31).url).query)
-    form = {k: v[0] for k, v in query.items()}
+    signed = links.setup_link(settings, 31).url
+    query = parse_qs(urlsplit(signed).query)
+    page = await client.get(f"/setup?{urlsplit(signed).query}")  # sets the CSRF cookie
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    form = {**{k: v[0] for k, v in query.items()}, "csrf": csrf.group(1)}
     response = await client.post("/setup/connect", data=form)
     assert response.status_code == 303
     target = urlsplit(response.headers["location"])

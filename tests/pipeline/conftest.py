@@ -18,7 +18,7 @@ import pytest
 from arq.worker import Worker
 from sqlalchemy import text
 
-from app.queue import redis_settings
+from app.queue import JOB_ENCODING, redis_settings
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 from simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimulatorServer
@@ -179,6 +179,7 @@ def make_worker(
         poll_delay=0.05,
         handle_signals=False,
         burst=burst,
+        **JOB_ENCODING,
     )
 
 

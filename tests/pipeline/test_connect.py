@@ -52,7 +52,10 @@ async def test_connect_stores_the_credential_and_the_companies_it_reaches(
         calls = (
             await session.execute(text("SELECT purpose, path, status FROM procore_calls"))
         ).all()
-    assert served == {31: credential["id"], 32: credential["id"], 33: credential["id"]}
+    # The link was for company 31: the login reaches 32 and 33 too, which are left alone.
+    assert served == {31: credential["id"]}
+    assert "Now serving: " in done.text
+    assert "left as they were" in done.text
     assert {(c.purpose, c.status) for c in calls} == {("token", 200), ("connect", 200)}
 
 

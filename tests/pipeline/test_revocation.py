@@ -152,7 +152,8 @@ async def test_a_login_replaced_in_every_company_it_served_is_revoked(
     replaced_id, replaced_pair = await _other_login(prt, sim, user_id=55, companies=[31, 32])
     kept_id, kept_pair = await _other_login(prt, sim, user_id=56, companies=[33, 4242])
 
-    assert (await connect_user(prt, sim)).status_code == 200  # user 77 reaches 31, 32, 33
+    # An operator's link (no company): user 77's login serves every company it reaches.
+    assert (await connect_user(prt, sim, company_id=None)).status_code == 200  # 31, 32, 33
 
     assert await _tokens_of(prt, replaced_id) == (None, None)
     me = await sim.get(
@@ -178,7 +179,7 @@ async def test_a_login_replaced_in_every_company_it_served_is_revoked(
 async def test_removing_a_credential_revokes_its_tokens_and_falls_back(
     prt: Runtime, sim: httpx.AsyncClient
 ) -> None:
-    assert (await connect_user(prt, sim)).status_code == 200
+    assert (await connect_user(prt, sim, company_id=None)).status_code == 200
     credential_id = await _user_credential(prt)
     access, refresh_token = await _tokens_of(prt, credential_id)
     assert access is not None

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 from app.subscriptions import service
-from tests.conftest import ADMIN_TOKEN, ENCRYPTION_KEY, WEBHOOK_TOKEN
+from tests.conftest import ADMIN_TOKEN, ENCRYPTION_KEY
 from tests.pipeline.conftest import (
     all_final,
     api_client,
@@ -148,7 +148,8 @@ async def test_cli_sync_of_an_unchanged_company_writes_nothing_and_reenables_a_d
         "PROCORE_LOGIN_BASE": settings.procore_login_base,
         "PROCORE_CLIENT_ID": settings.procore_client_id,
         "PROCORE_CLIENT_SECRET": settings.procore_client_secret.get_secret_value(),
-        "WEBHOOK_AUTH_TOKENS": WEBHOOK_TOKEN,
+        # The secrets the in-process sync derived company 31's token from.
+        "WEBHOOK_AUTH_TOKENS": ",".join(t.get_secret_value() for t in settings.webhook_auth_tokens),
         "ENCRYPTION_KEY": ENCRYPTION_KEY,
         "PUBLIC_BASE_URL": settings.public_base_url,
         "COLUMNS": "200",

@@ -21,8 +21,9 @@ from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 from app.subscriptions import service
 from app.subscriptions.views import hooks_of
+from app.webhooks.tokens import hook_authorization
 from simulator.resources import KINDS
-from tests.conftest import WEBHOOK_TOKEN
+from tests.conftest import WEBHOOK_SECRET
 from tests.pipeline.conftest import wait_for
 from tests.subscriptions.conftest import free_port, sim_webhooks
 
@@ -76,7 +77,8 @@ async def test_one_hook_then_nothing_then_rotation_then_reenable(
         assert len(ours) == 1
         hook = ours[0]
         assert hook["destination_url"] == "http://receiver.test/webhooks/procore"
-        assert hook["destination_headers"] == {"Authorization": WEBHOOK_TOKEN}
+        # The company's own token (app.webhooks.tokens), not a value shared by every company.
+        assert hook["destination_headers"] == {"Authorization": hook_authorization(settings, 31)}
         assert hook["owned_by_company_id"] == 31
         assert {(t["resource_name"], t["event_type"]) for t in hook["triggers"]} == wanted
         # Nothing Procore lists in `except` was asked for: Project Vendors' updates ended.
@@ -94,7 +96,7 @@ async def test_one_hook_then_nothing_then_rotation_then_reenable(
         # Rotation: a new first WEBHOOK_AUTH_TOKENS value is pushed to the hook.
         rotated = pipeline_settings(
             public_base_url="http://receiver.test",
-            webhook_auth_tokens=f"rotated-token,{WEBHOOK_TOKEN}",
+            webhook_auth_tokens=f"rotated-secret,{WEBHOOK_SECRET}",
         )
         other = open_runtime(rotated, name="subscriptions-test-rotated")
         try:
@@ -105,7 +107,9 @@ async def test_one_hook_then_nothing_then_rotation_then_reenable(
         assert third.changes == [f"update hook {hook['id']}: destination_headers"]
         state = await sim_webhooks(sim)
         by_ns = {h["namespace"]: h for h in state["hooks"]}
-        assert by_ns["procore-hooks"]["destination_headers"] == {"Authorization": "rotated-token"}
+        assert by_ns["procore-hooks"]["destination_headers"] == {
+            "Authorization": hook_authorization(rotated, 31)
+        }
         assert by_ns["someone-else"]["destination_headers"] == {"Authorization": "theirs"}
         assert by_ns["someone-else"]["destination_url"] == "http://elsewhere.test/hook"
         assert len(state["hooks"]) == 2
