@@ -207,7 +207,7 @@ async def job_events(
 
 
 @router.get(
-    "/{job_id}",
+    "/{job_id:int}",
     summary="One job: status, attempts, Procore's answer, the resulting resource id",
     responses={404: {"model": Problem}},
 )
@@ -236,7 +236,7 @@ async def _act(
 
 
 @router.post(
-    "/{job_id}/cancel",
+    "/{job_id:int}/cancel",
     summary="Cancel a job not yet done (queued, retrying, parked or in_doubt)",
     responses=_ACTION_ERRORS,
 )
@@ -245,7 +245,7 @@ async def cancel_job(session: Session, actor: Actor, job_id: PathId) -> JobDetai
 
 
 @router.post(
-    "/{job_id}/replay",
+    "/{job_id:int}/replay",
     summary="Send a failed or cancelled job again (attempts reset, its place in order kept)",
     responses=_ACTION_ERRORS,
 )
@@ -257,7 +257,7 @@ async def replay_job(
 
 
 @router.post(
-    "/{job_id}/resolve",
+    "/{job_id:int}/resolve",
     summary="Settle an in_doubt create: Procore made this resource, or made none (send again)",
     responses=_ACTION_ERRORS,
 )

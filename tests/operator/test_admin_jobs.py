@@ -543,3 +543,13 @@ async def test_a_thousand_jobs_fit_a_bulk_and_its_cap_is_its_own(
             )
     assert refused.status_code == 413
     assert await stored(db) == 1000
+
+
+async def test_a_method_the_bulk_route_does_not_take_is_405_not_a_job_id(
+    client: httpx.AsyncClient, db: Runtime, admin: dict[str, str]
+) -> None:
+    """`/admin/jobs/bulk` is not `/admin/jobs/{job_id}` with the id "bulk" (schemathesis
+    ST204: an undeclared method answers 405 naming the declared ones)."""
+    answer = await client.get("/admin/jobs/bulk", headers=admin)
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
