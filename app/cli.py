@@ -350,6 +350,143 @@ cli.add_typer(_hooks_commands(), name="hooks")
 cli.add_typer(_keys_commands(), name="keys")
 
 
+def _jobs_commands() -> typer.Typer:
+    group = typer.Typer(
+        help="Write jobs: the connector's own changes to Procore (the same, audited, as "
+        "/admin/jobs)."
+    )
+
+    def refused(exc: Exception) -> typer.Exit:
+        typer.secho(f"jobs: {exc}", fg=typer.colors.RED, err=True)
+        return typer.Exit(2)
+
+    @group.command("submit")
+    def submit(
+        source: Annotated[
+            str, typer.Argument(help='JSON file (- for stdin): a job, a list, or {"jobs": [...]}')
+        ],
+    ) -> None:
+        """Queue jobs (all or nothing, in the order given); prints each one's id and status."""
+        from app.admin import jobs_console
+
+        settings = _settings()
+        try:
+            text = sys.stdin.read() if source == "-" else Path(source).read_text()
+            jobs = jobs_console.read_jobs(text, settings)
+            accepted = asyncio.run(jobs_console.submit(settings, jobs))
+        except (OSError, jobs_console.Refused) as exc:
+            raise refused(exc) from exc
+        typer.echo(jobs_console.dumps(accepted))
+
+    @group.command("list")
+    def listing(
+        status: Annotated[
+            list[str] | None, typer.Option("--status", help="Status (repeatable).")
+        ] = None,
+        company: Annotated[int | None, typer.Option(help="Company id.")] = None,
+        resource: Annotated[str | None, typer.Option(help="Resource name.")] = None,
+        limit: Annotated[int, typer.Option(min=1, max=500, help="At most this many.")] = 50,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """The newest jobs, by status, company and resource."""
+        from rich.console import Console
+
+        from app.admin import jobs_console
+        from app.models import JobStatus
+
+        settings = _settings()
+        try:
+            statuses = [JobStatus(s) for s in status or []]
+        except ValueError as exc:
+            raise refused(exc) from exc
+        asyncio.run(
+            jobs_console.listing(
+                settings,
+                statuses=statuses,
+                company_id=company,
+                resource_name=resource,
+                limit=limit,
+                as_json=as_json,
+                out=Console(),
+            )
+        )
+
+    @group.command("show")
+    def show(job_id: Annotated[int, typer.Argument(min=1)]) -> None:
+        """One job: status, attempts, Procore's answer, the resource id."""
+        from app.admin import jobs_console
+
+        found = asyncio.run(jobs_console.show(_settings(), job_id))
+        if found is None:
+            raise refused(ValueError(f"job {job_id} not found"))
+        typer.echo(jobs_console.dumps(found))
+
+    def action(
+        job_id: int, what: str, *, force: bool = False, resource_id: int | None = None
+    ) -> None:
+        from app.admin import jobs_console, service
+
+        try:
+            done = asyncio.run(
+                jobs_console.act(
+                    _settings(),
+                    job_id,
+                    service.JobAction(what),
+                    force=force,
+                    resource_id=resource_id,
+                )
+            )
+        except jobs_console.Refused as exc:
+            raise refused(exc) from exc
+        typer.echo(jobs_console.dumps(done))
+
+    @group.command("cancel")
+    def cancel(job_id: Annotated[int, typer.Argument(min=1)]) -> None:
+        """Cancel a job not yet done (queued, retrying, parked or in_doubt)."""
+        action(job_id, "cancel")
+
+    @group.command("replay")
+    def replay(
+        job_id: Annotated[int, typer.Argument(min=1)],
+        force: Annotated[
+            bool, typer.Option(help="Also succeeded and in_doubt jobs (sent again knowingly).")
+        ] = False,
+    ) -> None:
+        """Send a failed or cancelled job again (attempts reset, its place in order kept)."""
+        action(job_id, "replay", force=force)
+
+    @group.command("resolve")
+    def resolve(
+        job_id: Annotated[int, typer.Argument(min=1)],
+        resource_id: Annotated[
+            int | None, typer.Option(min=1, help="Procore's id of what the create made.")
+        ] = None,
+        not_made: Annotated[
+            bool, typer.Option("--not-made", help="Procore has nothing: send it again.")
+        ] = False,
+    ) -> None:
+        """Settle an in_doubt create: what Procore made (--resource-id), or --not-made."""
+        if (resource_id is None) == (not not_made):
+            raise refused(ValueError("give exactly one of --resource-id and --not-made"))
+        action(job_id, "resolve", resource_id=resource_id)
+
+    @group.command("events")
+    def events(
+        after: Annotated[str | None, typer.Option(help="`next_cursor` of the last call.")] = None,
+        limit: Annotated[int, typer.Option(min=1, max=500)] = 100,
+    ) -> None:
+        """The jobs' outcomes after a cursor, in order (JSON, with the next cursor)."""
+        from app.admin import jobs_console
+
+        try:
+            page = asyncio.run(jobs_console.events(_settings(), after=after, limit=limit))
+        except jobs_console.Refused as exc:
+            raise refused(exc) from exc
+        typer.echo(jobs_console.dumps(page))
+
+    return group
+
+
 def _destination_commands() -> typer.Typer:
     group = typer.Typer(help="Destinations: where changes are delivered (signed webhooks).")
     from rich.console import Console
@@ -447,6 +584,7 @@ def _destination_commands() -> typer.Typer:
     return group
 
 
+cli.add_typer(_jobs_commands(), name="jobs")
 cli.add_typer(_destination_commands(), name="destinations")
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from types import MappingProxyType
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -15,7 +16,9 @@ from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from app import bodies, docs
+from app.admin import jobs as jobs_api
 from app.admin.destinations import router as destinations_router
+from app.admin.jobs import router as jobs_router
 from app.admin.router import admin_actor
 from app.admin.router import router as admin_router
 from app.connect.router import router as connect_router
@@ -34,6 +37,7 @@ ROUTERS: list[APIRouter] = [
     health_router,
     connect_router,
     admin_router,
+    jobs_router,
     destinations_router,
     metrics_router,
     setup_router,
@@ -47,6 +51,8 @@ class ServiceApp(FastAPI):
     # BODY_READ_TIMEOUT_SECONDS), set by create_app.
     body_limit: int = 64 * 1024
     body_timeout: float = 10.0
+    # Routes whose bodies may be larger (the write jobs' submissions), by exact path.
+    body_limits: Mapping[str, int] = MappingProxyType({})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -58,8 +64,9 @@ class ServiceApp(FastAPI):
                 await self.state.webhook_endpoint(scope, receive, send)
                 return
             # Bounded before routing, parsing or authentication see a byte of it.
+            limit = self.body_limits.get(scope["path"], self.body_limit)
             bounded = await bodies.buffered(
-                scope, receive, send, limit=self.body_limit, within=self.body_timeout
+                scope, receive, send, limit=limit, within=self.body_timeout
             )
             if bounded is None:
                 return
@@ -146,6 +153,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             dependencies=[Depends(admin_actor)],
         )
     app.body_limit = settings.api_max_body_bytes
+    app.body_limits = jobs_api.body_caps(settings)
     app.body_timeout = settings.body_read_timeout_seconds
     for router in ROUTERS:
         app.include_router(router)
@@ -184,7 +192,9 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     """422 with the errors, as FastAPI answers, but bounded, and safe for bodies that are not
-    UTF-8 (the default handler echoes the raw bytes and fails on them with a 500)."""
+    UTF-8 (the default handler echoes the raw bytes and fails on them with a 500) and for
+    strings holding lone surrogates (valid JSON escapes, not encodable as UTF-8 again: a key
+    of the body in `loc`)."""
     assert isinstance(exc, RequestValidationError)
     # A body of thousands of wrong items would otherwise be answered with thousands of errors,
     # each echoing its input: the first few, without the input, say what is wrong.
@@ -193,7 +203,11 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         for error in exc.errors()[:_MAX_ERRORS]
     ]
     encoded = jsonable_encoder(
-        errors, custom_encoder={bytes: lambda raw: raw.decode("utf-8", "replace")}
+        errors,
+        custom_encoder={
+            bytes: lambda raw: raw.decode("utf-8", "replace"),
+            str: lambda text: text.encode("utf-8", "replace").decode("utf-8"),
+        },
     )
     return JSONResponse({"detail": encoded}, status_code=422)
 

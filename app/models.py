@@ -26,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from app.procore.resources import WriteKind
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -621,4 +623,90 @@ class DeadLetter(Base):
             "id",
             postgresql_where=text("replay_requested_at IS NOT NULL"),
         ),
+    )
+
+
+class JobStatus(StrEnum):
+    """A write job's state (app.writes)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    # Held by a gate (no call); released in submission order when it opens.
+    PARKED = "parked"
+    # A plain create's answer was lost and Procore cannot be asked whether it acted: an
+    # operator resolves it (it exists: resolve with its id; it does not: replay).
+    IN_DOUBT = "in_doubt"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# A company's lane: the jobs still to run, taken in id (submission) order.
+LANE_STATUSES = (JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.RUNNING)
+JOB_FINAL_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class WriteJob(Base):
+    """One change the connector asked to make in Procore, run by the workers (app.writes).
+
+    The idempotency key is unique per company: submitting it again answers the same job.
+    `sent_at` is set before a plain (non-sync) call is sent and cleared when its answer is
+    written: found set on the next claim, it means the answer was lost.
+    """
+
+    __tablename__ = "write_jobs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    company_id: Mapped[int] = mapped_column(BigInteger)
+    project_id: Mapped[int | None] = mapped_column(BigInteger)
+    resource_name: Mapped[str] = mapped_column(String(128))
+    operation: Mapped[WriteKind] = mapped_column(_enum(WriteKind, "write_kind"))
+    # The resource written: given for update and delete, Procore's id once created.
+    resource_id: Mapped[int | None] = mapped_column(BigInteger)
+    origin_id: Mapped[str | None] = mapped_column(String(255))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    # SHA-256 of the request: the same key with another request is refused.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus, "write_job_status"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    claims: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    gate_id: Mapped[int | None] = mapped_column(ForeignKey("gates.id", ondelete="SET NULL"))
+    credential_id: Mapped[int | None] = mapped_column(
+        ForeignKey("credentials.id", ondelete="SET NULL")
+    )
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # Procore's answer for this job: the resource, or its per-item errors, or the error body.
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    submitted_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("company_id", "idempotency_key", name="uq_write_jobs_idempotency"),
+        # Each company's lane, in submission order; small however large the table grows.
+        Index(
+            "ix_write_jobs_lane",
+            "company_id",
+            "id",
+            postgresql_where=text("status IN ('queued', 'retrying', 'running')"),
+        ),
+        Index(
+            "ix_write_jobs_parked",
+            "gate_id",
+            "id",
+            postgresql_where=text("status = 'parked'"),
+        ),
+        Index("ix_write_jobs_status_id", "status", "id"),
+        Index("ix_write_jobs_company_status_id", "company_id", "status", "id"),
     )

@@ -31,6 +31,7 @@ from app.settings import Settings
 PROCESS_EVENTS = "process_events"
 SYNC_HOOKS = "sync_hooks"
 RUN_RESYNC = "run_resync"
+RUN_WRITES = "run_writes"
 DELIVER = "deliver"
 
 
@@ -114,6 +115,16 @@ async def enqueue_resync(pool: ArqRedis, run_id: int, attempts: int) -> None:
     """Run (or resume) a resync: one job per claim of the run."""
     await pool.enqueue_job(
         RUN_RESYNC, run_id, _job_id=f"{pool.default_queue_name}:resync:{run_id}:{attempts}"
+    )
+
+
+async def enqueue_writes(pool: ArqRedis, company_id: int) -> None:
+    """Run a company's lane of write jobs (a fresh id per hand-off; the lane's claim in
+    Postgres makes two runs of one company harmless)."""
+    await pool.enqueue_job(
+        RUN_WRITES,
+        company_id,
+        _job_id=f"{pool.default_queue_name}:writes:{company_id}:{uuid.uuid4().hex[:12]}",
     )
 
 

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     webhook_shared_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     # Bearer tokens for /admin, a list so they can be rotated.
     admin_token: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # Bearer tokens that reach /admin/jobs only (the connector's own system submits its writes
+    # with one, without the rest of the admin API); optional.
+    jobs_token: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     # MultiFernet keys, newest first.
     encryption_key: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
 
@@ -162,6 +165,14 @@ class Settings(BaseSettings):
     parked_retention_days: float = Field(default=14.0, gt=0)
     release_batch_size: int = Field(default=500, ge=1)
 
+    # Write jobs (app.writes): items per sync call (Procore takes at most 1000), jobs a worker
+    # takes from one company's lane at a time, the largest payload a job may carry, and the
+    # body cap of a bulk submission (POST /admin/jobs/bulk; up to 1000 jobs).
+    write_sync_batch_size: int = Field(default=resources.MAX_SYNC_ITEMS, ge=1, le=1000)
+    write_lane_batch_size: int = Field(default=1000, ge=1, le=10_000)
+    write_payload_max_bytes: int = Field(default=32 * 1024, ge=256, le=128 * 1024)
+    write_bulk_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+
     # Downstream delivery (app.delivery): destinations get signed deliveries (Standard
     # Webhooks). A failing destination is retried one message at a time with full-jitter
     # backoff; DELIVERY_PARK_THRESHOLD failures in a row park it, and then only probes (one
@@ -231,6 +242,7 @@ class Settings(BaseSettings):
         "webhook_auth_tokens",
         "webhook_shared_tokens",
         "admin_token",
+        "jobs_token",
         "encryption_key",
         "metrics_token",
         "setup_link_keys",
@@ -306,6 +318,7 @@ class Settings(BaseSettings):
             ("METRICS_TOKEN", self.metrics_token),
             ("SETUP_LINK_KEYS", self.setup_link_keys),
             ("EMBED_KEYS", self.embed_keys),
+            ("JOBS_TOKEN", self.jobs_token),
         )
         for name, values in (*tokens, ("ENCRYPTION_KEY", self.encryption_key)):
             texts = [v.get_secret_value() for v in values]

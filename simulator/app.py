@@ -20,6 +20,7 @@ from simulator.seed import DEFAULT_SEED, Seed
 from simulator.sender import Sender
 from simulator.state import Simulator
 from simulator.webhooks import WebhooksApi
+from simulator.writes import WritesApi
 
 
 class SimulatorApp:
@@ -42,6 +43,7 @@ class SimulatorApp:
         routes = [
             *OAuthApi(sim).routes(),
             *rest.routes(),
+            *WritesApi(sim, sender, rest).routes(),
             *WebhooksApi(sim, sender, rest).routes(),
             *ControlApi(sim, sender).routes(),
         ]

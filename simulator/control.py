@@ -20,7 +20,8 @@ Behaviour:
   "retry_after_on_429"}` (any subset; fresh windows start).
 - `PUT /_sim/load_shedding` `{"active", "retry_after_s"?, "company_id"?}`.
 - `PUT /_sim/faults` `{"latency_ms", "latency_jitter_ms", "error_rate", "error_status",
-  "drop_rate", "include_oauth", "company_id"?, "rng_seed"?}` (replaces that scope's faults);
+  "drop_rate", "lost_answer_rate", "include_oauth", "company_id"?, "rng_seed"?}` (replaces
+  that scope's faults; `lost_answer_rate`: the call is acted on, then the answer is lost);
   `DELETE /_sim/faults` clears every fault and all load shedding.
 - `PUT /_sim/tokens` `{"access_token_ttl_s"}` (new tokens); `POST /_sim/tokens/expire`.
 - `PUT /_sim/switches` `{"not_installed_status": 401|403, "refresh_reuse_revokes_family",
@@ -47,7 +48,8 @@ Observation:
   "client_closed"; a call's company is the one it is about, see `simulator.edge`);
   `DELETE /_sim/calls` zeroes the call counters only.
 - `GET /_sim/stats` → token grants, refreshes, OAuth errors, 429s, faults, most concurrent
-  in-flight calls per company, deliveries by outcome.
+  in-flight calls per company, deliveries by outcome, and `writes`: the changes clients'
+  write calls applied, by kind and create|update|delete (simulator.writes).
 """
 
 from __future__ import annotations
@@ -554,6 +556,7 @@ class ControlApi:
                 "faults": {
                     "errors": faults.errors,
                     "drops": faults.drops,
+                    "lost_answers": faults.lost_answers,
                     "shed": faults.shed,
                     "delayed": faults.delayed,
                 },
@@ -567,6 +570,7 @@ class ControlApi:
                     "total": sim.calls.max_in_flight_total,
                 },
                 "deliveries": dict(self.sender.outcomes),
+                "writes": _writes_view(sim),
             }
         )
 
@@ -597,6 +601,14 @@ class ControlApi:
             "project_id": resource.project_id,
             "body": render(resource, self.sim.company_name(resource.company_id)),
         }
+
+
+def _writes_view(sim: Simulator) -> dict[str, dict[str, int]]:
+    """Changes clients' write calls applied, by kind and create|update|delete."""
+    view: dict[str, dict[str, int]] = {}
+    for (kind, operation), n in sorted(sim.writes_applied.items()):
+        view.setdefault(kind, {})[operation] = n
+    return view
 
 
 async def _parse(request: Request, model: type[Model]) -> Model | Response:

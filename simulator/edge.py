@@ -4,13 +4,14 @@ Every call is counted exactly once, when it ends, under the company it is about 
 `/companies/{id}` in its path, else its `company_id` parameter, else its
 `Procore-Company-Id` header), the project its path or `project_id` parameter names, its path
 and its status (`"dropped"` when the simulator closed the connection without an answer,
-`"client_closed"` when the client went away before it was answered). The in-flight
+`"lost:<status>"` when it acted on the call and then closed the connection instead of
+answering, `"client_closed"` when the client went away before it was answered). The in-flight
 count per company is tracked so tests can see how many calls a service let through to one
 company at once.
 
 Faults are decided before the call reaches OAuth or REST logic, as a struggling load
 balancer or app server would produce them: load shedding (503 + Retry-After), latency,
-5xx answers and dropped connections.
+5xx answers and dropped connections; and answers lost after the call was acted on.
 
 A dropped connection is a true drop: the TCP connection is aborted and the client sees the
 peer close without any answer. ASGI has no message for that, so the transport is taken from
@@ -75,6 +76,20 @@ class Edge:
                     return
                 receive = _replay(first, receive)
             if decision.action is Action.DROP:
+                await _drop(send)
+                return
+            if decision.action is Action.LOSE_ANSWER:
+                # Acted on, answer never delivered: run the call, keep what it says, cut.
+                async def swallowed(message: Message) -> None:
+                    nonlocal status
+                    if message["type"] == "http.response.start":
+                        status = f"lost:{message['status']}"
+
+                try:
+                    await self.app(scope, receive, swallowed)
+                except ClientDisconnect:
+                    status = CLIENT_CLOSED
+                    return
                 await _drop(send)
                 return
             if decision.action is Action.SHED:

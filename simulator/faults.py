@@ -26,6 +26,9 @@ class FaultSettings(BaseModel):
     # permission and rate-limit refusals have their own models, not this switch.
     error_status: int = Field(default=500, ge=400, le=599)
     drop_rate: float = Field(default=0.0, ge=0, le=1)
+    # The call is acted on, then its connection closes before the answer: the client cannot
+    # tell whether a write happened (the case a lost answer to a create is about).
+    lost_answer_rate: float = Field(default=0.0, ge=0, le=1)
     # OAuth endpoints are spared unless asked: most tests want faults on data calls only.
     include_oauth: bool = False
 
@@ -41,6 +44,7 @@ class Action(Enum):
     PROCEED = "proceed"
     ERROR = "error"
     DROP = "drop"
+    LOSE_ANSWER = "lose_answer"
     SHED = "shed"
 
 
@@ -59,6 +63,7 @@ PROCEED = Decision(0.0, Action.PROCEED)
 class FaultCounts:
     errors: int = 0
     drops: int = 0
+    lost_answers: int = 0
     shed: int = 0
     delayed: int = 0
 
@@ -94,7 +99,7 @@ class FaultPlan:
             latency += self.rng.uniform(0.0, s.latency_jitter_ms) / 1000.0
         if latency:
             self.counts.delayed += 1
-        if s.drop_rate or s.error_rate:
+        if s.drop_rate or s.error_rate or s.lost_answer_rate:
             draw = self.rng.random()
             if draw < s.drop_rate:
                 self.counts.drops += 1
@@ -102,6 +107,9 @@ class FaultPlan:
             if draw < s.drop_rate + s.error_rate:
                 self.counts.errors += 1
                 return Decision(latency, Action.ERROR, s.error_status)
+            if draw < s.drop_rate + s.error_rate + s.lost_answer_rate:
+                self.counts.lost_answers += 1
+                return Decision(latency, Action.LOSE_ANSWER)
         return Decision(latency, Action.PROCEED)
 
     def _shedding_for(self, company_id: int | None) -> Shedding:
@@ -113,4 +121,6 @@ class FaultPlan:
 
 
 def _idle(s: FaultSettings) -> bool:
-    return not (s.latency_ms or s.latency_jitter_ms or s.error_rate or s.drop_rate)
+    return not (
+        s.latency_ms or s.latency_jitter_ms or s.error_rate or s.drop_rate or s.lost_answer_rate
+    )

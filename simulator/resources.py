@@ -19,6 +19,10 @@ is a required query parameter (`?project_id`, `?company_id`).
 A resource is stored as a small record (kind, ids, timestamps, fields) and rendered into the
 body its show route answers. Updates bump `updated_at` (strictly increasing, millisecond
 precision) and change one visible field.
+
+Kinds with `writes` also take Procore's create, update, delete and sync calls
+(simulator.writes): the routes, the body's wrapper key, where the scope goes, and the fields a
+create must carry, each from the operation the entry names.
 """
 
 from __future__ import annotations
@@ -35,6 +39,27 @@ _V10 = "/rest/v1.0"
 _V11 = "/rest/v1.1"
 _P = "/rest/v1.0/projects/{project_id}"
 _P11 = "/rest/v1.1/projects/{project_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Writes:
+    """The calls that change a kind. Route templates as above (`?project_id`: a required
+    query parameter); create is POST, update and sync PATCH, delete DELETE."""
+
+    operations: tuple[str, ...]
+    # The create/update body key holding the fields (`{"rfi": {...}}`).
+    wrapper: str | None = None
+    create: str | None = None
+    update: str | None = None
+    delete: str | None = None
+    sync: str | None = None
+    # Body keys that name the scope, required by the create/update (and by the sync) call.
+    body_scope: tuple[str, ...] = ()
+    sync_body_scope: tuple[str, ...] = ()
+    # Fields a new resource must have (a create, or a sync item that creates).
+    create_requires: tuple[str, ...] = ()
+    update_requires: tuple[str, ...] = ()
+    delete_status: int = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +89,7 @@ class Kind:
     # Fields the show answers that lists leave out (Procore's compact list views).
     show_only: tuple[str, ...] = ()
     extra: dict[str, JSON] = field(default_factory=dict)
+    writes: Writes | None = None
 
     def all_lists(self) -> tuple[str, ...]:
         return self.lists + self.inactive_lists
@@ -144,7 +170,15 @@ def _log(name: str, segment: str, op: str, *, approval: bool = False) -> Kind:
     )
 
 
-def _contract(name: str, path: str, op: str, show: str | None = None) -> Kind:
+def _contract(
+    name: str, path: str, op: str, show: str | None = None, *, synced: bool = False
+) -> Kind:
+    writes = Writes(
+        (f"RestV10{op}SyncPatch", f"RestV10{op}IdDelete"),
+        sync=f"{_V10}/{path}/sync",
+        sync_body_scope=("project_id",),
+        delete=f"{_V10}/{path}/{{id}}?project_id",
+    )
     return Kind(
         name,
         False,
@@ -154,6 +188,7 @@ def _contract(name: str, path: str, op: str, show: str | None = None) -> Kind:
         lambda rid: {"number": str(rid % 1000), "title": f"{name} {rid}", "status": "Draft"},
         changing="title",
         category="Construction Financials",
+        writes=writes if synced else None,
     )
 
 
@@ -171,6 +206,12 @@ KINDS_LIST: tuple[Kind, ...] = (
         activity="active",
         status_filter=True,
         category="Core",
+        writes=Writes(
+            ("RestV10ProjectsSyncPatch",),
+            sync=f"{_V10}/projects/sync",
+            sync_body_scope=("company_id",),
+            create_requires=("name",),
+        ),
     ),
     Kind(
         "Company Users",
@@ -193,6 +234,12 @@ KINDS_LIST: tuple[Kind, ...] = (
         inactive_lists=(f"{_V10}/companies/{{company_id}}/users/inactive",),
         activity="is_active",
         category="Core",
+        writes=Writes(
+            ("RestV10CompaniesCompanyIdUsersSyncPatch",),
+            sync=f"{_V10}/companies/{{company_id}}/users/sync",
+            # RestV10CompaniesCompanyIdUsersPost: `email_address` and `last_name`.
+            create_requires=("email_address", "last_name"),
+        ),
     ),
     Kind(
         "Company Vendors",
@@ -210,6 +257,13 @@ KINDS_LIST: tuple[Kind, ...] = (
         inactive_lists=(f"{_V10}/companies/{{company_id}}/vendors/inactive",),
         activity="is_active",
         category="Core",
+        writes=Writes(
+            ("RestV10VendorsSyncPatch",),
+            sync=f"{_V10}/vendors/sync",
+            sync_body_scope=("company_id",),
+            # RestV10VendorsPost: `vendor.name`.
+            create_requires=("name",),
+        ),
     ),
     Kind(
         "Departments",
@@ -292,6 +346,13 @@ KINDS_LIST: tuple[Kind, ...] = (
             "reference": None,
         },
         changing="subject",
+        writes=Writes(
+            ("RestV10ProjectsProjectIdRfisPost", "RestV10ProjectsProjectIdRfisIdPatch"),
+            wrapper="rfi",
+            create=f"{_P}/rfis",
+            update=f"{_P}/rfis/{{id}}",
+            create_requires=("subject", "question", "rfi_manager_id"),
+        ),
     ),
     Kind(
         "Submittals",
@@ -382,6 +443,22 @@ KINDS_LIST: tuple[Kind, ...] = (
         },
         changing="description",
         category="Quality & Safety",
+        writes=Writes(
+            (
+                "RestV10ObservationsItemsPost",
+                "RestV10ObservationsItemsIdPatch",
+                "RestV10ProjectsProjectIdObservationsItemsIdDelete",
+            ),
+            wrapper="observation",
+            create=f"{_V10}/observations/items",
+            update=f"{_V10}/observations/items/{{id}}",
+            delete=f"{_P}/observations/items/{{id}}",
+            body_scope=("project_id",),
+            create_requires=("name", "type_id"),
+            update_requires=("name", "type_id"),
+            # "Sends the specified Observation Item to the recycle bin": 204 No Content.
+            delete_status=204,
+        ),
     ),
     Kind(
         "Inspection Checklists",
@@ -413,8 +490,13 @@ KINDS_LIST: tuple[Kind, ...] = (
         "PrimeContracts",
         f"{_V10}/prime_contract/{{id}}?project_id",
     ),
-    _contract("Purchase Order Contracts", "purchase_order_contracts", "PurchaseOrderContracts"),
-    _contract("Work Order Contracts", "work_order_contracts", "WorkOrderContracts"),
+    _contract(
+        "Purchase Order Contracts",
+        "purchase_order_contracts",
+        "PurchaseOrderContracts",
+        synced=True,
+    ),
+    _contract("Work Order Contracts", "work_order_contracts", "WorkOrderContracts", synced=True),
     Kind(
         "Change Events",
         False,
@@ -445,6 +527,16 @@ KINDS_LIST: tuple[Kind, ...] = (
         lambda rid: {"description": f"Direct cost {rid}", "status": "draft", "grand_total": "0.0"},
         changing="description",
         category="Construction Financials",
+        writes=Writes(
+            (
+                "RestV10ProjectsProjectIdDirectCostsSyncPatch",
+                "RestV11ProjectsProjectIdDirectCostsIdDelete",
+            ),
+            sync=f"{_P}/direct_costs/sync",
+            delete=f"{_P11}/direct_costs/{{id}}",
+            # RestV11ProjectsProjectIdDirectCostsPost: what a new direct cost needs.
+            create_requires=("invoice_number", "vendor_id", "direct_cost_type"),
+        ),
     ),
     Kind(
         "Direct Cost Line Items",
@@ -479,6 +571,12 @@ KINDS_LIST: tuple[Kind, ...] = (
         ("RestV10CostCodesIdGet", "RestV10CostCodesGet"),
         lambda rid: {"code": f"{rid % 100:02d}-000", "name": f"Cost code {rid}"},
         category="Construction Financials",
+        writes=Writes(
+            ("RestV10CostCodesSyncPatch",),
+            sync=f"{_V10}/cost_codes/sync?project_id",
+            # RestV10CostCodesPost: `cost_code.name` and `cost_code.code`.
+            create_requires=("name", "code"),
+        ),
     ),
     Kind(
         "Payment Applications",
@@ -677,6 +775,15 @@ def apply_update(
     stamp = _truncate_to_millis(now)
     floor = resource.updated_at + timedelta(milliseconds=1)
     resource.updated_at = max(stamp, floor)
+
+
+def apply_write(resource: Resource, now: datetime, fields: dict[str, JSON]) -> None:
+    """Change the resource as a client's update call asks: exactly those fields, a later
+    `updated_at`."""
+    resource.revision += 1
+    resource.fields.update(fields)
+    stamp = _truncate_to_millis(now)
+    resource.updated_at = max(stamp, resource.updated_at + timedelta(milliseconds=1))
 
 
 def render(resource: Resource, company_name: str) -> dict[str, JSON]:

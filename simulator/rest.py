@@ -250,10 +250,17 @@ class RestApi:
         return index
 
     def _scope(
-        self, request: Request, kind: Kind, template: str
+        self,
+        request: Request,
+        kind: Kind,
+        template: str,
+        *,
+        company_id: int | None = None,
+        project_id: int | None = None,
     ) -> tuple[Caller, int, int | None] | Response:
         """Authenticate and resolve the company and project a resource call is about: from
-        the path, else the query, else (the company) the `Procore-Company-Id` header."""
+        the path, else the query, else what the body names (`company_id`, `project_id`
+        given by a write), else (the company) the `Procore-Company-Id` header."""
         caller = self._caller(request)
         if isinstance(caller, Response):
             return caller
@@ -262,23 +269,26 @@ class RestApi:
         for name in required:
             if _int(query.get(name)) is None:
                 return errors_answer(400, f"{name} is required", headers=caller.headers)
-        company_id: int = (
+        company: int = (
             request.path_params.get("company_id")
             or _int(query.get("company_id"))
+            or company_id
             or caller.company_id
         )
-        denied = self._company_denied(company_id, caller)
+        denied = self._company_denied(company, caller)
         if denied is not None:
             return denied
         if kind.company_level:
-            return caller, company_id, None
-        project_id = request.path_params.get("project_id") or _int(query.get("project_id"))
+            return caller, company, None
+        project_id = (
+            request.path_params.get("project_id") or _int(query.get("project_id")) or project_id
+        )
         if project_id is None:
             return errors_answer(400, "project_id is required", headers=caller.headers)
-        project = self._project(project_id, company_id, caller)
+        project = self._project(project_id, company, caller)
         if isinstance(project, Response):
             return project
-        return caller, company_id, project_id
+        return caller, company, project_id
 
     # -- the gate --------------------------------------------------------------------------
 
@@ -429,6 +439,12 @@ def listed(
     ids = {_int(v) for v in query.getlist("filters[id][]") + query.getlist("filters[id]")}
     if ids:
         found = [r for r in found if r.id in ids]
+    # `filters[origin_id]` (RestV10VendorsGet, RestV10ProjectsGet, RestV10CostCodesGet, ...)
+    # and `filters[number]` (RestV10ProjectsProjectIdRfisGet): records holding that value.
+    for name in ("origin_id", "number"):
+        value = query.get(f"filters[{name}]")
+        if value is not None:
+            found = [r for r in found if str(r.fields.get(name)) == value]
     return found
 
 

@@ -27,6 +27,7 @@ from simulator.resources import (
     Kind,
     Resource,
     apply_update,
+    apply_write,
     new_resource,
 )
 from simulator.seed import Seed
@@ -178,6 +179,10 @@ class Simulator:
         self.companies: dict[int, Company] = {}
         self.permitted: dict[int, bool] = {}
         self.resources: dict[tuple[str, int], Resource] = {}
+        # `origin_id` is unique per kind within a company (`tutorials/using_sync_actions.md`).
+        self.origins: dict[tuple[str, int, str], Resource] = {}
+        # Changes applied by clients' write calls, by (kind, create|update|delete).
+        self.writes_applied: Counter[tuple[str, str]] = Counter()
         self._next_id = 100_000
         for company in seed.companies:
             self.put_company(company.id, company.name, company.installed)
@@ -288,8 +293,13 @@ class Simulator:
         rid = self.allocate_id() if resource_id is None else resource_id
         if (kind.name, rid) in self.resources:
             raise ValueError(f"{kind.name} {rid} already exists")
+        origin = _origin(fields)
+        if origin is not None and (kind.name, company_id, origin) in self.origins:
+            raise ValueError(f"origin_id {origin!r} has already been taken")
         resource = new_resource(kind, rid, company_id, project_id, self.now_dt(), fields)
         self.resources[resource.key] = resource
+        if origin is not None:
+            self.origins[(kind.name, company_id, origin)] = resource
         if kind.name == "Projects":
             self.permitted.setdefault(rid, True)
             resource.fields.setdefault("name", f"Project {rid}")
@@ -298,8 +308,26 @@ class Simulator:
     def update_resource(self, resource: Resource, fields: dict[str, Any] | None = None) -> None:
         apply_update(resource, self.now_dt(), fields)
 
+    def write_resource(self, resource: Resource, fields: dict[str, Any]) -> None:
+        """A client's update: exactly these fields (a new `origin_id` must be free)."""
+        before, after = _origin(resource.fields), _origin(fields)
+        if after is not None and after != before:
+            key = (resource.kind.name, resource.company_id, after)
+            if key in self.origins:
+                raise ValueError(f"origin_id {after!r} has already been taken")
+            self.origins[key] = resource
+            if before is not None:
+                self.origins.pop((resource.kind.name, resource.company_id, before), None)
+        apply_write(resource, self.now_dt(), fields)
+
+    def by_origin(self, kind: Kind, company_id: int, origin_id: str) -> Resource | None:
+        return self.origins.get((kind.name, company_id, origin_id))
+
     def delete_resource(self, resource: Resource) -> None:
         del self.resources[resource.key]
+        origin = _origin(resource.fields)
+        if origin is not None:
+            self.origins.pop((resource.kind.name, resource.company_id, origin), None)
 
     def find(
         self,
@@ -324,3 +352,8 @@ class Simulator:
     def company_name(self, company_id: int) -> str:
         company = self.companies.get(company_id)
         return company.name if company else ""
+
+
+def _origin(fields: dict[str, Any] | None) -> str | None:
+    value = (fields or {}).get("origin_id")
+    return None if value is None else str(value)

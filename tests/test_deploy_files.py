@@ -307,6 +307,7 @@ def test_kubernetes_settings_are_production_and_refuse_their_placeholders() -> N
     for name in (
         "WEBHOOK_AUTH_TOKENS",
         "ADMIN_TOKEN",
+        "JOBS_TOKEN",
         "ENCRYPTION_KEY",
         "METRICS_TOKEN",
         "SETUP_LINK_KEYS",
@@ -323,6 +324,7 @@ def test_kubernetes_settings_are_production_and_refuse_their_placeholders() -> N
         "ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "PROCORE_CLIENT_ID": "client-id",
         "PROCORE_CLIENT_SECRET": "client-s3cret",
+        "JOBS_TOKEN": "j0bs-token-5c1e8a3f6b9d2e7041c5a8f2",
         "METRICS_TOKEN": "m3trics-token-9e4a1c7f2b5d8e0361a4",
         "SETUP_LINK_KEYS": "s3tup-link-key-3b8e1f6a9c2d5e7041b8",
         "EMBED_KEYS": "3mbed-key-value-7a2c9e4f1b6d3e8052c9",

@@ -24,6 +24,39 @@ def test_the_readme_lists_the_registry_as_it_is() -> None:
     )
 
 
+def test_the_readme_lists_the_written_types_as_they_are() -> None:
+    text = (ROOT / "README.md").read_text()
+    found = re.search(r"<!-- writes:start -->\n(.*?)\n<!-- writes:end -->", text, re.S)
+    assert found, "README.md has no write-back table between its markers"
+    assert found.group(1) == resources.writes_markdown_table(), (
+        "README's write-back table is stale: paste the output of `python -c 'from "
+        "app.procore.resources import writes_markdown_table; print(writes_markdown_table())'`"
+    )
+
+
+@pytest.mark.parametrize("name", resources.WRITABLE)
+def test_each_written_type_says_how_each_write_is_made(name: str) -> None:
+    kind = resources.REGISTRY[name]
+    writes = kind.writes
+    assert writes is not None
+    assert writes.sync is not None or writes.create is not None, "it can be created"
+    for call in (writes.create, writes.update, writes.delete, writes.sync):
+        if call is None:
+            continue
+        assert call.method in ("POST", "PATCH", "DELETE")
+        assert call.operation.endswith(call.method.capitalize())
+        assert set(call.scope_in_body) <= {"company_id", "project_id"}
+        if not kind.company_level:
+            assert "{project_id}" in call.path or "project_id" in call.scope_in_body
+    for call in (writes.update, writes.delete):
+        if call is not None:
+            assert "{id}" in call.path
+    if writes.sync is None:
+        assert writes.create is not None
+        assert writes.create.wrapper is not None
+        assert writes.create_requires, "a plain create names what it needs (OpenAPI required)"
+
+
 def test_at_least_25_types_across_what_data_connectors_sync() -> None:
     assert len(resources.REGISTRY) >= 25
     categories = {k.category for k in resources.REGISTRY.values()}

@@ -14,6 +14,7 @@ from app.gates import service as gates
 from app.resync import service as resync
 from app.runtime import Runtime
 from app.subscriptions import service as subscriptions
+from app.writes import lanes, runner
 
 
 def _runtime(ctx: dict[str, Any]) -> Runtime:
@@ -58,6 +59,17 @@ async def run_resync(ctx: dict[str, Any], run_id: int) -> str | None:
 
 async def tend_subscriptions(ctx: dict[str, Any]) -> None:
     await subscriptions.tend(_runtime(ctx))
+
+
+async def run_writes(ctx: dict[str, Any], company_id: int) -> int:
+    with _job(ctx, company_id=company_id):
+        finished = await runner.run_lane(_runtime(ctx), company_id)
+    ctx["jobs_done"] = ctx.get("jobs_done", 0) + 1
+    return finished
+
+
+async def tend_writes(ctx: dict[str, Any]) -> None:
+    await lanes.tend(_runtime(ctx))
 
 
 async def deliver(ctx: dict[str, Any], destination_id: int) -> int:

@@ -33,6 +33,7 @@ from app.queue import (
     DELIVER,
     PROCESS_EVENTS,
     RUN_RESYNC,
+    RUN_WRITES,
     SYNC_HOOKS,
     deserialize_job,
     redis_settings,
@@ -129,6 +130,8 @@ _UPKEEP: tuple[tuple[str, WorkerCoroutine, int], ...] = (
     ("tend_gates", jobs.tend_gates, 90),
     # hooks kept in step, due resyncs handed out
     ("tend_subscriptions", jobs.tend_subscriptions, 120),
+    # write jobs: parked ones released when their gates open, due lanes handed out
+    ("tend_writes", jobs.tend_writes, 60),
     # destinations' retries, probes and anything left behind; old attempts pruned
     ("tend_deliveries", jobs.tend_deliveries, 60),
 )
@@ -160,6 +163,7 @@ JOBS: tuple[Function, ...] = (
     func(jobs.process_events, name=PROCESS_EVENTS),
     func(jobs.sync_hooks, name=SYNC_HOOKS),
     func(jobs.run_resync, name=RUN_RESYNC),
+    func(jobs.run_writes, name=RUN_WRITES),
     # No result kept: its wake-up id must be free again as soon as it ends (app.queue).
     func(jobs.deliver, name=DELIVER, keep_result=0),
 )

@@ -57,12 +57,25 @@ from app.resync import runs
 from app.runtime import Runtime
 from app.subscriptions import service as subscriptions
 from app.subscriptions.views import ResyncRunOut, SyncOut
+from app.writes import outcomes as write_outcomes
+from app.writes import policy as writes_policy
+from app.writes import service as writes
+from app.writes.views import (
+    JobAccepted,
+    JobDetail,
+    JobEventOut,
+    JobEventPage,
+    JobOut,
+    JobPage,
+)
 
 # The listings' cursor kinds (app.admin.cursor), named once for the router's schema too.
 GATES_CURSOR = "gates"
 EVENTS_CURSOR = "events"
 ACTIONS_CURSOR = "actions"
 RESOURCES_CURSOR = "resources"
+JOBS_CURSOR = "jobs"
+JOB_EVENTS_CURSOR = "job-events"
 
 MAX_PAGE = 500
 
@@ -662,4 +675,112 @@ async def remove_credential(
         companies=companies,
         revoke=revoked.outcome,
         statuses=list(revoked.statuses),
+    )
+
+
+# --- write jobs -----------------------------------------------------------------------------
+
+
+async def submit_jobs(
+    session: AsyncSession,
+    submissions: Sequence[writes_policy.Submission],
+    *,
+    actor: str,
+) -> list[JobAccepted]:
+    """Queue write jobs (a bulk submission is all or nothing), audited: one row per
+    submission, naming the jobs it made."""
+    accepted = await writes.submit(session, submissions, actor=actor)
+    fresh = [a.id for a in accepted if not a.duplicate]
+    target = None
+    if accepted:
+        ids = [a.id for a in accepted]
+        target = f"job:{ids[0]}" if len(ids) == 1 else f"jobs:{min(ids)}..{max(ids)}"
+    await audit.record(
+        session,
+        actor=actor,
+        action="jobs_submit",
+        target=target,
+        detail={
+            "jobs": len(accepted),
+            "new": len(fresh),
+            "companies": sorted({s.company_id for s in submissions}),
+            "resources": sorted({s.resource_name for s in submissions}),
+        },
+    )
+    return [JobAccepted(id=a.id, status=a.status, duplicate=a.duplicate) for a in accepted]
+
+
+async def list_jobs(
+    session: AsyncSession, where: writes.JobFilter, *, after: str | None, limit: int = 100
+) -> JobPage:
+    """Write jobs newest first; `next_cursor` continues below the page's last id."""
+    before = cursor.decode(JOBS_CURSOR, after) if after else None
+    rows, next_id = await writes.page(session, where, before=before, limit=min(limit, MAX_PAGE))
+    return JobPage(
+        items=[JobOut.model_validate(j) for j in rows],
+        next_cursor=None if next_id is None else cursor.encode(JOBS_CURSOR, next_id),
+    )
+
+
+async def get_job(session: AsyncSession, job_id: int) -> JobDetail | None:
+    job = await writes.get(session, job_id)
+    return None if job is None else JobDetail.model_validate(job)
+
+
+class JobAction(StrEnum):
+    CANCEL = "cancel"
+    REPLAY = "replay"
+    RESOLVE = "resolve"
+
+
+async def act_on_job(
+    session: AsyncSession,
+    job_id: int,
+    action: JobAction,
+    *,
+    actor: str,
+    force: bool = False,
+    resource_id: int | None = None,
+) -> JobDetail | None:
+    """Cancel, replay or resolve a job in the caller's transaction, audited; None: no such
+    job; writes.ActionRefused: not in a state the action applies to."""
+    if action is JobAction.CANCEL:
+        job = await writes.cancel(session, job_id)
+        detail: dict[str, Any] = {}
+    elif action is JobAction.REPLAY:
+        job = await writes.replay(session, job_id, force=force)
+        detail = {"force": force}
+    else:
+        job = await writes.resolve(session, job_id, resource_id=resource_id)
+        detail = {"resource_id": resource_id}
+    if job is None:
+        return None
+    await audit.record(
+        session, actor=actor, action=f"job_{action}", target=f"job:{job_id}", detail=detail
+    )
+    return JobDetail.model_validate(job)
+
+
+async def job_events(
+    sessions: SessionFactory, *, after: str | None, limit: int, company_id: int | None = None
+) -> JobEventPage:
+    """The jobs' outcomes after a cursor, in order (the feed downstream consumers read)."""
+    position = cursor.decode(JOB_EVENTS_CURSOR, after) if after else 0
+    found, reached, more = await write_outcomes.read(
+        sessions, after=position, limit=min(limit, MAX_PAGE), company_id=company_id
+    )
+    return JobEventPage(
+        items=[
+            JobEventOut(
+                id=e.id,
+                at=e.at,
+                job_id=e.job_id,
+                company_id=e.company_id,
+                kind=e.kind,
+                detail=e.detail,
+            )
+            for e in found
+        ],
+        next_cursor=cursor.encode(JOB_EVENTS_CURSOR, reached),
+        has_more=more,
     )

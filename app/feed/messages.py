@@ -32,6 +32,12 @@ RESOURCE_DELETED = "resource.deleted"
 HOOK_DISABLED = "hook.disabled"
 HOOK_REENABLED = "hook.reenabled"
 RESYNC_FINISHED = "resync.finished"
+# A write job's outcome (app.writes): `job.parked` also for a create left in doubt.
+JOB_SUCCEEDED = "job.succeeded"
+JOB_FAILED = "job.failed"
+JOB_PARKED = "job.parked"
+JOB_CANCELLED = "job.cancelled"
+JOB_TYPES = (JOB_SUCCEEDED, JOB_FAILED, JOB_PARKED, JOB_CANCELLED)
 # Gate transitions are `gate.<kind>`, kind as the gates' feed records it.
 GATE_KINDS = ("parked", "released", "dormant", "needs_admin")
 
@@ -43,6 +49,7 @@ EVENT_TYPES: tuple[str, ...] = (
     HOOK_DISABLED,
     HOOK_REENABLED,
     RESYNC_FINISHED,
+    *JOB_TYPES,
 )
 FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(t.partition(".")[0] for t in EVENT_TYPES))
 

@@ -1,5 +1,5 @@
 """The outbox: facts other than resource changes that downstream systems are told about
-(a hook disabled by Procore or re-enabled, a resync finished, ...).
+(a hook disabled by Procore or re-enabled, a resync finished, a write job's outcome, ...).
 
 A fact is appended in the transaction that establishes it, so it exists exactly when the fact
 does; readers take rows by id below the outbox's horizon (see `app.feed`).
@@ -42,6 +42,7 @@ async def read(
     limit: int,
     *,
     company_ids: Sequence[int] | None = None,
+    types: Sequence[str] | None = None,
 ) -> list[OutboxEntry]:
     query = (
         select(OutboxEntry)
@@ -49,6 +50,8 @@ async def read(
         .order_by(OutboxEntry.id)
         .limit(limit)
     )
+    if types is not None:
+        query = query.where(OutboxEntry.type.in_(types))
     if company_ids is not None:
         # Facts about no company in particular go to every destination.
         query = query.where(

@@ -26,7 +26,9 @@ RejectReason = Literal[
     "auth", "too_large", "too_slow", "not_json", "unroutable", "storage", "internal"
 ]
 JobOutcome = Literal["done", "skipped", "retrying", "dead", "parked"]
-CallPurpose = Literal["fetch", "probe", "diagnose", "token", "revoke", "connect", "hooks"]
+CallPurpose = Literal[
+    "fetch", "probe", "diagnose", "token", "revoke", "connect", "hooks", "write", "lookup"
+]
 ProbeResult = Literal["opened", "still_closed", "error"]
 TokenResult = Literal["ok", "refused", "failed", "lost"]
 TokenGrant = Literal["client_credentials", "refresh_token"]
@@ -106,6 +108,12 @@ PROCORE_CALLS = Counter(
     "procore_calls",
     "Calls to Procore by answer status class (401/403/404/429 apart) and purpose.",
     ["status_class", "purpose"],
+    namespace=_NS,
+)
+WRITE_JOBS = Counter(
+    "write_jobs",
+    "Write jobs (the connector's own changes to Procore) leaving a run, by their new status.",
+    ["status"],
     namespace=_NS,
 )
 PROBES = Counter(
@@ -287,6 +295,11 @@ def events_expired(count: int) -> None:
 def procore_call(status: int | None, purpose: CallPurpose | str) -> None:
     """One HTTP answer from Procore (`status` None: no answer — timeout, connection error)."""
     PROCORE_CALLS.labels(status_class(status), _purpose(purpose)).inc()
+
+
+def write_jobs(status: str, count: int = 1) -> None:
+    """Write jobs a run left in `status` (succeeded, failed, retrying, parked, in_doubt)."""
+    WRITE_JOBS.labels(status).inc(count)
 
 
 def probe(result: ProbeResult) -> None:

@@ -22,6 +22,9 @@ class Purpose:
     REVOKE = "revoke"
     CONNECT = "connect"
     HOOKS = "hooks"
+    # Write jobs (app.writes): the write itself, and the look-up of a create in doubt.
+    WRITE = "write"
+    LOOKUP = "lookup"
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,14 @@ in developers.procore.com/reference/rest and the SDKs generated from it). Conven
   names its Direct Cost): the parent is refreshed too.
 - `deprecated`: event types Procore stopped delivering, and the type that replaced them
   (`announcements/webhook_fanout_migration.md`).
+- `writes`: the calls that change the type, for the types the service writes back (app.writes).
+  A type with a sync action (`tutorials/using_sync_actions.md`, FACTS.md §11) is created and
+  updated through it, keyed by `origin_id`: batch create-or-update of up to 1000 items, always
+  answered 200 with `entities` and per-item `errors`, idempotent by construction. The other
+  types are created and updated one call each, the fields under the body's `wrapper` key;
+  `scope_in_body` names the top-level body keys the operation wants its company or project in.
+  A plain create whose answer was lost is looked up with `lookup` (a list filtered by a field
+  the payload carries) before anything is sent again.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote
 
 from app.procore.ids import id_of
 
@@ -74,6 +83,66 @@ class Deprecation:
     why: str
 
 
+# Items per sync call (`tutorials/using_sync_actions.md`: "Attributes for a maximum of 1000
+# resources within a collection may be passed with each call").
+MAX_SYNC_ITEMS = 1000
+
+
+class WriteKind(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    SYNC = "sync"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCall:
+    method: str
+    # A template over {id}, {company_id}, {project_id}, like `show`.
+    path: str
+    operation: str
+    # The body key holding the resource's fields (`{"vendor": {...}}`); None: no body.
+    wrapper: str | None = None
+    # Top-level body keys that carry the job's scope ("company_id", "project_id").
+    scope_in_body: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Where to look for a plain create whose answer was lost: the list filtered by the value
+    of `field` in the payload (`{value}` in `path`)."""
+
+    path: str
+    field: str
+    operation: str
+
+
+@dataclass(frozen=True, slots=True)
+class Writes:
+    create: WriteCall | None = None
+    update: WriteCall | None = None
+    delete: WriteCall | None = None
+    sync: WriteCall | None = None
+    # Fields a plain create's (and update's) payload must carry (the OpenAPI's `required`).
+    create_requires: tuple[str, ...] = ()
+    update_requires: tuple[str, ...] = ()
+    lookup: Lookup | None = None
+
+    def call(self, kind: WriteKind) -> WriteCall | None:
+        return {
+            WriteKind.CREATE: self.create,
+            WriteKind.UPDATE: self.update,
+            WriteKind.DELETE: self.delete,
+            WriteKind.SYNC: self.sync,
+        }[kind]
+
+    @property
+    def operations(self) -> tuple[str, ...]:
+        return tuple(
+            c.operation for c in (self.sync, self.create, self.update, self.delete) if c
+        ) + ((self.lookup.operation,) if self.lookup else ())
+
+
 @dataclass(frozen=True, slots=True)
 class ResourceType:
     name: str
@@ -94,6 +163,7 @@ class ResourceType:
     deprecated: Deprecation | None = None
     category: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    writes: Writes | None = None
 
     @property
     def company_level(self) -> bool:
@@ -135,6 +205,22 @@ _V10 = "/rest/v1.0"
 _P = "/rest/v1.0/projects/{project_id}"
 
 
+def _contract_writes(segment: str, op: str) -> Writes:
+    """Purchase Order and Work Order Contracts: synced with the project in the body, deleted
+    with it in the query."""
+    return Writes(
+        sync=WriteCall(
+            "PATCH",
+            f"{_V10}/{segment}/sync",
+            f"RestV10{op}SyncPatch",
+            scope_in_body=("project_id",),
+        ),
+        delete=WriteCall(
+            "DELETE", f"{_V10}/{segment}/{{id}}?project_id={{project_id}}", f"RestV10{op}IdDelete"
+        ),
+    )
+
+
 def _log(name: str, segment: str, op: str, *, all_statuses: bool = False) -> ResourceType:
     """A daily-log type: shown by id, listed by day range (approved only, unless asked)."""
     listing = f"{_P}/{segment}" + ("?filters[status]=all" if all_statuses else "")
@@ -157,6 +243,14 @@ _TYPES: tuple[ResourceType, ...] = (
         f"{_V10}/projects?company_id={{company_id}}&filters[by_status]=All",
         ops=("RestV10ProjectsIdGet", "RestV10ProjectsGet"),
         events=CREATE_UPDATE,
+        writes=Writes(
+            sync=WriteCall(
+                "PATCH",
+                f"{_V10}/projects/sync",
+                "RestV10ProjectsSyncPatch",
+                scope_in_body=("company_id",),
+            ),
+        ),
     ),
     _company(
         "Company Users",
@@ -169,6 +263,13 @@ _TYPES: tuple[ResourceType, ...] = (
             "RestV10CompaniesCompanyIdUsersGet",
             "RestV10CompaniesCompanyIdUsersInactiveGet",
         ),
+        writes=Writes(
+            sync=WriteCall(
+                "PATCH",
+                f"{_V10}/companies/{{company_id}}/users/sync",
+                "RestV10CompaniesCompanyIdUsersSyncPatch",
+            ),
+        ),
     ),
     _company(
         "Company Vendors",
@@ -179,6 +280,14 @@ _TYPES: tuple[ResourceType, ...] = (
             "RestV10VendorsIdGet",
             "RestV10VendorsGet",
             "RestV10CompaniesCompanyIdVendorsInactiveGet",
+        ),
+        writes=Writes(
+            sync=WriteCall(
+                "PATCH",
+                f"{_V10}/vendors/sync",
+                "RestV10VendorsSyncPatch",
+                scope_in_body=("company_id",),
+            ),
         ),
     ),
     _company(
@@ -246,6 +355,19 @@ _TYPES: tuple[ResourceType, ...] = (
         f"{_P}/rfis",
         ops=("RestV10ProjectsProjectIdRfisIdGet", "RestV10ProjectsProjectIdRfisGet"),
         category="project management",
+        writes=Writes(
+            create=WriteCall(
+                "POST", f"{_P}/rfis", "RestV10ProjectsProjectIdRfisPost", wrapper="rfi"
+            ),
+            update=WriteCall(
+                "PATCH", f"{_P}/rfis/{{id}}", "RestV10ProjectsProjectIdRfisIdPatch", wrapper="rfi"
+            ),
+            create_requires=("subject", "question", "rfi_manager_id"),
+            # An RFI's number is the caller's to give (`filters[number]` of the list).
+            lookup=Lookup(
+                f"{_P}/rfis?filters[number]={{value}}", "number", "RestV10ProjectsProjectIdRfisGet"
+            ),
+        ),
     ),
     _project(
         "Submittals",
@@ -295,6 +417,29 @@ _TYPES: tuple[ResourceType, ...] = (
         f"{_V10}/observations/items?project_id={{project_id}}",
         ops=("RestV10ObservationsItemsIdGet", "RestV10ObservationsItemsGet"),
         category="quality and safety",
+        writes=Writes(
+            create=WriteCall(
+                "POST",
+                f"{_V10}/observations/items",
+                "RestV10ObservationsItemsPost",
+                wrapper="observation",
+                scope_in_body=("project_id",),
+            ),
+            update=WriteCall(
+                "PATCH",
+                f"{_V10}/observations/items/{{id}}",
+                "RestV10ObservationsItemsIdPatch",
+                wrapper="observation",
+                scope_in_body=("project_id",),
+            ),
+            delete=WriteCall(
+                "DELETE",
+                f"{_P}/observations/items/{{id}}",
+                "RestV10ProjectsProjectIdObservationsItemsIdDelete",
+            ),
+            create_requires=("name", "type_id"),
+            update_requires=("name", "type_id"),
+        ),
     ),
     _project(
         "Inspection Checklists",
@@ -329,6 +474,7 @@ _TYPES: tuple[ResourceType, ...] = (
         f"{_V10}/purchase_order_contracts?project_id={{project_id}}",
         ops=("RestV10PurchaseOrderContractsIdGet", "RestV10PurchaseOrderContractsGet"),
         category="financials",
+        writes=_contract_writes("purchase_order_contracts", "PurchaseOrderContracts"),
     ),
     _project(
         "Work Order Contracts",
@@ -336,6 +482,7 @@ _TYPES: tuple[ResourceType, ...] = (
         f"{_V10}/work_order_contracts?project_id={{project_id}}",
         ops=("RestV10WorkOrderContractsIdGet", "RestV10WorkOrderContractsGet"),
         category="financials",
+        writes=_contract_writes("work_order_contracts", "WorkOrderContracts"),
     ),
     _project(
         "Change Events",
@@ -366,6 +513,18 @@ _TYPES: tuple[ResourceType, ...] = (
         "/rest/v1.1/projects/{project_id}/direct_costs",
         ops=("RestV11ProjectsProjectIdDirectCostsIdGet", "RestV11ProjectsProjectIdDirectCostsGet"),
         category="financials",
+        writes=Writes(
+            sync=WriteCall(
+                "PATCH",
+                f"{_P}/direct_costs/sync",
+                "RestV10ProjectsProjectIdDirectCostsSyncPatch",
+            ),
+            delete=WriteCall(
+                "DELETE",
+                "/rest/v1.1/projects/{project_id}/direct_costs/{id}",
+                "RestV11ProjectsProjectIdDirectCostsIdDelete",
+            ),
+        ),
     ),
     _project(
         "Direct Cost Line Items",
@@ -393,6 +552,13 @@ _TYPES: tuple[ResourceType, ...] = (
         f"{_V10}/cost_codes?project_id={{project_id}}",
         ops=("RestV10CostCodesIdGet", "RestV10CostCodesGet"),
         category="financials",
+        writes=Writes(
+            sync=WriteCall(
+                "PATCH",
+                f"{_V10}/cost_codes/sync?project_id={{project_id}}",
+                "RestV10CostCodesSyncPatch",
+            ),
+        ),
     ),
     _project(
         "Payment Applications",
@@ -472,6 +638,8 @@ _TYPES: tuple[ResourceType, ...] = (
 REGISTRY: Mapping[str, ResourceType] = {t.name: t for t in _TYPES}
 NAMES: tuple[str, ...] = tuple(REGISTRY)
 COMPANY_LEVEL: frozenset[str] = frozenset(t.name for t in _TYPES if t.company_level)
+# The types the service writes back (app.writes).
+WRITABLE: tuple[str, ...] = tuple(t.name for t in _TYPES if t.writes is not None)
 
 
 def get(name: str | None) -> ResourceType | None:
@@ -527,6 +695,44 @@ def unwrap(resource: ResourceType, answer: Any, resource_id: int | None = None) 
     return answer
 
 
+def write_path(
+    call: WriteCall, *, resource_id: int | None, company_id: int, project_id: int | None
+) -> str:
+    """The path of a write call (`{id}` is the resource written; absent for creates)."""
+    return call.path.format(id=resource_id, company_id=company_id, project_id=project_id)
+
+
+def write_body(
+    call: WriteCall, fields: Mapping[str, Any] | None, *, company_id: int, project_id: int | None
+) -> dict[str, Any] | None:
+    """A plain create or update's body: the scope keys, and the fields under the wrapper."""
+    if call.wrapper is None:
+        return None
+    body = _scope_keys(call, company_id, project_id)
+    body[call.wrapper] = dict(fields or {})
+    return body
+
+
+def sync_body(
+    call: WriteCall, items: Iterable[Mapping[str, Any]], *, company_id: int, project_id: int | None
+) -> dict[str, Any]:
+    """A sync call's body: the scope keys and `updates`, one item per resource."""
+    body = _scope_keys(call, company_id, project_id)
+    body["updates"] = [dict(item) for item in items]
+    return body
+
+
+def lookup_path(lookup: Lookup, value: str, *, company_id: int, project_id: int | None) -> str:
+    return lookup.path.format(
+        value=quote(value, safe=""), company_id=company_id, project_id=project_id
+    )
+
+
+def _scope_keys(call: WriteCall, company_id: int, project_id: int | None) -> dict[str, Any]:
+    scope = {"company_id": company_id, "project_id": project_id}
+    return {key: scope[key] for key in call.scope_in_body}
+
+
 def markdown_table() -> str:
     """The registry as the README shows it (a test keeps the two equal)."""
     rows = [
@@ -553,4 +759,29 @@ def markdown_table() -> str:
             f"| {kind.name} | {kind.level.value} | {events} | {'; '.join(notes) or '-'} "
             f"| `{kind.operations[0]}` |"
         )
+    return "\n".join(rows)
+
+
+def writes_markdown_table() -> str:
+    """The types written back, as the README shows them (a test keeps the two equal)."""
+    rows = [
+        "| resource | level | create, update | delete | lost create answer | OpenAPI |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kind in _TYPES:
+        writes = kind.writes
+        if writes is None:
+            continue
+        if writes.sync is not None:
+            upsert, lost = "sync action, by `origin_id`", "re-sent safely (idempotent)"
+        else:
+            upsert = "one call each"
+            lost = (
+                f"looked up by `{writes.lookup.field}`"
+                if writes.lookup is not None
+                else "parked `in_doubt` for an operator"
+            )
+        delete = "yes" if writes.delete is not None else "-"
+        ops = ", ".join(f"`{op}`" for op in writes.operations)
+        rows.append(f"| {kind.name} | {kind.level.value} | {upsert} | {delete} | {lost} | {ops} |")
     return "\n".join(rows)

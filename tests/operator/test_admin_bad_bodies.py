@@ -9,7 +9,11 @@ from app.runtime import Runtime
 from tests.operator.conftest import add_gate
 
 
-@pytest.mark.parametrize("body", [b"\xff\xfe\x00", b'{"reason": "\xff"}', b"{not json", b"[]"])
+@pytest.mark.parametrize(
+    "body",
+    # The last: a lone surrogate, valid as a JSON escape, invalid as UTF-8 when echoed back.
+    [b"\xff\xfe\x00", b'{"reason": "\xff"}', b"{not json", b"[]", b'{"reason": "\\ud800"}'],
+)
 async def test_park_with_a_bad_body_is_refused(
     client: httpx.AsyncClient, db: Runtime, admin: dict[str, str], body: bytes
 ) -> None:
