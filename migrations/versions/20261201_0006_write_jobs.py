@@ -6,7 +6,7 @@ Their outcomes go to the outbox (job.succeeded, job.failed, job.parked, job.canc
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-12-10 09:00:00
+Create Date: 2026-12-01 09:00:00
 """
 
 from collections.abc import Sequence
