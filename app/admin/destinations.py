@@ -323,8 +323,8 @@ def _streams(request: Request) -> _Streams:
     return found
 
 
-def _position(last_event_id: str | None) -> int | None:
-    if last_event_id is None:
+def _position(last_event_id: str) -> int | None:
+    if not last_event_id:
         return None
     value = last_event_id.strip()
     if not (value.isascii() and value.isdigit()) or len(value) > 19:
@@ -341,13 +341,14 @@ def _position(last_event_id: str | None) -> int | None:
 async def stream(
     request: Request,
     runtime: RuntimeDep,
+    # A string, empty when absent (a header is text: never `null`).
     last_event_id: Annotated[
-        str | None,
+        str,
         Header(
             description="Resume after this event id (sent by EventSource)",
-            pattern=r"^[0-9]{1,19}$",
+            pattern=r"^([0-9]{1,19})?$",
         ),
-    ] = None,
+    ] = "",
     since: Annotated[
         int | None,
         Query(
