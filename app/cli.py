@@ -601,7 +601,7 @@ def resync(
     from rich.console import Console
 
     from app.admin import upkeep as console
-    from app.procore import resources
+    from app.registry import resources
 
     if resource is not None and not resources.is_supported(resource):
         typer.secho(

@@ -15,7 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from app.admin import audit, service
+from app import audit
+from app.admin import service
 from app.admin.schemas import GateOut, SummaryOut
 from app.db import SessionFactory, create_engine, create_session_factory
 from app.models import GateState

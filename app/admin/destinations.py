@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from fastapi.responses import StreamingResponse
 from redis.exceptions import RedisError
 
-from app.admin import cursor
+from app import cursor
 from app.admin.router import (
     _ERRORS,
     Actor,
@@ -51,7 +51,7 @@ from app.feed import sources
 from app.feed.messages import Source
 from app.feed.sources import Interest
 from app.logs import get_logger
-from app.procore import resources
+from app.registry import resources
 from app.runtime import Runtime
 
 log = get_logger(__name__)

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app import bearer
-from app.admin import cursor, service
+from app import bearer, cursor
+from app.admin import service
 from app.admin.router import Limit, PathId, QueryId, ResourceFilter, RuntimeDep, Session
 from app.admin.schemas import Problem
 from app.logs import get_logger

@@ -13,7 +13,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from app.admin import audit, console, service
+from app import audit
+from app.admin import console, service
 from app.db import SessionFactory
 from app.logs import configure_logging
 from app.models import JobStatus

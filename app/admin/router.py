@@ -15,8 +15,8 @@ from pydantic import AfterValidator
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import bearer
-from app.admin import audit, cursor, service
+from app import audit, bearer, cursor
+from app.admin import service
 from app.admin.schemas import (
     ActionPage,
     ConnectLinkIn,
@@ -100,7 +100,7 @@ ResourceFilter = Annotated[
 def _cursor(
     kind: str, name: str = "cursor", what: str = "`next_cursor` of the previous page"
 ) -> Any:
-    # The schema publishes the exact pattern the listing accepts (app.admin.cursor).
+    # The schema publishes the exact pattern the listing accepts (app.cursor).
     return Query(alias=name, pattern=cursor.pattern(kind), description=what)
 
 

@@ -16,8 +16,7 @@ from sqlalchemy import ColumnElement, Select, func, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from app import feed
-from app.admin import audit, cursor
+from app import audit, cursor, feed
 from app.admin.schemas import (
     ActionOut,
     ActionPage,
@@ -69,7 +68,7 @@ from app.writes.views import (
     JobPage,
 )
 
-# The listings' cursor kinds (app.admin.cursor), named once for the router's schema too.
+# The listings' cursor kinds (app.cursor), named once for the router's schema too.
 GATES_CURSOR = "gates"
 EVENTS_CURSOR = "events"
 ACTIONS_CURSOR = "actions"

@@ -12,7 +12,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from app.admin import audit
+from app import audit
 from app.crypto import Vault
 from app.db import SessionFactory, create_engine, create_session_factory
 from app.delivery import destinations

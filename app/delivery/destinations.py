@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.admin import audit, cursor
+from app import audit, cursor
 from app.crypto import Vault
 from app.db import SessionFactory
 from app.delivery import addresses, signing
@@ -32,7 +32,7 @@ from app.delivery.schemas import (
 from app.feed import messages, sources
 from app.feed.messages import Source
 from app.models import DeadLetter, DeliveryAttempt, Destination, DestinationState
-from app.procore import resources
+from app.registry import resources
 
 MAX_PAGE = 500
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from app.procore import resources
+from app.registry import resources
 from app.runtime import Runtime
 from app.settings import Settings
 from tests.pipeline.conftest import (

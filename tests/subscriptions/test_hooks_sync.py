@@ -15,8 +15,8 @@ import httpx
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
-from app.procore import resources
 from app.procore.calls import CallRecord
+from app.registry import resources
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 from app.subscriptions import service

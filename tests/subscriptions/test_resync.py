@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import text
 
 from app.gates import service as gates
-from app.procore import resources
+from app.registry import resources
 from app.resync import runs
 from app.resync import service as resync
 from app.runtime import Runtime, open_runtime

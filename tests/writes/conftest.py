@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from app.admin import service as admin
 from app.models import JobStatus
-from app.procore.resources import WriteKind
+from app.registry.resources import WriteKind
 from app.runtime import Runtime
 from app.writes import policy
 from tests.pipeline.conftest import pipeline_settings, prt, sim, simulator
