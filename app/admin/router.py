@@ -97,19 +97,20 @@ ResourceFilter = Annotated[
 ]
 
 
-def _cursor(
+def cursor_param(
     kind: str, name: str = "cursor", what: str = "`next_cursor` of the previous page"
 ) -> Any:
-    # The schema publishes the exact pattern the listing accepts (app.cursor).
+    """Every listing's cursor parameter: the schema publishes the exact pattern the listing
+    accepts (app.cursor), so what the schema allows and what the service takes agree."""
     return Query(alias=name, pattern=cursor.pattern(kind), description=what)
 
 
-GatesCursor = Annotated[str | None, _cursor(service.GATES_CURSOR)]
-EventsCursor = Annotated[str | None, _cursor(service.EVENTS_CURSOR)]
-ActionsCursor = Annotated[str | None, _cursor(service.ACTIONS_CURSOR)]
+GatesCursor = Annotated[str | None, cursor_param(service.GATES_CURSOR)]
+EventsCursor = Annotated[str | None, cursor_param(service.EVENTS_CURSOR)]
+ActionsCursor = Annotated[str | None, cursor_param(service.ACTIONS_CURSOR)]
 ResourcesSince = Annotated[
     str | None,
-    _cursor(
+    cursor_param(
         service.RESOURCES_CURSOR, "since", "`next_cursor` of the last call; omit to start over"
     ),
 ]
