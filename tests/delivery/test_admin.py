@@ -15,7 +15,7 @@ from app.main import create_app
 from app.runtime import Runtime
 from app.settings import Settings
 from tests.conftest import ADMIN_TOKEN
-from tests.delivery.conftest import change, delete, snapshot
+from tests.factories import change, delete, snapshot
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 

@@ -20,8 +20,8 @@ from app.feed import messages, outbox
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 from tests.conftest import make_settings
-from tests.delivery.conftest import DEV_RULES, add_destination, change, delete, snapshot
 from tests.delivery.receiver import Delivery, Destination
+from tests.factories import DEV_RULES, add_destination, change, delete, snapshot
 
 
 async def test_changes_are_delivered_signed_in_change_order(

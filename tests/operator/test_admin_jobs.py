@@ -21,7 +21,7 @@ from app.registry import resources
 from app.runtime import Runtime
 from app.settings import Settings
 from app.writes import policy
-from tests.operator.conftest import audit_rows
+from tests.factories import audit_rows
 
 
 def vendor(key: str, **overrides: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from app.procore.answers import OutcomeKind
 from app.procore.calls import CallRecord
 from app.runtime import USER_AGENT, Runtime, open_runtime
 from app.settings import Settings
-from tests.pipeline.conftest import Spec, store_events
+from tests.factories import Spec, store_events
 
 API = "https://api.procore.test"
 LOGIN = "https://login.procore.test"

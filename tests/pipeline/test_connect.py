@@ -11,7 +11,7 @@ from sqlalchemy import text
 from app.connect.service import issue_connect_link
 from app.runtime import Runtime
 from app.setup.connect import STATE_COOKIE
-from tests.pipeline.conftest import api_client, connect_user
+from tests.harness import api_client, connect_user
 
 
 async def _credentials(runtime: Runtime) -> list[dict[str, object]]:

@@ -24,7 +24,7 @@ from app.subscriptions.views import hooks_of
 from app.webhooks.tokens import hook_authorization
 from simulator.resources import KINDS
 from tests.conftest import WEBHOOK_SECRET
-from tests.pipeline.conftest import wait_for
+from tests.harness import wait_for
 from tests.subscriptions.conftest import free_port, sim_webhooks
 
 
