@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text, update
 
+from app.gates import scopes
 from app.gates import service as gates
-from app.gates.probes import Diagnosis
+from app.gates.policy import Diagnosis
+from app.gates.scopes import Scope, Work
 from app.models import Credential, CredentialKind, Event, EventStatus, Gate, GateScope, GateState
 from app.procore.answers import Outcome, OutcomeKind
 from app.runtime import Runtime, open_runtime
@@ -27,7 +29,9 @@ OK = Outcome(OutcomeKind.OK, 200)
 def outcome(
     company: int, result: Outcome, project: int | None = None, cred: int | None = 1
 ) -> gates.ScopeOutcome:
-    return gates.ScopeOutcome(cred, company, project, result, f"/rest/v1.0/x/{company}")
+    return gates.ScopeOutcome(
+        Work(company, project, "RFIs", cred), result, f"/rest/v1.0/x/{company}"
+    )
 
 
 async def record(runtime: Runtime, *items: gates.ScopeOutcome) -> None:
@@ -44,9 +48,7 @@ async def verdict(
     runtime: Runtime, company: int, project: int | None = None, cred: int = 1
 ) -> gates.GateVerdict:
     async with runtime.sessions() as session:
-        return await gates.verdict(
-            session, credential_id=cred, company_id=company, project_id=project
-        )
+        return await gates.verdict(session, Work(company, project, "RFIs", cred))
 
 
 async def test_signals_below_threshold_leave_the_gate_suspect_and_open(db: Runtime) -> None:
@@ -208,11 +210,7 @@ async def test_parked_events_expire_after_retention(db: Runtime) -> None:
 async def test_operator_park_holds_against_successes_and_unpark_opens(db: Runtime) -> None:
     await record(db, outcome(7, OK))
     async with db.sessions() as session, session.begin():
-        await gates._ensure_gate(
-            session,
-            "company:7",
-            gates._Signal(GateScope.COMPANY, None, 7, None, OK, None),
-        )
+        await gates._ensure_gate(session, Scope(GateScope.COMPANY, 7))
         gate_id = (
             await session.execute(text("SELECT id FROM gates WHERE scope_key = 'company:7'"))
         ).scalar_one()
@@ -251,3 +249,55 @@ async def test_concurrent_signals_count_every_one(db: Runtime) -> None:
     row = await gate(db, "company:9")
     assert row is not None
     assert row.signals == 2
+
+
+WORKS = [
+    Work(7),
+    Work(7, credential_id=3),
+    Work(7, 900),
+    Work(7, 900, "Submittals", 3),
+    Work(7, None, "Company Users", 3),
+]
+
+
+async def test_the_sql_keys_are_the_python_keys(db: Runtime) -> None:
+    """The receiver's insert and the hand-offs decide in SQL: the same keys, in the same
+    order (broadest first), as the workers' verdicts."""
+    sql = text(
+        "SELECT "
+        + scopes.keys_sql(
+            credential="CAST(:cred AS bigint)",
+            company="CAST(:company AS bigint)",
+            project="CAST(:project AS bigint)",
+            resource="CAST(:resource AS text)",
+        )
+    )
+    async with db.sessions() as session:
+        for work in WORKS:
+            found = (
+                await session.execute(
+                    sql,
+                    {
+                        "cred": work.credential_id,
+                        "company": work.company_id,
+                        "project": work.project_id,
+                        "resource": work.resource_name,
+                    },
+                )
+            ).scalar_one()
+            assert found == scopes.keys(work), work
+
+
+async def test_the_broadest_parked_gate_is_the_one_that_holds(db: Runtime) -> None:
+    await record(db, *(outcome(7, FORBIDDEN, project=900) for _ in range(3)))
+    project_gate = await gate(db, "project:7:900")
+    assert project_gate is not None
+    assert project_gate.state is GateState.PARKED
+    held = await verdict(db, 7, 900)
+    assert not held.open
+    assert held.gate_id == project_gate.id
+    await record(db, *(outcome(7, NOT_CONNECTED) for _ in range(3)))
+    company_gate = await gate(db, "company:7")
+    assert company_gate is not None
+    assert (await verdict(db, 7, 900)).gate_id == company_gate.id
+    assert (await verdict(db, 7, 901)).gate_id == company_gate.id

@@ -38,6 +38,7 @@ from app.admin.schemas import (
 )
 from app.db import SessionFactory
 from app.feed import Feed, changes
+from app.gates import scopes
 from app.gates import service as gates
 from app.models import (
     FINAL_STATUSES,
@@ -645,7 +646,7 @@ async def remove_credential(
             for c in (await session.execute(_RELEASE_COMPANIES, {"id": credential_id})).scalars()
         )
         gate_id = (
-            await session.execute(_CREDENTIAL_GATE, {"key": gates.credential_key(credential_id)})
+            await session.execute(_CREDENTIAL_GATE, {"key": scopes.credential_key(credential_id)})
         ).scalar()
         if gate_id is not None:
             await gates.operator_unpark(

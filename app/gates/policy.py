@@ -19,7 +19,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-from app.models import GateState
+from app.gates.scopes import Scope, Work
+from app.models import GateScope, GateState
+from app.procore.answers import Outcome, OutcomeKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,65 @@ class GateView:
     parked_at: datetime | None = None
     probe_attempt: int = 0
     next_probe_at: datetime | None = None
+
+
+class Diagnosis(StrEnum):
+    PENDING = "pending"
+    OK = "ok"
+    CREDENTIAL_INVALID = "credential_invalid"
+    NO_CREDENTIAL = "no_credential"
+    NOT_INSTALLED = "not_installed"
+    NO_PROJECT_ACCESS = "no_project_access"
+    PERMISSION = "permission"
+    # No usable answer (5xx, timeout, rate limit): nothing learned, probe again later.
+    UNREACHABLE = "unreachable"
+
+
+@dataclass(frozen=True, slots=True)
+class Signalled:
+    """The scope an answer is evidence against, and a diagnosis known without a probe."""
+
+    scope: Scope
+    immediate: Diagnosis | None = None
+
+
+def signalled(work: Work, outcome: Outcome) -> Signalled | None:
+    """Which gate a refusal counts against (None: the answer is no evidence against any).
+
+    - "not connected" is the company's; so is a 401 that survived a fresh token (the
+      diagnosis tells a dead credential from an uninstalled app, FACTS.md §6).
+    - A 401 before any call (the token service already knows) is the credential's, at once;
+      no credential at all is the company's, at once.
+    - Any other 403 is the narrowest scope the call was in: the diagnosis widens it.
+    - 404s in a project may mean the project cannot be seen (Procore answers 404 rather than
+      403 then): the project's, checked by a probe.
+    """
+    kind, company = outcome.kind, work.company_id
+    if kind is OutcomeKind.NOT_INSTALLED:
+        return Signalled(Scope(GateScope.COMPANY, company))
+    if kind is OutcomeKind.FORBIDDEN:
+        return Signalled(narrowest(work))
+    if kind is OutcomeKind.UNAUTHORIZED:
+        if outcome.status is not None:
+            return Signalled(Scope(GateScope.COMPANY, company))
+        if work.credential_id is not None:
+            # Credential gates keep the company they were seen in: probes of `/me` need a
+            # Procore-Company-Id (service accounts must send one on every call).
+            return Signalled(
+                Scope(GateScope.CREDENTIAL, company, credential_id=work.credential_id),
+                Diagnosis.CREDENTIAL_INVALID,
+            )
+        return Signalled(Scope(GateScope.COMPANY, company), Diagnosis.NO_CREDENTIAL)
+    if kind is OutcomeKind.NOT_FOUND and work.project_id is not None:
+        return Signalled(Scope(GateScope.PROJECT, company, work.project_id))
+    return None
+
+
+def narrowest(work: Work) -> Scope:
+    """The smallest scope a refused call was in."""
+    if work.project_id is not None:
+        return Scope(GateScope.PROJECT, work.company_id, work.project_id)
+    return Scope(GateScope.COMPANY, work.company_id)
 
 
 class Action(StrEnum):

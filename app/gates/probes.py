@@ -21,9 +21,9 @@ the refused call still does not).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
+from app.gates.policy import Diagnosis
 from app.models import GateScope
 from app.procore.answers import OutcomeKind
 from app.procore.calls import CallRecord, Purpose
@@ -40,18 +40,6 @@ def projects_path(company_id: int) -> str:
 
 def project_path(company_id: int, project_id: int) -> str:
     return f"/rest/v1.0/projects/{project_id}?company_id={company_id}"
-
-
-class Diagnosis(StrEnum):
-    PENDING = "pending"
-    OK = "ok"
-    CREDENTIAL_INVALID = "credential_invalid"
-    NO_CREDENTIAL = "no_credential"
-    NOT_INSTALLED = "not_installed"
-    NO_PROJECT_ACCESS = "no_project_access"
-    PERMISSION = "permission"
-    # No usable answer (5xx, timeout, rate limit): nothing learned, probe again later.
-    UNREACHABLE = "unreachable"
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,9 +29,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
-from app.gates import policy
-from app.gates.policy import Action, GateView, Policy
-from app.gates.probes import Diagnosis, Finding, GateTarget, probe, remediation
+from app.gates import policy, scopes
+from app.gates.policy import Action, Diagnosis, GateView, Policy
+from app.gates.probes import Finding, GateTarget, probe, remediation
+from app.gates.scopes import Scope, Work, company_key, credential_key, holding_gate_sql, keys_sql
 from app.logs import get_logger
 from app.models import CredentialKind, Gate, GateScope, GateState
 from app.procore.answers import Outcome, OutcomeKind
@@ -44,18 +45,6 @@ from app.subscriptions import schedule
 log = get_logger(__name__)
 
 _rng = random.Random()
-
-
-def credential_key(credential_id: int) -> str:
-    return f"credential:{credential_id}"
-
-
-def company_key(company_id: int) -> str:
-    return f"company:{company_id}"
-
-
-def project_key(company_id: int, project_id: int) -> str:
-    return f"project:{company_id}:{project_id}"
 
 
 def gate_policy(settings: Settings) -> Policy:
@@ -84,40 +73,47 @@ class GateVerdict:
 
 OPEN = GateVerdict(open=True)
 
-_GATES_IN_SCOPE = text(
-    """
-    SELECT id, scope, state, diagnosis, remediation, opened_at FROM gates
-    WHERE scope_key = ANY(CAST(:keys AS text[])) AND (state = 'parked' OR opened_at IS NOT NULL)
-    """
-)
-# A parked credential holds everything it serves; then the company; then the project.
-_SCOPE_ORDER = {GateScope.CREDENTIAL: 0, GateScope.COMPANY: 1, GateScope.PROJECT: 2}
-
-
-def scope_keys(credential_id: int | None, company_id: int, project_id: int | None) -> list[str]:
-    keys = [company_key(company_id)]
-    if credential_id is not None:
-        keys.append(credential_key(credential_id))
-    if project_id is not None:
-        keys.append(project_key(company_id, project_id))
-    return keys
-
-
-async def verdict(
-    session: AsyncSession, *, credential_id: int | None, company_id: int, project_id: int | None
-) -> GateVerdict:
-    """May the pipeline call Procore for this scope now?"""
-    rows = (
-        await session.execute(
-            _GATES_IN_SCOPE, {"keys": scope_keys(credential_id, company_id, project_id)}
+# The fragments are app.gates.scopes' own, over bind parameters.
+_VERDICT = text(
+    f"""
+    SELECT held.id, held.reason, (
+        SELECT max(opened_at) FROM gates
+        WHERE scope_key = ANY({
+        keys_sql(
+            credential="CAST(:credential AS bigint)",
+            company="CAST(:company AS bigint)",
+            project="CAST(:project AS bigint)",
+            resource="CAST(:resource AS text)",
         )
-    ).all()
-    opened = [r.opened_at for r in rows if r.opened_at is not None]
-    parked = [r for r in rows if r.state == GateState.PARKED.value]
-    if not parked:
-        return GateVerdict(open=True, opened_at=max(opened) if opened else None)
-    row = min(parked, key=lambda r: _SCOPE_ORDER[GateScope(r.scope)])
-    return GateVerdict(open=False, gate_id=row.id, reason=f"{row.diagnosis}: {row.remediation}")
+    })
+    ) AS opened_at
+    FROM (SELECT 1) AS one
+    LEFT JOIN LATERAL ({
+        holding_gate_sql(
+            credential=":credential", company=":company", project=":project", resource=":resource"
+        )
+    }) AS held ON true
+    """  # noqa: S608
+)
+
+
+async def verdict(session: AsyncSession, work: Work) -> GateVerdict:
+    """May the pipeline call Procore for this work now? (`app.gates.scopes` decides which
+    gate holds it, the same subquery the receiver and the hand-offs run.)"""
+    row = (
+        await session.execute(
+            _VERDICT,
+            {
+                "credential": work.credential_id,
+                "company": work.company_id,
+                "project": work.project_id,
+                "resource": work.resource_name,
+            },
+        )
+    ).one()
+    if row.id is None:
+        return GateVerdict(open=True, opened_at=row.opened_at)
+    return GateVerdict(open=False, gate_id=row.id, reason=row.reason)
 
 
 # --- Outcomes --------------------------------------------------------------------------------
@@ -125,11 +121,9 @@ async def verdict(
 
 @dataclass(frozen=True, slots=True)
 class ScopeOutcome:
-    """One classified answer (or a refusal before any call) for a scope."""
+    """One classified answer (or a refusal before any call) for a piece of work."""
 
-    credential_id: int | None
-    company_id: int
-    project_id: int | None
+    work: Work
     outcome: Outcome
     # The call that was made; probes ask it again to see a permission fixed.
     path: str | None = None
@@ -137,10 +131,7 @@ class ScopeOutcome:
 
 @dataclass(slots=True)
 class _Signal:
-    scope: GateScope
-    credential_id: int | None
-    company_id: int | None
-    project_id: int | None
+    scope: Scope
     outcome: Outcome
     path: str | None
     count: int = 0
@@ -193,76 +184,40 @@ async def record_outcomes(
 
 async def record_outcome(
     session: AsyncSession,
-    *,
-    credential_id: int | None,
-    company_id: int,
-    project_id: int | None,
+    work: Work,
     outcome: Outcome,
+    *,
     settings: Settings,
     path: str | None = None,
 ) -> None:
-    await record_outcomes(
-        session, settings, [ScopeOutcome(credential_id, company_id, project_id, outcome, path)]
-    )
+    await record_outcomes(session, settings, [ScopeOutcome(work, outcome, path)])
 
 
 def _sort(item: ScopeOutcome, successes: set[str], signals: dict[str, _Signal]) -> None:
-    kind, company, project = item.outcome.kind, item.company_id, item.project_id
-
-    def signal(key: str, scope: GateScope, immediate: Diagnosis | None = None) -> None:
-        entry = signals.get(key)
-        if entry is None:
-            entry = signals[key] = _Signal(
-                scope,
-                item.credential_id if scope is GateScope.CREDENTIAL else None,
-                # A credential gate keeps the company it was seen in: probes of `/me` need a
-                # Procore-Company-Id (service accounts must send one on every call).
-                company,
-                project if scope is GateScope.PROJECT else None,
-                item.outcome,
-                item.path,
-            )
-        entry.count += 1
-        entry.outcome = item.outcome
-        entry.immediate = entry.immediate or immediate
-
-    if kind is OutcomeKind.OK:
-        successes.update(scope_keys(item.credential_id, company, project))
-    elif kind is OutcomeKind.NOT_INSTALLED:
-        signal(company_key(company), GateScope.COMPANY)
-    elif kind is OutcomeKind.FORBIDDEN:
-        if project is not None:
-            signal(project_key(company, project), GateScope.PROJECT)
-        else:
-            signal(company_key(company), GateScope.COMPANY)
-    elif kind is OutcomeKind.UNAUTHORIZED:
-        if item.outcome.status is not None:
-            # A 401 that survived a fresh token: the diagnosis decides credential or install.
-            signal(company_key(company), GateScope.COMPANY)
-        elif item.credential_id is not None:
-            # The token service already knows: the credential needs re-authorization.
-            signal(
-                credential_key(item.credential_id),
-                GateScope.CREDENTIAL,
-                Diagnosis.CREDENTIAL_INVALID,
-            )
-        else:
-            signal(company_key(company), GateScope.COMPANY, Diagnosis.NO_CREDENTIAL)
-    elif kind is OutcomeKind.NOT_FOUND and project is not None:
-        # Procore answers 404 when the principal cannot see a resource: repeated 404s across
-        # a project's resources are checked against the project's access.
-        signal(project_key(company, project), GateScope.PROJECT)
+    if item.outcome.kind is OutcomeKind.OK:
+        successes.update(scopes.keys(item.work))
+        return
+    found = policy.signalled(item.work, item.outcome)
+    if found is None:
+        return
+    key = found.scope.key
+    entry = signals.get(key)
+    if entry is None:
+        entry = signals[key] = _Signal(found.scope, item.outcome, item.path)
+    entry.count += 1
+    entry.outcome = item.outcome
+    entry.immediate = entry.immediate or found.immediate
 
 
-async def _ensure_gate(session: AsyncSession, key: str, sig: _Signal) -> None:
+async def _ensure_gate(session: AsyncSession, scope: Scope) -> None:
     await session.execute(
         insert(Gate)
         .values(
-            scope_key=key,
-            scope=sig.scope,
-            credential_id=sig.credential_id,
-            company_id=sig.company_id,
-            project_id=sig.project_id,
+            scope_key=scope.key,
+            scope=scope.scope,
+            credential_id=scope.credential_id,
+            company_id=scope.company_id,
+            project_id=scope.project_id,
             state=GateState.OPEN,
         )
         .on_conflict_do_nothing(index_elements=[Gate.scope_key])
@@ -280,7 +235,7 @@ _LOCK_GATE = text(
 async def _apply_signal(
     session: AsyncSession, key: str, sig: _Signal, rules: Policy, now: datetime
 ) -> None:
-    await _ensure_gate(session, key, sig)
+    await _ensure_gate(session, sig.scope)
     row = (await session.execute(_LOCK_GATE, {"key": key})).one()
     view = _view(row)
     if view.state is GateState.PARKED:
@@ -313,7 +268,7 @@ async def _apply_signal(
             next_probe_at=now if diagnosis is Diagnosis.PENDING else parked.next_probe_at,
             diagnosis=diagnosis.value,
             remediation=remediation(
-                diagnosis, company_id=sig.company_id, project_id=sig.project_id
+                diagnosis, company_id=sig.scope.company_id, project_id=sig.scope.project_id
             ),
         )
         log.warning(
@@ -458,7 +413,9 @@ async def _probe_leased(runtime: Runtime, row: Any) -> ProbeReport:
         log.exception("gate.probe_failed", gate_id=row.id)
         finding = Finding(Diagnosis.UNREACHABLE, None, None, f"internal: {type(exc).__name__}")
     async with runtime.sessions() as session, session.begin():
-        report = await _apply_finding(session, runtime.settings, row, finding)
+        report = await _apply_finding(
+            session, runtime.settings, row, finding, None if credential is None else credential.id
+        )
         await record_calls(session, calls)
     if report.opened:
         metrics.probe("opened")
@@ -487,7 +444,11 @@ _MOVE_PARKED = text(
 
 
 async def _apply_finding(
-    session: AsyncSession, settings: Settings, row: Any, finding: Finding
+    session: AsyncSession,
+    settings: Settings,
+    row: Any,
+    finding: Finding,
+    credential_id: int | None,
 ) -> ProbeReport:
     """Write what a probe found, fenced by the probe's lease."""
     rules = gate_policy(settings)
@@ -519,7 +480,7 @@ async def _apply_finding(
 
     at_fault = finding.at_fault or scope
     if at_fault is not scope and finding.diagnosis is not Diagnosis.UNREACHABLE:
-        return await _escalate(session, settings, row, finding, at_fault, now)
+        return await _escalate(session, settings, row, finding, at_fault, now, credential_id)
 
     diagnosis = (
         finding.diagnosis.value
@@ -557,39 +518,20 @@ async def _escalate(
     finding: Finding,
     at_fault: GateScope,
     now: datetime,
+    credential_id: int | None,
 ) -> ProbeReport:
     """The fault lies with another scope (a dead credential, an uninstalled company): park
     that gate, hand it this gate's parked events, and open this one."""
     rules = gate_policy(settings)
-    credential = (
-        await _credential_for_company(session, row.company_id)
-        if at_fault is GateScope.CREDENTIAL
-        else None
-    )
-    if credential is not None:
-        key = credential_key(credential)
-        sig = _Signal(
-            GateScope.CREDENTIAL,
-            credential,
-            row.company_id,
-            None,
-            Outcome(OutcomeKind.UNAUTHORIZED, finding.status, finding.message),
-            None,
-        )
+    if at_fault is GateScope.CREDENTIAL and credential_id is not None:
+        fault = Scope(GateScope.CREDENTIAL, row.company_id, credential_id=credential_id)
     else:
-        key = company_key(row.company_id)
-        sig = _Signal(
-            GateScope.COMPANY,
-            None,
-            row.company_id,
-            None,
-            Outcome(OutcomeKind.NOT_INSTALLED, finding.status, finding.message),
-            None,
-        )
-    await _ensure_gate(session, key, sig)
+        fault = Scope(GateScope.COMPANY, row.company_id)
+    key = fault.key
+    await _ensure_gate(session, fault)
     target = (await session.execute(_LOCK_GATE, {"key": key})).one()
     parked = policy.park(_view(target), now, rules, _rng)
-    fix = remediation(finding.diagnosis, company_id=sig.company_id, project_id=None)
+    fix = remediation(finding.diagnosis, company_id=fault.company_id, project_id=None)
     await session.execute(
         Gate.__table__.update()  # type: ignore[attr-defined]
         .where(Gate.id == target.id)
@@ -630,25 +572,6 @@ async def _escalate(
     return ProbeReport(
         target.id, False, finding.status, finding.diagnosis.value, fix, finding.message
     )
-
-
-async def _credential_for_company(session: AsyncSession, company_id: int | None) -> int | None:
-    if company_id is None:
-        return None
-    found = (
-        await session.execute(
-            text(
-                """
-                SELECT credential_id FROM company_credentials WHERE company_id = :c
-                UNION ALL
-                SELECT id FROM credentials WHERE kind = 'client_credentials'
-                LIMIT 1
-                """
-            ),
-            {"c": company_id},
-        )
-    ).scalar()
-    return None if found is None else int(found)
 
 
 async def _update_fenced(session: AsyncSession, fence: dict[str, Any], **values: Any) -> None:
@@ -765,11 +688,7 @@ async def confirm_install(runtime: Runtime, company_id: int) -> ProbeReport:
     """Probe the company now (never trust blindly); on success its gate opens and the parked
     events are released by the next tick."""
     async with runtime.sessions() as session, session.begin():
-        await _ensure_gate(
-            session,
-            company_key(company_id),
-            _Signal(GateScope.COMPANY, None, company_id, None, Outcome(OutcomeKind.OK, None), None),
-        )
+        await _ensure_gate(session, Scope(GateScope.COMPANY, company_id))
         gate_id = (
             await session.execute(
                 text("SELECT id FROM gates WHERE scope_key = :k"), {"k": company_key(company_id)}
