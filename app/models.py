@@ -155,6 +155,10 @@ class GateScope(StrEnum):
     CREDENTIAL = "credential"
     COMPANY = "company"
     PROJECT = "project"
+    # One resource type (Procore "tool") in the company, every project alike.
+    TOOL = "tool"
+    # One resource type in one project.
+    PROJECT_TOOL = "project_tool"
 
 
 class GateState(StrEnum):
@@ -164,7 +168,8 @@ class GateState(StrEnum):
 
 
 class Gate(Base):
-    """Guards one scope (a credential, a company, or a company's project) against calls."""
+    """Guards one scope (a credential, a company, a company's project, a resource type in the
+    company or in one project; `app.gates.scopes`) against calls."""
 
     __tablename__ = "gates"
 
@@ -177,6 +182,7 @@ class Gate(Base):
     )
     company_id: Mapped[int | None] = mapped_column(BigInteger)
     project_id: Mapped[int | None] = mapped_column(BigInteger)
+    resource_name: Mapped[str | None] = mapped_column(String(128))
 
     state: Mapped[GateState] = mapped_column(_enum(GateState, "gate_state"))
     signals: Mapped[int] = mapped_column(Integer, server_default=text("0"))

@@ -27,10 +27,14 @@ OK = Outcome(OutcomeKind.OK, 200)
 
 
 def outcome(
-    company: int, result: Outcome, project: int | None = None, cred: int | None = 1
+    company: int,
+    result: Outcome,
+    project: int | None = None,
+    cred: int | None = 1,
+    resource: str = "RFIs",
 ) -> gates.ScopeOutcome:
     return gates.ScopeOutcome(
-        Work(company, project, "RFIs", cred), result, f"/rest/v1.0/x/{company}"
+        Work(company, project, resource, cred), result, f"/rest/v1.0/x/{company}"
     )
 
 
@@ -88,14 +92,22 @@ async def test_success_resets_a_suspect_gate(db: Runtime) -> None:
     assert row.state is GateState.SUSPECT
 
 
-async def test_project_forbidden_parks_only_the_project(db: Runtime) -> None:
+async def test_a_403_in_a_project_parks_only_that_tool_there_until_diagnosed(
+    db: Runtime,
+) -> None:
+    """FACTS.md §6: a 403 on a tool in a project parks the narrowest scope it was seen in;
+    the diagnosis widens it."""
     await record(db, *(outcome(4, FORBIDDEN, project=2) for _ in range(3)))
-    project_gate = await gate(db, "project:4:2")
-    assert project_gate is not None
-    assert project_gate.state is GateState.PARKED
+    held = await gate(db, "project_tool:4:2:RFIs")
+    assert held is not None
+    assert held.state is GateState.PARKED
+    assert held.resource_name == "RFIs"
     assert not (await verdict(db, 4, project=2)).open
     assert (await verdict(db, 4, project=1)).open
+    async with db.sessions() as session:
+        assert (await gates.verdict(session, Work(4, 2, "Submittals", 1))).open
     assert await gate(db, "company:4") is None
+    assert await gate(db, "project:4:2") is None
 
 
 async def add_credentials(runtime: Runtime, *ids: int) -> None:
@@ -136,12 +148,11 @@ async def _add_events(runtime: Runtime, company: int, count: int, **fields: obje
                     dedupe_key=key,
                     payload_version="v2",
                     company_id=company,
-                    project_id=1,
-                    resource_name="RFIs",
+                    **{"project_id": 1, "resource_name": "RFIs", **fields},
                     resource_id=1,
                     event_type="update",
                     raw={},
-                    **{"status": EventStatus.PARKED, **fields},
+                    status=EventStatus.PARKED,
                 )
             )
     return keys
@@ -246,7 +257,7 @@ async def test_concurrent_signals_count_every_one(db: Runtime) -> None:
         await record(db, outcome(9, FORBIDDEN))
 
     await asyncio.gather(*(one() for _ in range(2)))
-    row = await gate(db, "company:9")
+    row = await gate(db, "tool:9:RFIs")
     assert row is not None
     assert row.signals == 2
 
@@ -290,7 +301,7 @@ async def test_the_sql_keys_are_the_python_keys(db: Runtime) -> None:
 
 async def test_the_broadest_parked_gate_is_the_one_that_holds(db: Runtime) -> None:
     await record(db, *(outcome(7, FORBIDDEN, project=900) for _ in range(3)))
-    project_gate = await gate(db, "project:7:900")
+    project_gate = await gate(db, "project_tool:7:900:RFIs")
     assert project_gate is not None
     assert project_gate.state is GateState.PARKED
     held = await verdict(db, 7, 900)
@@ -301,3 +312,37 @@ async def test_the_broadest_parked_gate_is_the_one_that_holds(db: Runtime) -> No
     assert company_gate is not None
     assert (await verdict(db, 7, 900)).gate_id == company_gate.id
     assert (await verdict(db, 7, 901)).gate_id == company_gate.id
+
+
+async def test_a_parent_holds_its_children_and_a_child_releases_alone(db: Runtime) -> None:
+    """Submittals parked in projects 900 and 901, then company-wide: the tool's gate holds
+    every Submittals of the company (RFIs flow); opening one child releases its own events,
+    never its sibling's."""
+    for project in (900, 901):
+        await record(db, *(outcome(7, FORBIDDEN, project, resource="Submittals") for _ in range(3)))
+    children = [await gate(db, f"project_tool:7:{p}:Submittals") for p in (900, 901)]
+    assert all(c is not None and c.state is GateState.PARKED for c in children)
+    first, second = (c.id for c in children if c is not None)
+    await _add_events(db, 7, 3, project_id=900, resource_name="Submittals", gate_id=first)
+    await _add_events(db, 7, 2, project_id=901, resource_name="Submittals", gate_id=second)
+
+    await record(db, *(outcome(7, FORBIDDEN, resource="Submittals") for _ in range(3)))
+    tool = await gate(db, "tool:7:Submittals")
+    assert tool is not None
+    assert tool.state is GateState.PARKED
+    async with db.sessions() as session:
+        for project in (900, 901, 902):
+            held = await gates.verdict(session, Work(7, project, "Submittals", 1))
+            assert held.gate_id == tool.id
+            assert (await gates.verdict(session, Work(7, project, "RFIs", 1))).open
+
+    async with db.sessions() as session, session.begin():
+        assert await gates.operator_unpark(session, first, reason="tool enabled in 900")
+    assert await gates.release_opened(db) == 3
+    async with db.sessions() as session:
+        left = (
+            await session.execute(
+                text("SELECT gate_id, count(*) FROM events WHERE status = 'parked' GROUP BY 1")
+            )
+        ).all()
+    assert [(g, n) for g, n in left] == [(second, 2)]

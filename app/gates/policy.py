@@ -54,6 +54,10 @@ class Diagnosis(StrEnum):
     NOT_INSTALLED = "not_installed"
     NO_PROJECT_ACCESS = "no_project_access"
     PERMISSION = "permission"
+    # The permission template lacks one tool: 403 in every project (FACTS.md §6, cause 2).
+    TOOL_PERMISSION = "tool_permission"
+    # One tool is disabled in one project (FACTS.md §6, cause 3).
+    TOOL_DISABLED = "tool_disabled"
     # No usable answer (5xx, timeout, rate limit): nothing learned, probe again later.
     UNREACHABLE = "unreachable"
 
@@ -99,10 +103,17 @@ def signalled(work: Work, outcome: Outcome) -> Signalled | None:
 
 
 def narrowest(work: Work) -> Scope:
-    """The smallest scope a refused call was in."""
-    if work.project_id is not None:
-        return Scope(GateScope.PROJECT, work.company_id, work.project_id)
-    return Scope(GateScope.COMPANY, work.company_id)
+    """The smallest scope a refused call was in: a 403 on Submittals in project 7 holds
+    Submittals in project 7 until the diagnosis finds the company, Submittals everywhere or
+    project 7 at fault (FACTS.md §6)."""
+    company, project, resource = work.company_id, work.project_id, work.resource_name
+    if project is not None and resource is not None:
+        return Scope(GateScope.PROJECT_TOOL, company, project, resource)
+    if project is not None:
+        return Scope(GateScope.PROJECT, company, project)
+    if resource is not None:
+        return Scope(GateScope.TOOL, company, resource_name=resource)
+    return Scope(GateScope.COMPANY, company)
 
 
 class Action(StrEnum):

@@ -11,6 +11,8 @@ tells whether the diagnosis still holds (FACTS.md §7):
 | company     | permission         | the company-level call that was refused      |
 | project     | no_project_access  | GET /rest/v1.0/projects/Y?company_id=X       |
 | project     | permission         | the project, then the call that was refused  |
+| tool        | tool_permission    | the call that was refused                    |
+| project_tool| tool_disabled      | the call that was refused                    |
 
 A first diagnosis (`pending`) walks down: a company-scoped call answering "not connected"
 means not installed; a 401 asks `/me` whether the credential itself is dead; the project
@@ -25,6 +27,7 @@ from typing import Any
 
 from app.gates.policy import Diagnosis
 from app.models import GateScope
+from app.procore import resources
 from app.procore.answers import OutcomeKind
 from app.procore.calls import CallRecord, Purpose
 from app.procore.client import Answer, ProcoreClient
@@ -49,6 +52,7 @@ class GateTarget:
     scope: GateScope
     company_id: int | None
     project_id: int | None
+    resource_name: str | None
     diagnosis: str | None
     # The call whose refusal parked the gate (re-asked to detect a permission fix).
     probe_path: str | None
@@ -68,9 +72,16 @@ class Finding:
         return self.diagnosis is Diagnosis.OK
 
 
-def remediation(diagnosis: str, *, company_id: int | None, project_id: int | None) -> str:
+def remediation(
+    diagnosis: str,
+    *,
+    company_id: int | None,
+    project_id: int | None,
+    resource_name: str | None = None,
+) -> str:
     company = f"company {company_id}" if company_id is not None else "the company"
     project = f"project {project_id}" if project_id is not None else "the project"
+    tool = resource_name or "this tool"
     texts = {
         Diagnosis.PENDING: "checking which access is missing (a probe runs now)",
         Diagnosis.CREDENTIAL_INVALID: (
@@ -98,6 +109,17 @@ def remediation(diagnosis: str, *, company_id: int | None, project_id: int | Non
             f"the app's user can see {project if project_id is not None else company} but "
             "may not read this tool: assign a permission template with read access to it, "
             "or enable the tool"
+        ),
+        Diagnosis.TOOL_PERMISSION: (
+            f"the app's permission template in {company} does not grant {tool}: give the "
+            "service account (or the connected user) read access to it (Company Admin → "
+            "Permission Templates, or the app's manifest in the Developer Portal); other "
+            "tools keep flowing"
+        ),
+        Diagnosis.TOOL_DISABLED: (
+            f"{tool} is disabled or not readable in {project} of {company}: enable the tool "
+            "in the project's settings or grant the app's user access to it there; the "
+            "project's other tools keep flowing"
         ),
         Diagnosis.UNREACHABLE: "Procore did not answer usefully; the check is repeated",
         Diagnosis.OK: "nothing to do",
@@ -131,8 +153,13 @@ async def probe(
             purpose=purpose,
         )
 
+    first = purpose is Purpose.DIAGNOSE
     if target.scope is GateScope.CREDENTIAL or company_id is None:
         return await _check_credential(get)
+    if target.scope is GateScope.PROJECT_TOOL and target.project_id is not None:
+        return await _check_project_tool(get, target, company_id, target.project_id, first)
+    if target.scope is GateScope.TOOL:
+        return await _check_tool(get, target, company_id, first)
     if target.scope is GateScope.PROJECT and target.project_id is not None:
         return await _check_project(get, target, company_id, target.project_id)
 
@@ -183,6 +210,66 @@ async def _check_project(get: Any, target: GateTarget, company_id: int, project_
     return await _check_refused_call(get, target, GateScope.PROJECT)
 
 
+async def _check_project_tool(
+    get: Any, target: GateTarget, company_id: int, project_id: int, first: bool
+) -> Finding:
+    """A tool refused in one project. Later probes ask the refused call alone."""
+    if not first:
+        return await _check_refused_call(
+            get, target, GateScope.PROJECT_TOOL, Diagnosis.TOOL_DISABLED
+        )
+    project: Answer = await get(project_path(company_id, project_id))
+    if project.outcome.kind in (OutcomeKind.FORBIDDEN, OutcomeKind.NOT_FOUND):
+        return Finding(
+            Diagnosis.NO_PROJECT_ACCESS,
+            GateScope.PROJECT,
+            project.outcome.status,
+            f"project {project_id} is not accessible to the app's user: {project.outcome.message}",
+        )
+    found = await _company_level(get, project)
+    if found is not None:
+        return found
+    refused = await _check_refused_call(
+        get, target, GateScope.PROJECT_TOOL, Diagnosis.TOOL_DISABLED
+    )
+    if refused.diagnosis is not Diagnosis.TOOL_DISABLED:
+        return refused
+    elsewhere = await _tool_elsewhere(get, target, company_id, project_id)
+    if elsewhere is not None and elsewhere.outcome.kind is OutcomeKind.FORBIDDEN:
+        return _finding(Diagnosis.TOOL_PERMISSION, GateScope.TOOL, elsewhere)
+    return refused
+
+
+async def _tool_elsewhere(
+    get: Any, target: GateTarget, company_id: int, project_id: int
+) -> Answer | None:
+    """The refused tool's list in another permitted project (None: there is none to ask)."""
+    kind = resources.get(target.resource_name)
+    if kind is None or not kind.lists:
+        return None
+    listed: Answer = await get(f"/rest/v1.0/projects?company_id={company_id}&per_page=2")
+    if listed.outcome.kind is not OutcomeKind.OK:
+        return None
+    try:
+        others = [int(p["id"]) for p in listed.json() if int(p["id"]) != project_id]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not others:
+        return None
+    path = resources.list_paths(kind, company_id=company_id, project_id=others[0])[0]
+    answer: Answer = await get(f"{path}{'&' if '?' in path else '?'}per_page=1")
+    return answer
+
+
+async def _check_tool(get: Any, target: GateTarget, company_id: int, first: bool) -> Finding:
+    """A tool refused company-wide. The first diagnosis checks the install first."""
+    if first:
+        found = await _company_level(get, await get(projects_path(company_id)))
+        if found is not None:
+            return found
+    return await _check_refused_call(get, target, GateScope.TOOL, Diagnosis.TOOL_PERMISSION)
+
+
 async def _check_credential(get: Any) -> Finding:
     answer: Answer = await get(ME_PATH)
     kind = answer.outcome.kind
@@ -195,7 +282,9 @@ async def _check_credential(get: Any) -> Finding:
     return _finding(Diagnosis.UNREACHABLE, None, answer)
 
 
-async def _check_refused_call(get: Any, target: GateTarget, scope: GateScope) -> Finding:
+async def _check_refused_call(
+    get: Any, target: GateTarget, scope: GateScope, refused: Diagnosis = Diagnosis.PERMISSION
+) -> Finding:
     if not target.probe_path:
         return Finding(Diagnosis.OK, None, None, "scope reachable")
     answer: Answer = await get(target.probe_path)
@@ -204,7 +293,7 @@ async def _check_refused_call(get: Any, target: GateTarget, scope: GateScope) ->
         # 404: the resource is gone, but the call itself is allowed again.
         return _finding(Diagnosis.OK, None, answer)
     if kind is OutcomeKind.FORBIDDEN:
-        return _finding(Diagnosis.PERMISSION, scope, answer)
+        return _finding(refused, scope, answer)
     if kind is OutcomeKind.NOT_INSTALLED:
         return _finding(Diagnosis.NOT_INSTALLED, GateScope.COMPANY, answer)
     if kind is OutcomeKind.UNAUTHORIZED:

@@ -26,7 +26,9 @@ from app.models import GateScope
 ORDER: tuple[GateScope, ...] = (
     GateScope.CREDENTIAL,
     GateScope.COMPANY,
+    GateScope.TOOL,
     GateScope.PROJECT,
+    GateScope.PROJECT_TOOL,
 )
 
 
@@ -60,7 +62,11 @@ def scope_key(scope: Scope) -> str:
         return f"credential:{scope.credential_id}"
     if scope.scope is GateScope.COMPANY:
         return f"company:{scope.company_id}"
-    return f"project:{scope.company_id}:{scope.project_id}"
+    if scope.scope is GateScope.TOOL:
+        return f"tool:{scope.company_id}:{scope.resource_name}"
+    if scope.scope is GateScope.PROJECT:
+        return f"project:{scope.company_id}:{scope.project_id}"
+    return f"project_tool:{scope.company_id}:{scope.project_id}:{scope.resource_name}"
 
 
 def credential_key(credential_id: int) -> str:
@@ -80,10 +86,32 @@ def scopes(work: Work) -> list[Scope]:
     found: list[Scope] = []
     if work.credential_id is not None:
         found.append(Scope(GateScope.CREDENTIAL, work.company_id, credential_id=work.credential_id))
-    found.append(Scope(GateScope.COMPANY, work.company_id))
-    if work.project_id is not None:
-        found.append(Scope(GateScope.PROJECT, work.company_id, work.project_id))
+    company, project, resource = work.company_id, work.project_id, work.resource_name
+    found.append(Scope(GateScope.COMPANY, company))
+    if resource is not None:
+        found.append(Scope(GateScope.TOOL, company, resource_name=resource))
+    if project is not None:
+        found.append(Scope(GateScope.PROJECT, company, project))
+        if resource is not None:
+            found.append(Scope(GateScope.PROJECT_TOOL, company, project, resource))
     return found
+
+
+def parent(scope: Scope, at_fault: GateScope, credential_id: int | None) -> Scope | None:
+    """The scope containing `scope` that a diagnosis found at fault (None: not a parent)."""
+    if at_fault is GateScope.CREDENTIAL:
+        if credential_id is None:
+            return None
+        return Scope(GateScope.CREDENTIAL, scope.company_id, credential_id=credential_id)
+    if scope.company_id is None:
+        return None
+    if at_fault is GateScope.COMPANY:
+        return Scope(GateScope.COMPANY, scope.company_id)
+    if at_fault is GateScope.TOOL and scope.resource_name is not None:
+        return Scope(GateScope.TOOL, scope.company_id, resource_name=scope.resource_name)
+    if at_fault is GateScope.PROJECT and scope.project_id is not None:
+        return Scope(GateScope.PROJECT, scope.company_id, scope.project_id)
+    return None
 
 
 def keys(work: Work) -> list[str]:
@@ -92,11 +120,14 @@ def keys(work: Work) -> list[str]:
 
 def keys_sql(*, credential: str, company: str, project: str, resource: str) -> str:
     """`keys(work)` as a SQL `text[]` over column expressions (NULL parts drop out)."""
-    del resource  # no scope of this set is keyed by the resource type
     parts = {
         GateScope.CREDENTIAL: f"'credential:' || {credential}",
         GateScope.COMPANY: f"'company:' || {company}",
+        GateScope.TOOL: f"'tool:' || {company} || ':' || {resource}",
         GateScope.PROJECT: f"'project:' || {company} || ':' || {project}",
+        GateScope.PROJECT_TOOL: (
+            f"'project_tool:' || {company} || ':' || {project} || ':' || {resource}"
+        ),
     }
     return "array_remove(ARRAY[" + ", ".join(parts[s] for s in ORDER) + "]::text[], NULL)"
 

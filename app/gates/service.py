@@ -218,6 +218,7 @@ async def _ensure_gate(session: AsyncSession, scope: Scope) -> None:
             credential_id=scope.credential_id,
             company_id=scope.company_id,
             project_id=scope.project_id,
+            resource_name=scope.resource_name,
             state=GateState.OPEN,
         )
         .on_conflict_do_nothing(index_elements=[Gate.scope_key])
@@ -226,7 +227,8 @@ async def _ensure_gate(session: AsyncSession, scope: Scope) -> None:
 
 _LOCK_GATE = text(
     """
-    SELECT id, state, signals, window_started_at, parked_at, probe_attempt, next_probe_at
+    SELECT id, state, signals, window_started_at, parked_at, probe_attempt, next_probe_at,
+        probe_path
     FROM gates WHERE scope_key = :key FOR UPDATE
     """
 )
@@ -268,7 +270,10 @@ async def _apply_signal(
             next_probe_at=now if diagnosis is Diagnosis.PENDING else parked.next_probe_at,
             diagnosis=diagnosis.value,
             remediation=remediation(
-                diagnosis, company_id=sig.scope.company_id, project_id=sig.scope.project_id
+                diagnosis,
+                company_id=sig.scope.company_id,
+                project_id=sig.scope.project_id,
+                resource_name=sig.scope.resource_name,
             ),
         )
         log.warning(
@@ -348,7 +353,8 @@ _LEASE_DUE_PROBES = text(
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
     )
-    RETURNING id, scope, scope_key, credential_id, company_id, project_id, diagnosis,
+    RETURNING id, scope, scope_key, credential_id, company_id, project_id, resource_name,
+        diagnosis,
         probe_path, probe_attempt, probe_locked_until, state, signals, window_started_at,
         parked_at, next_probe_at
     """
@@ -358,7 +364,8 @@ _LEASE_ONE = text(
     """
     UPDATE gates SET probe_locked_until = now() + make_interval(secs => :lease)
     WHERE id = :id AND (probe_locked_until IS NULL OR probe_locked_until < now())
-    RETURNING id, scope, scope_key, credential_id, company_id, project_id, diagnosis,
+    RETURNING id, scope, scope_key, credential_id, company_id, project_id, resource_name,
+        diagnosis,
         probe_path, probe_attempt, probe_locked_until, state, signals, window_started_at,
         parked_at, next_probe_at
     """
@@ -398,6 +405,7 @@ async def _probe_leased(runtime: Runtime, row: Any) -> ProbeReport:
         scope=GateScope(row.scope),
         company_id=row.company_id,
         project_id=row.project_id,
+        resource_name=row.resource_name,
         diagnosis=row.diagnosis,
         probe_path=row.probe_path,
     )
@@ -487,7 +495,12 @@ async def _apply_finding(
         if finding.diagnosis is not Diagnosis.UNREACHABLE
         else (row.diagnosis if row.diagnosis != Diagnosis.PENDING else Diagnosis.UNREACHABLE)
     )
-    text_for_operator = remediation(diagnosis, company_id=row.company_id, project_id=row.project_id)
+    text_for_operator = remediation(
+        diagnosis,
+        company_id=row.company_id,
+        project_id=row.project_id,
+        resource_name=row.resource_name,
+    )
     later = policy.on_probe_failure(_view(row), now, rules, _rng)
     await _update_fenced(
         session,
@@ -523,15 +536,20 @@ async def _escalate(
     """The fault lies with another scope (a dead credential, an uninstalled company): park
     that gate, hand it this gate's parked events, and open this one."""
     rules = gate_policy(settings)
-    if at_fault is GateScope.CREDENTIAL and credential_id is not None:
-        fault = Scope(GateScope.CREDENTIAL, row.company_id, credential_id=credential_id)
-    else:
-        fault = Scope(GateScope.COMPANY, row.company_id)
+    here = Scope(
+        GateScope(row.scope), row.company_id, row.project_id, row.resource_name, row.credential_id
+    )
+    fault = scopes.parent(here, at_fault, credential_id) or Scope(GateScope.COMPANY, row.company_id)
     key = fault.key
     await _ensure_gate(session, fault)
     target = (await session.execute(_LOCK_GATE, {"key": key})).one()
     parked = policy.park(_view(target), now, rules, _rng)
-    fix = remediation(finding.diagnosis, company_id=fault.company_id, project_id=None)
+    fix = remediation(
+        finding.diagnosis,
+        company_id=fault.company_id,
+        project_id=fault.project_id,
+        resource_name=fault.resource_name,
+    )
     await session.execute(
         Gate.__table__.update()  # type: ignore[attr-defined]
         .where(Gate.id == target.id)
@@ -545,6 +563,8 @@ async def _escalate(
             body_excerpt=finding.message[:500] or None,
             diagnosis=finding.diagnosis.value,
             remediation=fix,
+            # A tool's gate is probed with the call that was refused in the project.
+            probe_path=target.probe_path or row.probe_path,
         )
     )
     await session.execute(_MOVE_PARKED, {"from_gate": row.id, "to_gate": target.id})

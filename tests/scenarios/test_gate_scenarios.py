@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -335,7 +335,9 @@ async def test_flaky_401s_and_isolated_403s_park_nothing(
                 runtime, [Spec("RFIs", 600_000 + i, B, PROJECT[B]) for i in range(THRESHOLD - 1)]
             )
             await wait_for(
-                lambda: _gate_signals(runtime, f"project:{B}:{PROJECT[B]}", THRESHOLD - 1),
+                lambda: _gate_signals(
+                    runtime, f"project_tool:{B}:{PROJECT[B]}:RFIs", THRESHOLD - 1
+                ),
                 timeout=20,
             )
             (await sim.put(project, json={"permitted": True})).raise_for_status()
@@ -347,7 +349,7 @@ async def test_flaky_401s_and_isolated_403s_park_nothing(
                 await session.execute(text("SELECT count(*) FROM gates WHERE state = 'parked'"))
             ).scalar_one()
         assert parked == 0
-        assert await gate_state(runtime, f"project:{B}:{PROJECT[B]}") == "open"
+        assert await gate_state(runtime, f"project_tool:{B}:{PROJECT[B]}:RFIs") == "open"
         stats = await sim_stats(sim)
         assert stats["invalid_grant"] == 0
     finally:
@@ -397,3 +399,137 @@ async def _credential_gate(runtime: Runtime, state: str) -> bool:
 
 async def _parked_total(runtime: Runtime, count: int) -> bool:
     return (await statuses(runtime)).get("parked", 0) >= count
+
+
+async def _create(
+    sim: httpx.AsyncClient, resource: str, project: int, first_id: int, count: int
+) -> list[Spec]:
+    answer = await sim.post(
+        "/_sim/events",
+        json={
+            "company_id": 31,
+            "project_id": project,
+            "resource_name": resource,
+            "resource_id": first_id,
+            "event_type": "create",
+            "count": count,
+        },
+    )
+    answer.raise_for_status()
+    return [Spec(resource, first_id + i, 31, project) for i in range(count)]
+
+
+async def _held(runtime: Runtime, resource: str, project: int, status: str, count: int) -> bool:
+    async with runtime.sessions() as session:
+        found = (
+            await session.execute(
+                text(
+                    "SELECT count(*) FROM events WHERE project_id = :p AND status = :s"
+                    " AND resource_name = :r"
+                ),
+                {"p": project, "s": status, "r": resource},
+            )
+        ).scalar_one()
+    return int(found) >= count
+
+
+def _holding(
+    runtime: Runtime, resource: str, project: int, status: str, count: int
+) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return await _held(runtime, resource, project, status, count)
+
+    return check
+
+
+async def _parked_gates(runtime: Runtime) -> dict[str, str | None]:
+    async with runtime.sessions() as session:
+        rows = await session.execute(
+            text("SELECT scope_key, diagnosis FROM gates WHERE state = 'parked'")
+        )
+        return {str(k): d for k, d in rows.all()}
+
+
+async def test_a_tool_refused_company_wide_holds_only_that_tool(
+    db: Runtime, sim: httpx.AsyncClient, pipeline_settings: Callable[..., Settings]
+) -> None:
+    """FACTS.md §6, cause 2: the permission template lacks Submittals. Submittals events of
+    every project are held by one gate, (company 31, Submittals); RFIs of the same projects
+    flow; granting the tool releases them all."""
+    runtime = open_runtime(pipeline_settings(**GATE_TIMINGS), name="tool")
+    try:
+        submittals = [
+            *await _create(sim, "Submittals", 900, 700_000, 20),
+            *await _create(sim, "Submittals", 901, 710_000, 20),
+        ]
+        rfis = [
+            *await _create(sim, "RFIs", 900, 720_000, 20),
+            *await _create(sim, "RFIs", 901, 730_000, 20),
+        ]
+        (
+            await sim.put("/_sim/companies/31", json={"denied_tools": ["Submittals"]})
+        ).raise_for_status()
+        async with running_worker(runtime.settings, max_jobs=MAX_JOBS):
+            await store_events(
+                runtime, [x for pair in zip(submittals, rfis, strict=True) for x in pair]
+            )
+            await wait_for(
+                lambda: _diagnosed(runtime, "tool:31:Submittals", "tool_permission"), timeout=30
+            )
+            for project in (900, 901):
+                await wait_for(_holding(runtime, "RFIs", project, "done", 20), timeout=30)
+                await wait_for(_holding(runtime, "Submittals", project, "parked", 20), timeout=30)
+            parked = await _parked_gates(runtime)
+            assert parked == {"tool:31:Submittals": "tool_permission"}, parked
+            gate = await gate_row(runtime, "tool:31:Submittals")
+            assert "does not grant Submittals" in gate.remediation
+            async with runtime.sessions() as session:
+                holders = (
+                    await session.execute(
+                        text(
+                            "SELECT DISTINCT g.scope_key FROM events e JOIN gates g"
+                            " ON g.id = e.gate_id WHERE e.status = 'parked'"
+                        )
+                    )
+                ).scalars()
+                assert list(holders) == ["tool:31:Submittals"]
+
+            (await sim.put("/_sim/companies/31", json={"denied_tools": []})).raise_for_status()
+            for project in (900, 901):
+                await wait_for(_holding(runtime, "Submittals", project, "done", 20), timeout=30)
+        assert await statuses(runtime) == {"done": 80}
+    finally:
+        await runtime.close()
+
+
+async def test_a_tool_disabled_in_one_project_holds_only_that_tool_there(
+    db: Runtime, sim: httpx.AsyncClient, pipeline_settings: Callable[..., Settings]
+) -> None:
+    """FACTS.md §6, cause 3: Submittals disabled in project 901 holds Submittals of 901 only:
+    Submittals of 900 and RFIs of 901 flow."""
+    runtime = open_runtime(pipeline_settings(**GATE_TIMINGS), name="project-tool")
+    try:
+        blocked = await _create(sim, "Submittals", 901, 740_000, 20)
+        flowing = [
+            *await _create(sim, "Submittals", 900, 750_000, 20),
+            *await _create(sim, "RFIs", 901, 760_000, 20),
+        ]
+        project = "/_sim/companies/31/projects/901"
+        (await sim.put(project, json={"disabled_tools": ["Submittals"]})).raise_for_status()
+        async with running_worker(runtime.settings, max_jobs=MAX_JOBS):
+            await store_events(runtime, blocked + flowing)
+            key = "project_tool:31:901:Submittals"
+            await wait_for(lambda: _diagnosed(runtime, key, "tool_disabled"), timeout=30)
+            await wait_for(lambda: _held(runtime, "Submittals", 900, "done", 20), timeout=30)
+            await wait_for(lambda: _held(runtime, "RFIs", 901, "done", 20), timeout=30)
+            await wait_for(lambda: _held(runtime, "Submittals", 901, "parked", 20), timeout=30)
+            assert await _parked_gates(runtime) == {key: "tool_disabled"}
+            gate = await gate_row(runtime, key)
+            assert "Submittals is disabled" in gate.remediation
+            assert "project 901" in gate.remediation
+
+            (await sim.put(project, json={"disabled_tools": []})).raise_for_status()
+            await wait_for(lambda: _held(runtime, "Submittals", 901, "done", 20), timeout=30)
+        assert await statuses(runtime) == {"done": 60}
+    finally:
+        await runtime.close()
