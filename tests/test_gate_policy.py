@@ -12,7 +12,6 @@ from app.gates.policy import (
     Action,
     GateView,
     Policy,
-    allows_calls,
     decay,
     expired,
     on_probe_failure,
@@ -113,10 +112,10 @@ def test_parked_gate_never_allows_a_call_until_success(
     policy: Policy, seed: int, failures: int
 ) -> None:
     rng = random.Random(seed)
-    gate = park(GateView(), T0, policy, rng)
+    gate = park(GateView(), T0, policy, rng, pending=False)
     now = T0
     for _ in range(failures):
-        assert not allows_calls(gate)
+        assert gate.state is GateState.PARKED  # holds its work (app.gates.scopes)
         assert on_signal(gate, now, policy).gate == gate  # more signals change nothing
         assert gate.next_probe_at is not None
         now = gate.next_probe_at
@@ -124,9 +123,9 @@ def test_parked_gate_never_allows_a_call_until_success(
         gate = on_probe_failure(gate, now, policy, rng)
         assert gate.next_probe_at is not None
         assert gate.next_probe_at > now
-    assert not allows_calls(gate)
+    assert gate.state is GateState.PARKED
     opened = on_success(gate)
-    assert allows_calls(opened.gate)
+    assert opened.gate.state is GateState.OPEN
     assert opened.actions == (Action.RELEASE,)
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text, update
 
-from app.gates import scopes
+from app.gates import scopes, transitions
 from app.gates import service as gates
 from app.gates.policy import Diagnosis
 from app.gates.scopes import Scope, Work
@@ -221,7 +221,7 @@ async def test_parked_events_expire_after_retention(db: Runtime) -> None:
 async def test_operator_park_holds_against_successes_and_unpark_opens(db: Runtime) -> None:
     await record(db, outcome(7, OK))
     async with db.sessions() as session, session.begin():
-        await gates._ensure_gate(session, Scope(GateScope.COMPANY, 7))
+        await transitions.ensure(session, Scope(GateScope.COMPANY, 7))
         gate_id = (
             await session.execute(text("SELECT id FROM gates WHERE scope_key = 'company:7'"))
         ).scalar_one()

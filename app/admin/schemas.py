@@ -175,6 +175,29 @@ class ResourcePage(BaseModel):
     has_more: bool = Field(description="More changes are ready now: ask again at once")
 
 
+class GateTransitionOut(BaseModel):
+    id: int = Field(description="The transition's position in the gates' feed")
+    gate_id: int
+    kind: str = Field(description="parked, needs_admin, released, moved, dormant or woken")
+    scope: str
+    scope_key: str
+    company_id: int | None
+    project_id: int | None
+    resource_name: str | None
+    diagnosis: str | None
+    remediation: str | None = Field(description="What an administrator must do, if anything")
+    detail: dict[str, Any] = Field(
+        description="Who acted (`by`), the status seen, the projects of an incident"
+    )
+    at: datetime
+
+
+class GateTransitionPage(BaseModel):
+    items: list[GateTransitionOut]
+    next_cursor: str = Field(description="Pass as `since` next time (keep it: it never expires)")
+    has_more: bool = Field(description="More transitions are ready now: ask again at once")
+
+
 class ConnectLinkIn(BaseModel):
     company_id: BodyId | None = None
 

@@ -30,6 +30,8 @@ from app.admin.schemas import (
     GateDetail,
     GateOut,
     GatePage,
+    GateTransitionOut,
+    GateTransitionPage,
     ProbeOut,
     ResourceOut,
     ResourcePage,
@@ -38,6 +40,7 @@ from app.admin.schemas import (
 )
 from app.db import SessionFactory
 from app.feed import Feed, changes
+from app.feed import gates as gate_feed
 from app.gates import scopes
 from app.gates import service as gates
 from app.models import (
@@ -75,6 +78,7 @@ GATES_CURSOR = "gates"
 EVENTS_CURSOR = "events"
 ACTIONS_CURSOR = "actions"
 RESOURCES_CURSOR = "resources"
+TRANSITIONS_CURSOR = "gate-transitions"
 JOBS_CURSOR = "jobs"
 JOB_EVENTS_CURSOR = "job-events"
 
@@ -541,6 +545,43 @@ async def changed_resources(
     return ResourcePage(
         items=[ResourceOut.model_validate(r) for r in page],
         next_cursor=cursor.encode(RESOURCES_CURSOR, reached),
+        has_more=more,
+    )
+
+
+# --- the gates' transitions -----------------------------------------------------------------
+
+
+async def gate_transitions(
+    sessions: SessionFactory, *, since: str | None, limit: int = 100, company_id: int | None = None
+) -> GateTransitionPage:
+    """The gates' transitions after `since`, in the order they were committed (the feed
+    downstream delivery reads too)."""
+    position = cursor.decode(TRANSITIONS_CURSOR, since) if since else 0
+    upto = await feed.horizon(sessions, Feed.GATES)
+    size = min(limit, MAX_PAGE)
+    async with sessions() as session:
+        found = await gate_feed.read_transitions(
+            session,
+            position,
+            upto,
+            size + 1,
+            company_ids=None if company_id is None else [company_id],
+        )
+    page = found[:size]
+    more = len(found) > size
+    reached = page[-1].position if more else max(position, upto)
+    return GateTransitionPage(
+        items=[
+            GateTransitionOut(
+                id=m.position,
+                kind=m.type.removeprefix("gate."),
+                at=m.occurred_at,
+                **{k: v for k, v in m.data.items() if k != "transition_id"},
+            )
+            for m in page
+        ],
+        next_cursor=cursor.encode(TRANSITIONS_CURSOR, reached),
         has_more=more,
     )
 

@@ -1,13 +1,24 @@
 """The gate rules, as pure functions: `(gate, what happened, now, rng) → (gate, actions)`.
 
-A gate guards one scope — a credential, a company, or a company's project:
+A gate guards one scope (`app.gates.scopes`): a credential, a company, a resource type in
+the company, a project, or a resource type in one project. The whole rule set, top-down:
+
+1. Which gate a refusal counts against (`signalled`): the narrowest scope of the call, or the
+   company / credential when the answer says so; the diagnosis widens it later.
+2. The gate's life (`on_signal`, `park`, `on_probe_failure`, `on_success`):
 
     open ──signal──▶ suspect ──N signals within W──▶ parked ──probe ok / confirmed──▶ open
       ▲                 │ success, or W without a signal      │ probe fails: attempt+1,
       └─────────────────┘                                     │ next probe later (capped)
 
-Nothing here does I/O; `app.gates.service` applies the results with conditional updates so
-that concurrent workers agree. Everything that varies (time, randomness) is an argument.
+   A parked gate holds all work of its scope and of the scopes inside it.
+3. Probe timing (`probe_delay`, `probe_ceiling`, `probe_floor`, `probe_due`).
+4. What the feed says (`Transition`, `needs_admin`).
+5. Release order and expiry (`release_batches`, `expired`), run in SQL and compared with these
+   in tests/test_gate_store_properties.py.
+
+Nothing here does I/O; `app.gates.transitions` writes the results with conditional updates
+so that concurrent workers agree. Everything that varies (time, randomness) is an argument.
 """
 
 from __future__ import annotations
@@ -17,11 +28,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from app.gates.scopes import Scope, Work
 from app.models import GateScope, GateState
 from app.procore.answers import Outcome, OutcomeKind
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +46,17 @@ class Policy:
     probe_cap_s: float = 3600.0  # PROBE_CAP_SECONDS
     retention: timedelta = timedelta(days=14)  # PARKED_RETENTION_DAYS
     release_batch: int = 500  # RELEASE_BATCH_SIZE
+
+
+def from_settings(settings: Settings) -> Policy:
+    return Policy(
+        threshold=settings.park_threshold,
+        window=timedelta(seconds=settings.park_window_seconds),
+        probe_base_s=settings.probe_base_seconds,
+        probe_cap_s=settings.probe_cap_seconds,
+        retention=timedelta(days=settings.parked_retention_days),
+        release_batch=settings.release_batch_size,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +154,6 @@ class Decision:
     actions: tuple[Action, ...] = ()
 
 
-def allows_calls(gate: GateView) -> bool:
-    """A parked gate never lets a call through; open and suspect gates do."""
-    return gate.state is not GateState.PARKED
-
-
 def decay(gate: GateView, now: datetime, policy: Policy) -> GateView:
     """A suspect gate with no new signal for a whole window is open again."""
     if gate.state is GateState.SUSPECT and _window_over(gate, now, policy):
@@ -161,18 +181,47 @@ def on_success(gate: GateView) -> Decision:
     return Decision(GateView())
 
 
-def park(gate: GateView, now: datetime, policy: Policy, rng: random.Random) -> GateView:
-    """Close the gate after a diagnosis named this scope; the first probe is scheduled."""
+def park(
+    gate: GateView, now: datetime, policy: Policy, rng: random.Random, *, pending: bool
+) -> GateView:
+    """Close the gate. A pending diagnosis runs at once (its probe is due now: no call leaks
+    to the scope while it runs); a known one waits for its first probe."""
     if gate.state is GateState.PARKED:
         return gate
+    delay = 0.0 if pending else probe_delay(0, policy, rng)
     return GateView(
         state=GateState.PARKED,
         signals=gate.signals,
         window_started_at=gate.window_started_at,
         parked_at=now,
         probe_attempt=0,
-        next_probe_at=now + timedelta(seconds=probe_delay(0, policy, rng)),
+        next_probe_at=now + timedelta(seconds=delay),
     )
+
+
+def park_by_operator(gate: GateView, now: datetime) -> GateView:
+    """An operator's park: held until an operator opens it; no probe reopens it."""
+    return replace(gate, state=GateState.PARKED, parked_at=now, next_probe_at=None)
+
+
+class Transition(StrEnum):
+    """What the gates' feed (`gate_transitions`) tells downstream systems."""
+
+    PARKED = "parked"
+    # A diagnosis named what an administrator must do (install, permit, grant).
+    NEEDS_ADMIN = "needs_admin"
+    RELEASED = "released"
+    # The fault was a parent's: the parked work moved to the parent's gate.
+    MOVED = "moved"
+    DORMANT = "dormant"
+    WOKEN = "woken"
+
+
+def needs_admin(before: str | None, after: Diagnosis) -> bool:
+    """A probe found a new diagnosis that only an administrator can fix."""
+    if after in (Diagnosis.PENDING, Diagnosis.UNREACHABLE, Diagnosis.OK):
+        return False
+    return before != after.value
 
 
 def on_probe_failure(gate: GateView, now: datetime, policy: Policy, rng: random.Random) -> GateView:
