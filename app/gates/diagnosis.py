@@ -121,6 +121,11 @@ def remediation(
             "in the project's settings or grant the app's user access to it there; the "
             "project's other tools keep flowing"
         ),
+        Diagnosis.UPDATE_PENDING: (
+            f"{project} left the app's permitted projects in {company} together with others "
+            "(an app update or reinstall resets them): re-add it; the company's gate lists "
+            "them all. It resumes by itself once it answers"
+        ),
         Diagnosis.UNREACHABLE: "Procore did not answer usefully; the check is repeated",
         Diagnosis.OK: "nothing to do",
     }
@@ -128,6 +133,17 @@ def remediation(
         return texts[Diagnosis(diagnosis)]
     except ValueError:
         return diagnosis
+
+
+def update_pending_remediation(company_id: int, project_ids: list[int]) -> str:
+    """The company's incident: every project to re-add, in one text."""
+    listed = ", ".join(str(p) for p in project_ids)
+    return (
+        f"re-add these {len(project_ids)} projects to the app's permitted projects in company "
+        f"{company_id} (Company Admin → App Management → the app → Permitted Projects; an app "
+        f"update or reinstall resets them, FACTS.md §3): {listed}. Each project resumes by "
+        "itself once it answers; the company is not parked"
+    )
 
 
 async def probe(

@@ -11,11 +11,15 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.gates import policy, probes, transitions
+from app.gates import incidents, policy, probes, transitions
 from app.gates.probes import ProbeReport
 from app.gates.scopes import Scope
 from app.models import GateScope
 from app.runtime import Runtime
+from app.settings import Settings
+
+# The setting's default when the caller has no settings at hand.
+_UPDATE_PENDING: int = Settings.model_fields["update_pending_projects"].default
 
 _GATE = text(
     """
@@ -56,7 +60,9 @@ async def operator_park(session: AsyncSession, gate_id: int, *, reason: str) -> 
     return True
 
 
-async def operator_unpark(session: AsyncSession, gate_id: int, *, reason: str) -> bool:
+async def operator_unpark(
+    session: AsyncSession, gate_id: int, *, reason: str, threshold: int = _UPDATE_PENDING
+) -> bool:
     """Open a gate by hand; its parked events are released; False if there is no such gate."""
     row = (await session.execute(_GATE, {"id": gate_id})).first()
     if row is None:
@@ -64,4 +70,6 @@ async def operator_unpark(session: AsyncSession, gate_id: int, *, reason: str) -
     await transitions.open_gates(
         session, by="operator", ids=[gate_id], diagnosis="opened by operator", note=reason
     )
+    if policy.project_lost(row.diagnosis):
+        await incidents.review(session, row.company_id, threshold=threshold)
     return True

@@ -83,6 +83,9 @@ class Diagnosis(StrEnum):
     TOOL_PERMISSION = "tool_permission"
     # One tool is disabled in one project (FACTS.md §6, cause 3).
     TOOL_DISABLED = "tool_disabled"
+    # Many projects of an installed company left the permitted projects at once: an app
+    # update or reinstall (FACTS.md §3). One incident for the company; each project waits.
+    UPDATE_PENDING = "update_pending"
     # No usable answer (5xx, timeout, rate limit): nothing learned, probe again later.
     UNREACHABLE = "unreachable"
 
@@ -215,6 +218,20 @@ class Transition(StrEnum):
     MOVED = "moved"
     DORMANT = "dormant"
     WOKEN = "woken"
+
+
+_PROJECT_LOST = frozenset({Diagnosis.NO_PROJECT_ACCESS, Diagnosis.UPDATE_PENDING})
+
+
+def update_pending(lost_projects: int, *, company_parked: bool, threshold: int) -> bool:
+    """Projects of one company refused at once (`lost_projects`, parked for no project
+    access) are an app update's reset of the permitted projects, not unrelated faults, once
+    there are `threshold` of them in a company that is itself installed."""
+    return not company_parked and lost_projects >= threshold
+
+
+def project_lost(diagnosis: str | None) -> bool:
+    return diagnosis in _PROJECT_LOST
 
 
 def needs_admin(before: str | None, after: Diagnosis) -> bool:

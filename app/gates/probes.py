@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
-from app.gates import policy, scopes, transitions
+from app.gates import incidents, policy, scopes, transitions
 from app.gates.diagnosis import Finding, GateTarget, probe, remediation
 from app.gates.policy import Diagnosis
 from app.gates.scopes import Scope
@@ -168,6 +168,10 @@ async def apply_finding(
         )
         if not opened and row.state == GateState.OPEN.value:
             await transitions.confirmed_open(session, fence, status=finding.status)
+        if opened and policy.project_lost(row.diagnosis):
+            await incidents.review(
+                session, row.company_id, threshold=settings.update_pending_projects
+            )
         return ProbeReport(row.id, True, finding.status, Diagnosis.OK.value, None, finding.message)
     scope = GateScope(row.scope)
     at_fault = finding.at_fault or scope
@@ -199,6 +203,8 @@ async def apply_finding(
         status=finding.status,
         message=finding.message,
     )
+    if scope is GateScope.PROJECT and policy.project_lost(diagnosis):
+        await incidents.review(session, row.company_id, threshold=settings.update_pending_projects)
     log.info(
         "gate.probe_failed",
         gate_id=row.id,
@@ -258,6 +264,10 @@ async def _escalate(
         now=now,
     )
     await session.execute(_MOVE_PARKED, {"from_gate": row.id, "to_gate": target.id})
+    if fault.scope is GateScope.PROJECT and policy.project_lost(finding.diagnosis.value):
+        await incidents.review(
+            session, fault.company_id, threshold=settings.update_pending_projects
+        )
     await transitions.open_gates(
         session,
         by="probe",

@@ -533,3 +533,72 @@ async def test_a_tool_disabled_in_one_project_holds_only_that_tool_there(
         assert await statuses(runtime) == {"done": 60}
     finally:
         await runtime.close()
+
+
+async def test_an_app_update_that_drops_twenty_projects_is_one_incident(
+    db: Runtime, sim: httpx.AsyncClient, pipeline_settings: Callable[..., Settings]
+) -> None:
+    """FACTS.md §3: an app update or reinstall resets the permitted projects, turning healthy
+    projects of an installed company into 403s at once. One incident for the company with the
+    list, no company park; each project is released as it is re-added."""
+    runtime = open_runtime(pipeline_settings(**GATE_TIMINGS), name="update-pending")
+    projects = list(range(3100, 3120))
+    try:
+        specs: list[Spec] = []
+        for project in projects:
+            made = await sim.put(f"/_sim/companies/31/projects/{project}", json={"permitted": True})
+            made.raise_for_status()
+            specs += await _create(sim, "RFIs", project, project * 100, 3)
+        healthy = await _create(sim, "RFIs", 900, 790_000, 10)
+        # The app is updated: the company admin has not re-added any project yet.
+        for project in projects:
+            await sim.put(f"/_sim/companies/31/projects/{project}", json={"permitted": False})
+        async with running_worker(runtime.settings, max_jobs=MAX_JOBS):
+            await store_events(runtime, specs + healthy)
+            await wait_for(_holding(runtime, "RFIs", 900, "done", 10), timeout=30)
+
+            async def incident_lists_all() -> bool:
+                row = await gate_row(runtime, "company:31")
+                return (
+                    row is not None
+                    and row.diagnosis == "update_pending"
+                    and all(str(p) in row.remediation for p in projects)
+                )
+
+            await wait_for(incident_lists_all, timeout=60, interval=0.2)
+            company = await gate_row(runtime, "company:31")
+            assert company.state == "open"
+            assert "re-add these 20 projects" in company.remediation
+            parked = await _parked_gates(runtime)
+            assert parked == {f"project:31:{p}": "update_pending" for p in projects}, parked
+            async with runtime.sessions() as session:
+                rows = await session.execute(
+                    text(
+                        "SELECT kind, count(*) FROM gate_transitions"
+                        " WHERE scope_key = 'company:31' GROUP BY kind"
+                    )
+                )
+                kinds = {str(k): int(n) for k, n in rows.all()}
+            assert "parked" not in kinds
+            assert kinds.get("needs_admin", 0) >= 1
+
+            # The admin re-adds the projects one at a time: each resumes alone.
+            for i, project in enumerate(projects[:3]):
+                await sim.put(f"/_sim/companies/31/projects/{project}", json={"permitted": True})
+                await wait_for(_holding(runtime, "RFIs", project, "done", 3), timeout=30)
+                for other in projects[i + 1 :]:
+                    assert await _held(runtime, "RFIs", other, "parked", 3), other
+            for project in projects[3:]:
+                await sim.put(f"/_sim/companies/31/projects/{project}", json={"permitted": True})
+            for project in projects[3:]:
+                await wait_for(_holding(runtime, "RFIs", project, "done", 3), timeout=30)
+
+            async def resolved() -> bool:
+                row = await gate_row(runtime, "company:31")
+                return row.diagnosis is None
+
+            await wait_for(resolved, timeout=30)
+        assert await statuses(runtime) == {"done": 70}
+        assert await _parked_gates(runtime) == {}
+    finally:
+        await runtime.close()
