@@ -196,6 +196,9 @@ class Gate(Base):
     probe_locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_probe_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Dormant: parked with no probes until an outside signal wakes it (app.gates.policy).
+    dormant_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    woken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_status: Mapped[int | None] = mapped_column(Integer)
     body_excerpt: Mapped[str | None] = mapped_column(Text)
     diagnosis: Mapped[str | None] = mapped_column(String(64))

@@ -120,7 +120,10 @@ def test_signals_successes_and_probes_decide_as_the_policy_does(
             assert stored.signals == model.signals
             assert stored.window_started_at == model.window_started_at
             assert stored.probe_attempt == model.probe_attempt
-            if model.state is GateState.PARKED:
+            assert (stored.dormant_since is None) is (model.dormant_since is None)
+            if model.dormant_since is not None:
+                assert stored.next_probe_at is None  # dormant: no probe until woken
+            elif model.state is GateState.PARKED:
                 # The delay is jittered: the store's lies where the policy's may.
                 assert stored.next_probe_at is not None
                 if model.probe_attempt == 0:

@@ -155,6 +155,11 @@ class SummaryOut(BaseModel):
     queue_depth: int = Field(description="Events due now")
     oldest_due_age_s: float = Field(description="How long the oldest due event has waited")
     workers: WorkersOut
+    forbidden_24h_by_company: dict[str, int] = Field(
+        default_factory=dict,
+        description="403s Procore answered in the last 24 hours, per company (probes included; "
+        "Procore's Integration Health counts them)",
+    )
 
 
 class ResourceOut(_Out):

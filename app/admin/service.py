@@ -469,6 +469,18 @@ async def summary(session: AsyncSession, *, worker_stale_seconds: float) -> Summ
         by_state[state.value] += int(n)
         by_scope[scope.value][state.value] = int(n)
     queue = (await session.execute(_QUEUE)).one()
+    forbidden = {
+        str(company): int(n)
+        for company, n in await session.execute(
+            select(ProcoreCall.company_id, func.count())
+            .where(
+                ProcoreCall.status == 403,
+                ProcoreCall.at > func.now() - timedelta(days=1),
+                ProcoreCall.company_id.is_not(None),
+            )
+            .group_by(ProcoreCall.company_id)
+        )
+    }
     beats = (
         await session.execute(
             select(
@@ -483,6 +495,7 @@ async def summary(session: AsyncSession, *, worker_stale_seconds: float) -> Summ
         events_by_status=by_status,
         gates_by_state=by_state,
         gates_by_scope_and_state=by_scope,
+        forbidden_24h_by_company=forbidden,
         parked_events=by_status[EventStatus.PARKED.value],
         queue_depth=int(queue.depth),
         oldest_due_age_s=round(float(queue.oldest_due_s), 1),

@@ -24,7 +24,8 @@ _UPDATE_PENDING: int = Settings.model_fields["update_pending_projects"].default
 _GATE = text(
     """
     SELECT id, scope_key, scope, company_id, project_id, resource_name, state, signals,
-        window_started_at, parked_at, probe_attempt, next_probe_at, probe_path, diagnosis
+        window_started_at, parked_at, probe_attempt, next_probe_at, probe_path, diagnosis,
+        dormant_since, woken_at, last_probe_at
     FROM gates WHERE id = :id FOR UPDATE
     """
 )

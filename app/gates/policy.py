@@ -46,6 +46,8 @@ class Policy:
     probe_cap_s: float = 3600.0  # PROBE_CAP_SECONDS
     retention: timedelta = timedelta(days=14)  # PARKED_RETENTION_DAYS
     release_batch: int = 500  # RELEASE_BATCH_SIZE
+    # DORMANT_AFTER_SECONDS: parked this long with nothing new, a gate stops probing.
+    dormant_after: timedelta = timedelta(minutes=15)
 
 
 def from_settings(settings: Settings) -> Policy:
@@ -56,6 +58,7 @@ def from_settings(settings: Settings) -> Policy:
         probe_cap_s=settings.probe_cap_seconds,
         retention=timedelta(days=settings.parked_retention_days),
         release_batch=settings.release_batch_size,
+        dormant_after=timedelta(seconds=settings.dormant_after_seconds),
     )
 
 
@@ -69,6 +72,10 @@ class GateView:
     parked_at: datetime | None = None
     probe_attempt: int = 0
     next_probe_at: datetime | None = None
+    # Dormant: parked, no probes until an outside signal (`wake`).
+    dormant_since: datetime | None = None
+    # Woken by an outside signal: one probe, then dormant again if it still fails.
+    woken_at: datetime | None = None
 
 
 class Diagnosis(StrEnum):
@@ -242,13 +249,46 @@ def needs_admin(before: str | None, after: Diagnosis) -> bool:
 
 
 def on_probe_failure(gate: GateView, now: datetime, policy: Policy, rng: random.Random) -> GateView:
-    """The probe still fails: wait longer next time, up to the cap. Probing never stops."""
+    """The probe still fails: wait longer next time, up to the cap — unless the next probe
+    would fall after `dormant_after` parked (or this was a wake's one probe): then the gate
+    goes dormant. Procore counts every 403, probes included (FACTS.md §8), and an install is
+    told by outside signals (a webhook, an operator, a connect, the `/companies` sweep)."""
     attempt = gate.probe_attempt + 1
-    return replace(
-        gate,
-        probe_attempt=attempt,
-        next_probe_at=now + timedelta(seconds=probe_delay(attempt, policy, rng)),
+    later = now + timedelta(seconds=probe_delay(attempt, policy, rng))
+    if (
+        gate.woken_at is not None
+        or gate.dormant_since is not None
+        or _past_awake(gate, later, policy)
+    ):
+        return replace(
+            gate, probe_attempt=attempt, next_probe_at=None, dormant_since=now, woken_at=None
+        )
+    return replace(gate, probe_attempt=attempt, next_probe_at=later)
+
+
+def _past_awake(gate: GateView, at: datetime, policy: Policy) -> bool:
+    return gate.parked_at is not None and at - gate.parked_at > policy.dormant_after
+
+
+def wake(
+    gate: GateView,
+    now: datetime,
+    policy: Policy,
+    *,
+    last_probe_at: datetime | None,
+    forced: bool = False,
+) -> GateView | None:
+    """An outside signal for a dormant gate: probe once, now. A webhook wakes it at most once
+    per probe cap (a storm must not become a probe per event); an operator or the
+    `/companies` sweep (`forced`) always. None: nothing to do."""
+    if gate.state is not GateState.PARKED or gate.dormant_since is None:
+        return None
+    recent = (
+        last_probe_at is not None and (now - last_probe_at).total_seconds() < policy.probe_cap_s
     )
+    if recent and not forced:
+        return None
+    return replace(gate, dormant_since=None, woken_at=now, next_probe_at=now)
 
 
 def probe_delay(attempt: int, policy: Policy, rng: random.Random) -> float:

@@ -46,7 +46,7 @@ _LEASE_DUE = text(
     )
     RETURNING id, scope, scope_key, credential_id, company_id, project_id, resource_name,
         diagnosis, probe_path, probe_attempt, probe_locked_until, state, signals,
-        window_started_at, parked_at, next_probe_at
+        window_started_at, parked_at, next_probe_at, dormant_since, woken_at
     """
 )
 
@@ -56,7 +56,7 @@ _LEASE_ONE = text(
     WHERE id = :id AND (probe_locked_until IS NULL OR probe_locked_until < now())
     RETURNING id, scope, scope_key, credential_id, company_id, project_id, resource_name,
         diagnosis, probe_path, probe_attempt, probe_locked_until, state, signals,
-        window_started_at, parked_at, next_probe_at
+        window_started_at, parked_at, next_probe_at, dormant_since, woken_at
     """
 )
 
@@ -75,12 +75,28 @@ class ProbeReport:
     message: str = ""
 
 
+# Calls probes and diagnoses made in the last hour, across all workers (the call audit).
+_SPENT = text(
+    """
+    SELECT count(*) FROM procore_calls
+    WHERE purpose IN ('probe', 'diagnose') AND at > now() - interval '1 hour'
+    """
+)
+
+
 async def run_due_probes(runtime: Runtime, *, limit: int = 20) -> list[ProbeReport]:
-    """Probe every parked gate whose next probe is due (one in flight per gate, by lease)."""
+    """Probe parked gates whose next probe is due (one in flight per gate, by lease), the
+    most overdue first, within PROBE_BUDGET_PER_HOUR across all gates: a probe that does not
+    fit waits for the next tick."""
     async with runtime.sessions() as session, session.begin():
+        spent = int((await session.execute(_SPENT)).scalar_one())
+        room = min(limit, runtime.settings.probe_budget_per_hour - spent)
+        if room <= 0:
+            metrics.probe("deferred")
+            return []
         rows = (
             await session.execute(
-                _LEASE_DUE, {"lease": runtime.settings.probe_lease_seconds, "limit": limit}
+                _LEASE_DUE, {"lease": runtime.settings.probe_lease_seconds, "limit": room}
             )
         ).all()
     if not rows:

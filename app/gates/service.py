@@ -10,6 +10,8 @@ top-down:
 - `signals` — Procore's answers (and OAuth connects) fed to the gates.
 - `diagnosis` and `probes` — which scope is at fault, and the parked gates' checks.
 - `transitions` — the one writer per transition, and the gates' feed.
+- `incidents` — many projects of one company refused at once: one update-pending incident.
+- `wakes` — the outside signals that wake a dormant gate.
 - `release` — parked work back to the queue in order; expiry.
 - `operator` — confirm an install, park or open by hand.
 """
@@ -21,6 +23,7 @@ from app.gates.probes import ProbeReport, run_due_probes
 from app.gates.release import expire_parked, release_opened
 from app.gates.signals import ScopeOutcome, connected, record_outcome, record_outcomes
 from app.gates.verdicts import OPEN, GateVerdict, verdict
+from app.gates.wakes import companies_installed, wake_on_webhooks
 from app.runtime import Runtime
 
 __all__ = [
@@ -28,6 +31,7 @@ __all__ = [
     "GateVerdict",
     "ProbeReport",
     "ScopeOutcome",
+    "companies_installed",
     "confirm_install",
     "connected",
     "expire_parked",
@@ -39,11 +43,13 @@ __all__ = [
     "run_due_probes",
     "tend",
     "verdict",
+    "wake_on_webhooks",
 ]
 
 
 async def tend(runtime: Runtime) -> None:
-    """One tick of gate upkeep (an arq cron): probes, release, expiry."""
+    """One tick of gate upkeep (an arq cron): wakes, probes, release, expiry."""
+    await wake_on_webhooks(runtime)
     await run_due_probes(runtime)
     await release_opened(runtime)
     await expire_parked(runtime)

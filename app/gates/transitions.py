@@ -81,7 +81,8 @@ async def ensure(session: AsyncSession, scope: Scope) -> None:
 _LOCK = text(
     """
     SELECT id, scope_key, scope, company_id, project_id, resource_name, state, signals,
-        window_started_at, parked_at, probe_attempt, next_probe_at, probe_path, diagnosis
+        window_started_at, parked_at, probe_attempt, next_probe_at, probe_path, diagnosis,
+        dormant_since, woken_at, last_probe_at
     FROM gates WHERE scope_key = :key FOR UPDATE
     """
 )
@@ -101,6 +102,8 @@ def view(row: Any) -> GateView:
         parked_at=row.parked_at,
         probe_attempt=row.probe_attempt,
         next_probe_at=row.next_probe_at,
+        dormant_since=row.dormant_since,
+        woken_at=row.woken_at,
     )
 
 
@@ -112,6 +115,8 @@ def _values(gate: GateView) -> dict[str, Any]:
         "parked_at": gate.parked_at,
         "probe_attempt": gate.probe_attempt,
         "next_probe_at": gate.next_probe_at,
+        "dormant_since": gate.dormant_since,
+        "woken_at": gate.woken_at,
     }
 
 
@@ -216,6 +221,8 @@ async def probe_failed(
         .values(
             probe_attempt=gate.probe_attempt,
             next_probe_at=gate.next_probe_at,
+            dormant_since=gate.dormant_since,
+            woken_at=gate.woken_at,
             probe_locked_until=None,
             last_probe_at=now,
             last_status=status,
@@ -229,7 +236,30 @@ async def probe_failed(
         return False
     if Diagnosis(diagnosis) is not Diagnosis.UNREACHABLE:
         await needs_admin(session, row, diagnosis, remediation)
+    if gate.dormant_since is not None and row.dormant_since is None:
+        await append(
+            session,
+            row,
+            Transition.DORMANT,
+            diagnosis=diagnosis,
+            remediation=remediation,
+            detail={"probes": gate.probe_attempt},
+        )
+        log.info("gate.dormant", gate_id=row.id, scope=row.scope_key, probes=gate.probe_attempt)
     return True
+
+
+async def wake(session: AsyncSession, row: Any, gate: GateView, *, by: str) -> None:
+    """A dormant gate woken by an outside signal (`gate`: the policy's woken view)."""
+    await _update(
+        session,
+        row.id,
+        dormant_since=gate.dormant_since,
+        woken_at=gate.woken_at,
+        next_probe_at=gate.next_probe_at,
+    )
+    await append(session, row, Transition.WOKEN, diagnosis=row.diagnosis, detail={"by": by})
+    log.info("gate.woken", gate_id=row.id, scope=row.scope_key, by=by)
 
 
 # --- Open ------------------------------------------------------------------------------------
@@ -241,6 +271,7 @@ _OPEN = """
     UPDATE gates g SET state = :state, signals = :signals,
         window_started_at = :window_started_at, parked_at = :parked_at,
         next_probe_at = :next_probe_at, probe_attempt = :probe_attempt,
+        dormant_since = :dormant_since, woken_at = :woken_at,
         opened_at = CASE WHEN g.state = 'parked' THEN now() ELSE g.opened_at END,
         probe_locked_until = NULL, parked_by = NULL,
         last_probe_at = CASE WHEN :probed THEN now() ELSE g.last_probe_at END,

@@ -531,9 +531,12 @@ async def discover(runtime: Runtime) -> list[int]:
     credential = await runtime.procore.tokens.app_credential()
     if credential is not None:
         calls: list[CallRecord] = []
-        found |= await _installed_companies(runtime, credential, known, calls)
+        installed = await _installed_companies(runtime, credential, known, calls)
+        found |= installed
         async with runtime.sessions() as session, session.begin():
             await record_calls(session, calls)
+            # One call covers every company: dormant gates of listed companies probe now.
+            await gates.companies_installed(session, runtime.settings, installed)
     async with runtime.sessions() as session, session.begin():
         new = await request_sync(session, found)
     if new:

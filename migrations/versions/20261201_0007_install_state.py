@@ -2,7 +2,8 @@
 
 A gate may guard one resource type (Procore "tool") in a company, or in one project of it
 (FACTS.md §6: a 403 is the company's, one tool's everywhere, one tool's in one project, or one
-project's). The gate row names its resource type; its key may be longer.
+project's). The gate row names its resource type; its key may be longer. A parked gate may be
+dormant (no probes until an outside signal wakes it).
 
 `gate_transitions`: one row per transition of a gate (parked, needs_admin, released, moved,
 dormant, woken), append-only (a trigger refuses updates and deletes), read by cursor.
@@ -50,6 +51,8 @@ _APPEND_ONLY = (
 def upgrade() -> None:
     op.add_column("gates", sa.Column("resource_name", sa.String(length=128), nullable=True))
     op.alter_column("gates", "scope_key", type_=sa.String(length=255))
+    op.add_column("gates", sa.Column("dormant_since", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("gates", sa.Column("woken_at", sa.DateTime(timezone=True), nullable=True))
     _scope_check(_SCOPES)
     op.create_table(
         "gate_transitions",
@@ -83,4 +86,6 @@ def downgrade() -> None:
     op.execute("DELETE FROM gates WHERE scope IN ('tool', 'project_tool')")
     _scope_check(_SCOPES_BEFORE)
     op.alter_column("gates", "scope_key", type_=sa.String(length=96))
+    op.drop_column("gates", "woken_at")
+    op.drop_column("gates", "dormant_since")
     op.drop_column("gates", "resource_name")
