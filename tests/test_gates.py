@@ -346,3 +346,65 @@ async def test_a_parent_holds_its_children_and_a_child_releases_alone(db: Runtim
             )
         ).all()
     assert [(g, n) for g, n in left] == [(second, 2)]
+
+
+async def _dormant_company_gate(runtime: Runtime, company: int) -> int:
+    await record(runtime, *(outcome(company, NOT_CONNECTED) for _ in range(3)))
+    async with runtime.sessions() as session, session.begin():
+        return int(
+            (
+                await session.execute(
+                    text(
+                        "UPDATE gates SET dormant_since = now() - interval '1 hour',"
+                        " next_probe_at = NULL, last_probe_at = now() - interval '2 hours'"
+                        " WHERE scope_key = :k RETURNING id"
+                    ),
+                    {"k": f"company:{company}"},
+                )
+            ).scalar_one()
+        )
+
+
+async def _transitions(runtime: Runtime) -> list[tuple[str, str]]:
+    async with runtime.sessions() as session:
+        rows = await session.execute(text("SELECT kind, detail->>'by' FROM gate_transitions"))
+        return [(str(k), str(b)) for k, b in rows.all()]
+
+
+async def test_a_webhook_wakes_a_dormant_gate_once_per_probe_cap(db: Runtime) -> None:
+    gate_id = await _dormant_company_gate(db, 7)
+    assert await gates.wake_on_webhooks(db) == 0  # nothing new: it sleeps on
+    await _add_events(db, 7, 2, gate_id=gate_id)  # parked by the receiver, after it slept
+    assert await gates.wake_on_webhooks(db) == 1
+    row = await gate(db, "company:7")
+    assert row is not None
+    assert row.dormant_since is None
+    assert row.woken_at is not None
+    assert row.next_probe_at is not None
+    assert ("woken", "webhook") in await _transitions(db)
+
+    # Its probe failed a moment ago and it sleeps again: more webhooks within the probe cap
+    # are no reason to ask Procore again.
+    async with db.sessions() as session, session.begin():
+        await session.execute(
+            text(
+                "UPDATE gates SET dormant_since = now() - interval '1 second',"
+                " next_probe_at = NULL, woken_at = NULL, last_probe_at = now() WHERE id = :id"
+            ),
+            {"id": gate_id},
+        )
+    await _add_events(db, 7, 1, gate_id=gate_id)
+    assert await gates.wake_on_webhooks(db) == 0
+
+
+async def test_the_companies_sweep_wakes_the_listed_companies_only(db: Runtime) -> None:
+    await _dormant_company_gate(db, 7)
+    await _dormant_company_gate(db, 8)
+    async with db.sessions() as session, session.begin():
+        assert await gates.companies_installed(session, db.settings, [8, 9]) == 1
+    woken, sleeping = await gate(db, "company:8"), await gate(db, "company:7")
+    assert woken is not None
+    assert sleeping is not None
+    assert woken.dormant_since is None
+    assert sleeping.dormant_since is not None
+    assert ("woken", "companies_sweep") in await _transitions(db)

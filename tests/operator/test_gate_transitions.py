@@ -9,8 +9,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from app.feed import sources
-from app.feed.messages import Source
+from app.feed.messages import GATE_KINDS, Source
 from app.gates import service as gates
+from app.gates.policy import Transition
 from app.gates.scopes import Work
 from app.procore.answers import Outcome, OutcomeKind
 from app.runtime import Runtime
@@ -99,3 +100,7 @@ async def test_transitions_cannot_be_changed_or_removed(db: Runtime) -> None:
         with pytest.raises(DBAPIError, match="append-only"):
             async with db.sessions() as session, session.begin():
                 await session.execute(text(statement))
+
+
+def test_the_feed_publishes_every_kind_of_transition() -> None:
+    assert set(GATE_KINDS) == {t.value for t in Transition}
