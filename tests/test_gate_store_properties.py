@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
@@ -68,7 +68,7 @@ async def _company_gate(runtime: Runtime) -> Any:
         ).first()
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(history=steps, threshold=st.integers(1, 4))
 def test_signals_successes_and_probes_decide_as_the_policy_does(
     settings: Settings, history: list[tuple[str, int, int]], threshold: int
@@ -140,7 +140,7 @@ def test_signals_successes_and_probes_decide_as_the_policy_does(
     _run(settings.database_url, body, park_threshold=threshold)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(count=st.integers(0, 30), batch=st.integers(1, 8), seed=st.integers())
 def test_release_leaves_in_the_order_and_batches_the_policy_gives(
     settings: Settings, count: int, batch: int, seed: int
@@ -182,7 +182,7 @@ def test_release_leaves_in_the_order_and_batches_the_policy_gives(
     _run(settings.database_url, body, release_batch_size=batch)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ages_h=st.lists(st.integers(0, 60 * 24), max_size=20), days=st.integers(1, 30))
 def test_expiry_takes_what_the_policy_calls_expired(
     settings: Settings, ages_h: list[int], days: int
@@ -216,3 +216,39 @@ def test_expiry_takes_what_the_policy_calls_expired(
         assert dead == expected
 
     _run(settings.database_url, body, parked_retention_days=days)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    gates_=st.lists(
+        st.tuples(
+            st.sampled_from(list(GateState)),
+            st.one_of(st.none(), st.integers(-600, 600).filter(lambda m: abs(m) > 1)),
+        ),
+        max_size=12,
+    )
+)
+def test_the_probe_lease_takes_what_the_policy_calls_due(
+    settings: Settings, gates_: list[tuple[GateState, int | None]]
+) -> None:
+    async def body(runtime: Runtime) -> None:
+        now = datetime.now(UTC)
+        views: dict[str, GateView] = {}
+        async with runtime.sessions() as session, session.begin():
+            for i, (state, minutes) in enumerate(gates_):
+                due = None if minutes is None else now + timedelta(minutes=minutes)
+                views[f"company:{i}"] = GateView(state=state, next_probe_at=due)
+                await session.execute(
+                    text(
+                        "INSERT INTO gates (scope_key, scope, company_id, state, next_probe_at)"
+                        " VALUES (:k, 'company', :c, :s, :due)"
+                    ),
+                    {"k": f"company:{i}", "c": i, "s": state.value, "due": due},
+                )
+            leased = {
+                str(r.scope_key)
+                for r in await session.execute(probes._LEASE_DUE, {"lease": 60, "limit": 100})
+            }
+        assert leased == {k for k, v in views.items() if policy.probe_due(v, now)}
+
+    _run(settings.database_url, body)
