@@ -244,7 +244,7 @@ async def run_naive(
 # --- (B) and (C) the service ----------------------------------------------------------------
 
 
-def worker_env(database: str, base_url: str, scale: float) -> dict[str, str]:
+def worker_env(database: str, base_url: str, scale: float, *, sweep: bool = True) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PROCORE_", "DATABASE_"))}
     env.update(
         {
@@ -264,6 +264,9 @@ def worker_env(database: str, base_url: str, scale: float) -> dict[str, str]:
             "DORMANT_AFTER_SECONDS": f"{DORMANT_AFTER_S * scale:g}",
             # The budget is per real hour: a compressed hour gets a simulated hour's share.
             "PROBE_BUDGET_PER_HOUR": str(max(1, round(PROBE_BUDGET_PER_H / scale))),
+            # The service account's /companies sweep (install discovery), hourly at this
+            # scale; off (the default, real hours) where only a webhook may wake the gate.
+            "HOOKS_SYNC_INTERVAL_SECONDS": f"{max(1.0, 3600 * scale) if sweep else 3600:g}",
             "WORKER_METRICS_PORT": "0",
             "LOG_LEVEL": "WARNING",
             "LOG_FORMAT": "json",
@@ -640,7 +643,8 @@ async def run(args: argparse.Namespace) -> int:
             (await sim.delete("/_sim/calls")).raise_for_status()
             await store_events(conn, storm)
             print(f"(B) the service, one worker process, {duration:.1f} s ...", flush=True)
-            worker = WorkerProcess(worker_env(DATABASE, base_url, scale), logs / "worker.log")
+            env = worker_env(DATABASE, base_url, scale, sweep=not args.days)
+            worker = WorkerProcess(env, logs / "worker.log")
             service = await run_service(conn, sim, worker, duration)
             wake: WakeResult | None = None
             if args.days:
@@ -757,7 +761,8 @@ async def run(args: argparse.Namespace) -> int:
                 ),
                 (
                     "install noticed (gate open)",
-                    f"{_num(drain.noticed_after_s, '.2f', ' s')} after install (next probe)",
+                    f"{_num(drain.noticed_after_s, '.2f', ' s')} after install (the gate is "
+                    "dormant: the /companies sweep or a webhook wakes it)",
                 ),
                 (
                     "every event final",
