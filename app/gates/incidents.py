@@ -35,10 +35,15 @@ _LOST = text(
     """
 )
 
+# A project gate another transaction holds is skipped (no lock waits under the company's
+# lock): that transaction reviews the company itself when it is done.
 _MARK = text(
     """
     UPDATE gates SET diagnosis = :diagnosis, remediation = :remediation
-    WHERE id = :id AND diagnosis IS DISTINCT FROM :diagnosis
+    WHERE id IN (
+        SELECT id FROM gates WHERE id = :id AND diagnosis IS DISTINCT FROM :diagnosis
+        FOR UPDATE SKIP LOCKED
+    )
     """
 )
 

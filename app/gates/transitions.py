@@ -165,15 +165,21 @@ async def park(
     now: datetime | None = None,
 ) -> None:
     """Park a locked gate (`gate`: the policy's parked view), and say so in the feed."""
+    seen: dict[str, Any] = {}
+    if now is not None:
+        # What Procore answered (an operator's park has no answer to keep).
+        seen = {
+            "last_signal_at": now,
+            "last_status": status,
+            "body_excerpt": message[:EXCERPT_CHARS] or None,
+        }
     await _update(
         session,
         row.id,
         **_values(gate),
+        **seen,
         parked_by=by,
         probe_locked_until=None,
-        last_signal_at=now or row.parked_at,
-        last_status=status,
-        body_excerpt=message[:EXCERPT_CHARS] or None,
         probe_path=path or row.probe_path,
         diagnosis=diagnosis,
         remediation=remediation,
