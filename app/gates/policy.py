@@ -250,15 +250,18 @@ def needs_admin(before: str | None, after: Diagnosis) -> bool:
 
 def on_probe_failure(gate: GateView, now: datetime, policy: Policy, rng: random.Random) -> GateView:
     """The probe still fails: wait longer next time, up to the cap — unless the next probe
-    would fall after `dormant_after` parked (or this was a wake's one probe): then the gate
+    could not come before `dormant_after` parked (or this was a wake's one probe): the gate
     goes dormant. Procore counts every 403, probes included (FACTS.md §8), and an install is
     told by outside signals (a webhook, an operator, a connect, the `/companies` sweep)."""
     attempt = gate.probe_attempt + 1
+    # Decided on the earliest the next probe could come (not its jittered time): the same
+    # history makes the same gate dormant, whichever process writes it.
+    earliest = now + timedelta(seconds=probe_floor(attempt, policy))
     later = now + timedelta(seconds=probe_delay(attempt, policy, rng))
     if (
         gate.woken_at is not None
         or gate.dormant_since is not None
-        or _past_awake(gate, later, policy)
+        or _past_awake(gate, earliest, policy)
     ):
         return replace(
             gate, probe_attempt=attempt, next_probe_at=None, dormant_since=now, woken_at=None
