@@ -155,6 +155,10 @@ class GateScope(StrEnum):
     CREDENTIAL = "credential"
     COMPANY = "company"
     PROJECT = "project"
+    # One resource type (Procore "tool") in the company, every project alike.
+    TOOL = "tool"
+    # One resource type in one project.
+    PROJECT_TOOL = "project_tool"
 
 
 class GateState(StrEnum):
@@ -164,19 +168,21 @@ class GateState(StrEnum):
 
 
 class Gate(Base):
-    """Guards one scope (a credential, a company, or a company's project) against calls."""
+    """Guards one scope (a credential, a company, a company's project, a resource type in the
+    company or in one project; `app.gates.scopes`) against calls."""
 
     __tablename__ = "gates"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     # "credential:7", "company:31", "project:31:900": one row per scope.
-    scope_key: Mapped[str] = mapped_column(String(96), unique=True)
+    scope_key: Mapped[str] = mapped_column(String(255), unique=True)
     scope: Mapped[GateScope] = mapped_column(_enum(GateScope, "gate_scope"))
     credential_id: Mapped[int | None] = mapped_column(
         ForeignKey("credentials.id", ondelete="CASCADE")
     )
     company_id: Mapped[int | None] = mapped_column(BigInteger)
     project_id: Mapped[int | None] = mapped_column(BigInteger)
+    resource_name: Mapped[str | None] = mapped_column(String(128))
 
     state: Mapped[GateState] = mapped_column(_enum(GateState, "gate_state"))
     signals: Mapped[int] = mapped_column(Integer, server_default=text("0"))
@@ -190,6 +196,9 @@ class Gate(Base):
     probe_locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_probe_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Dormant: parked with no probes until an outside signal wakes it (app.gates.policy).
+    dormant_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    woken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_status: Mapped[int | None] = mapped_column(Integer)
     body_excerpt: Mapped[str | None] = mapped_column(Text)
     diagnosis: Mapped[str | None] = mapped_column(String(64))
@@ -204,6 +213,29 @@ class Gate(Base):
         Index("ix_gates_state_next_probe", "state", "next_probe_at"),
         Index("ix_gates_company_id", "company_id"),
     )
+
+
+class GateTransition(Base):
+    """One transition of a gate (parked, needs_admin, released, moved, dormant, woken), in
+    the order they were committed: the gates' feed (`app.feed.gates`). Append-only."""
+
+    __tablename__ = "gate_transitions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    gate_id: Mapped[int] = mapped_column(BigInteger)
+    scope_key: Mapped[str] = mapped_column(String(255))
+    scope: Mapped[str] = mapped_column(String(32))
+    company_id: Mapped[int | None] = mapped_column(BigInteger)
+    project_id: Mapped[int | None] = mapped_column(BigInteger)
+    resource_name: Mapped[str | None] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    diagnosis: Mapped[str | None] = mapped_column(String(64))
+    remediation: Mapped[str | None] = mapped_column(Text)
+    # What else the transition says: who acted, the status seen, the projects of an incident.
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_gate_transitions_company_id_id", "company_id", "id"),)
 
 
 class CredentialKind(StrEnum):

@@ -164,6 +164,14 @@ class Settings(BaseSettings):
     probe_lease_seconds: float = Field(default=120.0, gt=0)
     parked_retention_days: float = Field(default=14.0, gt=0)
     release_batch_size: int = Field(default=500, ge=1)
+    # This many projects of one installed company refused at once are one incident (an app
+    # update or reinstall reset the permitted projects, FACTS.md §3), never a company park.
+    update_pending_projects: int = Field(default=3, ge=2)
+    # Parked this long with nothing new, a gate stops probing (dormant) until a webhook from
+    # its company, an operator, an OAuth connect or the `/companies` sweep wakes it.
+    dormant_after_seconds: float = Field(default=900.0, gt=0)
+    # Probes and diagnoses share at most this many calls per hour, across all gates.
+    probe_budget_per_hour: int = Field(default=180, ge=1)
 
     # Write jobs (app.writes): items per sync call (Procore takes at most 1000), jobs a worker
     # takes from one company's lane at a time, the largest payload a job may carry, and the

@@ -1,6 +1,7 @@
 """Storm benchmark: a webhook storm for a company that has not installed the app.
 
     python -m bench.storm [--events 10000] [--rfis 2000] [--hour-seconds 3.6] [--hours 24]
+    python -m bench.storm --days 30 [--hour-seconds 0.36]     # the dormancy run
 
 10,000 events for company 33 (not installed in the simulator's seed) over 24 *simulated* hours,
 time compressed: one simulated hour lasts `--hour-seconds` real seconds (3.6 s: scale 1/1000,
@@ -21,7 +22,14 @@ backoff. Three phases, one simulator process (counters zeroed between phases):
                 Measured: calls/s against the limit, the share of 429s, time until every event
                 is final, none lost.
 
-Targets (the lead's): (A)/(B) ≥ 1,000; drain ≥ 80 % of the limit with < 1 % 429s. The run
+`--days N` (the dormancy run) replaces (A) by the same factor measured over 24 h, runs (B) for
+N simulated days, and before (C) sends one webhook for company 33 after the install (stored as
+the receiver stores it: parked under the gate that holds it, `app.gates.scopes`): the dormant
+gate wakes on it, probes once and opens. Measured: every call to company 33 in the N days, and
+how long after that webhook the gate opened and the first event was done.
+
+Targets: (A)/(B) ≥ 5,000 over 24 h; 30 days: ≤ 40 calls to company 33 in all and work resumed
+within one webhook after the install; drain ≥ 80 % of the limit with < 1 % 429s. The run
 exits 1 only on errors, not on missed targets. It makes its own database (migrated) and Redis
 keys (queue names carrying the run id, Redis db 12 by default: arq's cron job ids are not
 namespaced by queue, so sharing a db with another running worker would lose dispatcher ticks)
@@ -47,7 +55,7 @@ import time
 import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +68,8 @@ from cryptography.fernet import Fernet
 from redis.asyncio import Redis
 
 from app import migrate
-from app.gates.policy import Policy, probe_delay
+from app.gates.policy import GateView, Policy, on_probe_failure, park, probe_delay
+from app.gates.scopes import holding_gate_sql
 from simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +80,8 @@ DATABASE = RUN_ID.replace("-", "_")
 COMPANY, PROJECT = 33, 920
 # Real-world settings the time scale shrinks.
 PROBE_BASE_S, PROBE_CAP_S, PARK_WINDOW_S = 30.0, 3600.0, 600.0
+# The service's defaults (DORMANT_AFTER_SECONDS, PROBE_BUDGET_PER_HOUR), shrunk likewise.
+DORMANT_AFTER_S, PROBE_BUDGET_PER_H = 900.0, 180
 NAIVE_BASE_S, NAIVE_MAX_TRIES = 30.0, 5
 GENEROUS = {"hourly": 10**9, "hourly_window_s": 3600, "spike": 10**9, "spike_window_s": 10}
 FINAL = ("done", "skipped", "dead")
@@ -233,7 +244,7 @@ async def run_naive(
 # --- (B) and (C) the service ----------------------------------------------------------------
 
 
-def worker_env(database: str, base_url: str, scale: float) -> dict[str, str]:
+def worker_env(database: str, base_url: str, scale: float, *, sweep: bool = True) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PROCORE_", "DATABASE_"))}
     env.update(
         {
@@ -250,6 +261,12 @@ def worker_env(database: str, base_url: str, scale: float) -> dict[str, str]:
             "PROBE_BASE_SECONDS": f"{PROBE_BASE_S * scale:g}",
             "PROBE_CAP_SECONDS": f"{PROBE_CAP_S * scale:g}",
             "PARK_WINDOW_SECONDS": f"{PARK_WINDOW_S * scale:g}",
+            "DORMANT_AFTER_SECONDS": f"{DORMANT_AFTER_S * scale:g}",
+            # The budget is per real hour: a compressed hour gets a simulated hour's share.
+            "PROBE_BUDGET_PER_HOUR": str(max(1, round(PROBE_BUDGET_PER_H / scale))),
+            # The service account's /companies sweep (install discovery), hourly at this
+            # scale; off (the default, real hours) where only a webhook may wake the gate.
+            "HOOKS_SYNC_INTERVAL_SECONDS": f"{max(1.0, 3600 * scale) if sweep else 3600:g}",
             "WORKER_METRICS_PORT": "0",
             "LOG_LEVEL": "WARNING",
             "LOG_FORMAT": "json",
@@ -450,7 +467,8 @@ async def run_drain(
 
 
 def modelled_probes(hours: float, rng_seed: int = 7, trials: int = 200) -> float:
-    """Probes in `hours` at true scale under the pure policy (no tick granularity)."""
+    """Probes in `hours` at true scale under the pure policy without dormancy (no tick
+    granularity), as the service probed before it had a dormant state."""
     policy = Policy(probe_base_s=PROBE_BASE_S, probe_cap_s=PROBE_CAP_S)
     rng = random.Random(rng_seed)
     total = 0
@@ -463,6 +481,82 @@ def modelled_probes(hours: float, rng_seed: int = 7, trials: int = 200) -> float
             total += 1
             attempt += 1
     return total / trials + 1  # + the diagnosis right after parking
+
+
+def modelled_dormant_probes(rng_seed: int = 7, trials: int = 200) -> float:
+    """Calls a parked gate makes at true scale under the pure policy until it is dormant
+    (the diagnosis included); after that, none until a wake."""
+    policy = Policy(
+        probe_base_s=PROBE_BASE_S,
+        probe_cap_s=PROBE_CAP_S,
+        dormant_after=timedelta(seconds=DORMANT_AFTER_S),
+    )
+    rng = random.Random(rng_seed)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    total = 0
+    for _ in range(trials):
+        gate = park(GateView(), t0, policy, rng, pending=True)
+        while gate.next_probe_at is not None:
+            gate = on_probe_failure(gate, gate.next_probe_at, policy, rng)
+            total += 1
+    return total / trials
+
+
+@dataclass(slots=True)
+class WakeResult:
+    opened_after_s: float | None = None
+    first_done_after_s: float | None = None
+    calls_before: int = 0
+    calls_to_open: int = 0
+    transitions: list[str] = field(default_factory=list)
+
+
+# One webhook as the receiver stores it: parked under the gate that holds it, if any.
+_RECEIVED = f"""
+    INSERT INTO events (dedupe_key, payload_version, company_id, project_id, resource_name,
+        resource_id, event_type, reason, occurred_at, raw, status, gate_id, finished_at)
+    SELECT $1, 'v2', $2, $3, 'RFIs', $4, 'update', 'update', now(), '{{}}'::jsonb,
+        CASE WHEN g.id IS NULL THEN 'queued' ELSE 'parked' END, g.id,
+        CASE WHEN g.id IS NULL THEN NULL ELSE now() END
+    FROM (SELECT 1) AS one
+    LEFT JOIN LATERAL ({holding_gate_sql(company="$2", project="$3", resource="'RFIs'")}) AS g
+        ON true
+"""  # noqa: S608
+
+
+async def run_wake(
+    conn: asyncpg.Connection, sim: httpx.AsyncClient, worker: WorkerProcess, rfi: int
+) -> WakeResult:
+    """Install company 33, then one webhook: the dormant gate wakes, probes, opens."""
+    result = WakeResult(
+        calls_before=int(
+            (await sim.get("/_sim/calls", params={"company_id": COMPANY})).json()["total"]
+        )
+    )
+    (await sim.put(f"/_sim/companies/{COMPANY}", json={"installed": True})).raise_for_status()
+    await asyncio.sleep(2)  # nothing happens by itself: the gate sleeps
+    sent = time.monotonic()
+    await conn.execute(_RECEIVED, "storm-wake", COMPANY, PROJECT, rfi)
+    deadline = sent + 60
+    while time.monotonic() < deadline:
+        worker.check()
+        row = await gate(conn)
+        if result.opened_after_s is None and row is not None and row["state"] == "open":
+            result.opened_after_s = time.monotonic() - sent
+            calls = await sim.get("/_sim/calls", params={"company_id": COMPANY})
+            result.calls_to_open = int(calls.json()["total"]) - result.calls_before
+        done = await conn.fetchval("SELECT count(*) FROM events WHERE status = 'done'")
+        if done:
+            result.first_done_after_s = time.monotonic() - sent
+            break
+        await asyncio.sleep(0.1)
+    result.transitions = [
+        str(r["kind"])
+        for r in await conn.fetch(
+            "SELECT kind FROM gate_transitions WHERE company_id = $1 ORDER BY id", COMPANY
+        )
+    ]
+    return result
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -483,6 +577,8 @@ def _table(rows: list[tuple[str, str]]) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    if args.days:
+        args.hours = args.days * 24.0
     scale = args.hour_seconds / 3600.0
     duration = args.hours * args.hour_seconds
     rng = random.Random(args.seed)
@@ -547,8 +643,13 @@ async def run(args: argparse.Namespace) -> int:
             (await sim.delete("/_sim/calls")).raise_for_status()
             await store_events(conn, storm)
             print(f"(B) the service, one worker process, {duration:.1f} s ...", flush=True)
-            worker = WorkerProcess(worker_env(DATABASE, base_url, scale), logs / "worker.log")
+            env = worker_env(DATABASE, base_url, scale, sweep=not args.days)
+            worker = WorkerProcess(env, logs / "worker.log")
             service = await run_service(conn, sim, worker, duration)
+            wake: WakeResult | None = None
+            if args.days:
+                print(f"(W) install company {COMPANY}, then one webhook ...", flush=True)
+                wake = await run_wake(conn, sim, worker, storm[0])
 
             # (C) install, drain
             print(
@@ -562,7 +663,7 @@ async def run(args: argparse.Namespace) -> int:
                 worker,
                 spike=args.spike,
                 spike_window_s=args.spike_window,
-                events=args.events,
+                events=args.events + (1 if wake is not None else 0),
                 rfis=storm,
                 timeout_s=args.drain_timeout,
             )
@@ -574,7 +675,8 @@ async def run(args: argparse.Namespace) -> int:
         parked_sim_min = (
             None if service.parked_after_s is None else service.parked_after_s / scale / 60
         )
-        none_lost = drain.statuses.get("done") == args.events
+        expected = args.events + (1 if wake is not None else 0)
+        none_lost = drain.statuses.get("done") == expected
         print()
         print(f"(A) vs (B): calls to company {COMPANY} over {args.hours:g} simulated hours")
         scaled = (
@@ -606,17 +708,46 @@ async def run(args: argparse.Namespace) -> int:
                 ),
                 (
                     "  probes",
-                    f"{probes} (gate probe_attempt {service.probe_attempt}); the pure policy "
-                    f"at true scale: ≈{modelled_probes(args.hours):.0f} incl. the diagnosis",
+                    f"{probes} (gate probe_attempt {service.probe_attempt}); at true scale the "
+                    f"pure policy makes ≈{modelled_dormant_probes():.1f} calls (diagnosis "
+                    f"incl.) before the gate is dormant; without dormancy it made "
+                    f"≈{modelled_probes(args.hours):.0f} in {args.hours:g} h",
                 ),
                 (f"  events after {args.hours:g} h", str(service.statuses)),
                 ("  all companies (incl. tokens)", f"{service.total_all_companies} calls"),
                 (
                     "ratio naive / service",
-                    f"{ratio:,.0f}x   (target ≥ 1,000x: {'met' if ratio >= 1000 else 'MISSED'})",
+                    f"{ratio:,.0f}x   (target ≥ 5,000x: {'met' if ratio >= 5000 else 'MISSED'})",
                 ),
             ]
         )
+        if wake is not None:
+            print()
+            print(f"(W) {args.days:g} simulated days, then the install and one webhook")
+            _table(
+                [
+                    (
+                        f"calls to {COMPANY} in {args.days:g} days",
+                        f"{wake.calls_before:,} (target ≤ 40: "
+                        f"{'met' if wake.calls_before <= 40 else 'MISSED'})",
+                    ),
+                    (
+                        "after the install, before the webhook",
+                        "no call (the gate is dormant; nothing tells it)",
+                    ),
+                    (
+                        "webhook → gate open",
+                        f"{_num(wake.opened_after_s, '.2f', ' s')}; calls to {COMPANY} from "
+                        f"the install to the gate open: {wake.calls_to_open}",
+                    ),
+                    (
+                        "webhook → first event done",
+                        f"{_num(wake.first_done_after_s, '.2f', ' s')} (target: within one "
+                        f"webhook: {'met' if wake.first_done_after_s is not None else 'MISSED'})",
+                    ),
+                    ("gate transitions (feed)", " → ".join(wake.transitions)),
+                ]
+            )
         print()
         print(f"(C) after install: drain of {args.events} parked events")
         rate = drain.audited / drain.call_window_s if drain.call_window_s else None
@@ -630,7 +761,8 @@ async def run(args: argparse.Namespace) -> int:
                 ),
                 (
                     "install noticed (gate open)",
-                    f"{_num(drain.noticed_after_s, '.2f', ' s')} after install (next probe)",
+                    f"{_num(drain.noticed_after_s, '.2f', ' s')} after install (the gate is "
+                    "dormant: the /companies sweep or a webhook wakes it)",
                 ),
                 (
                     "every event final",
@@ -664,7 +796,7 @@ async def run(args: argparse.Namespace) -> int:
                 (
                     "events",
                     f"{drain.statuses}; done {drain.statuses.get('done', 0)} of "
-                    f"{args.events}: {'none lost' if none_lost else 'NOT ALL DONE'}",
+                    f"{expected}: {'none lost' if none_lost else 'NOT ALL DONE'}",
                 ),
                 ("storm RFIs mirrored", f"{drain.mirrored} of {len(set(storm))}"),
             ]
@@ -678,7 +810,7 @@ async def run(args: argparse.Namespace) -> int:
         if drain.timed_out:
             print(f"drain did not finish within {args.drain_timeout:g} s")
             code = 1
-        if sum(drain.statuses.values()) != args.events:
+        if sum(drain.statuses.values()) != expected:
             print("ERROR: events were lost")
             code = 1
     except Exception:
@@ -713,6 +845,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--rfis", type=int, default=2_000)
     parser.add_argument("--hours", type=float, default=24.0, help="simulated hours")
+    parser.add_argument(
+        "--days", type=float, default=0.0, help="the dormancy run: simulated days (e.g. 30)"
+    )
     parser.add_argument(
         "--hour-seconds", type=float, default=3.6, help="real seconds per simulated hour"
     )

@@ -11,6 +11,8 @@ from starlette.responses import Response
 NOT_CONNECTED = "App is not connected to this company."
 NO_PROJECT_ACCESS = "You do not have permission to access this project."
 NOT_FOUND = "Record not found."
+NO_TOOL_PERMISSION = "You do not have permission to perform this action."
+TOOL_DISABLED = "This tool is not enabled in this project."
 
 
 def json_answer(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:

@@ -5,9 +5,13 @@ World:
 - `POST /_sim/clients` `{"client_id", "client_secret"}` → 201; registering again lifts a revocation.
 - `POST /_sim/clients/{client_id}/revoke` → every token of the client answers 401.
 - `GET /_sim/companies` → companies with install state and projects with permission.
-- `PUT /_sim/companies/{company_id}` `{"name"?, "installed"?, "webhooks_api"?}` → create or
-  update (`webhooks_api`: the app's Webhooks API tool permission; false → that API's 403).
-- `PUT /_sim/companies/{company_id}/projects/{project_id}` `{"name"?, "permitted"?}`.
+- `PUT /_sim/companies/{company_id}` `{"name"?, "installed"?, "webhooks_api"?,
+  "denied_tools"?}` → create or update (`webhooks_api`: the app's Webhooks API tool
+  permission; false → that API's 403; `denied_tools`: resource types the permission template
+  does not grant, 403 in every project).
+- `PUT /_sim/companies/{company_id}/projects/{project_id}` `{"name"?, "permitted"?,
+  "disabled_tools"?}` (`permitted`: in the service account's permitted projects, which an app
+  update or reinstall clears, FACTS.md §3; `disabled_tools`: resource types off in the project).
 - `GET /_sim/resources?company_id=&project_id=&resource_name=` → current resource bodies.
 - `POST /_sim/resources` `{"resource_name", "company_id", "project_id"?, "id"?, "fields"?}`
   → create silently (no webhook); `DELETE /_sim/resources/{resource_name}/{id}` likewise.
@@ -90,11 +94,13 @@ class CompanyBody(_Body):
     installed: bool | None = None
     # The app's Webhooks API tool permission in this company.
     webhooks_api: bool | None = None
+    denied_tools: list[str] | None = None
 
 
 class ProjectBody(_Body):
     name: str | None = None
     permitted: bool | None = None
+    disabled_tools: list[str] | None = None
 
 
 class RateLimitBody(_Body):
@@ -263,6 +269,11 @@ class ControlApi:
         company = self.sim.put_company(company_id, body.name, body.installed)
         if body.webhooks_api is not None:
             company.webhooks_api = body.webhooks_api
+        if body.denied_tools is not None:
+            unknown = sorted(set(body.denied_tools) - set(KINDS))
+            if unknown:
+                return errors_answer(422, f"unknown resource types: {', '.join(unknown)}")
+            company.denied_tools = set(body.denied_tools)
         return json_answer(self._company_view(company_id))
 
     async def put_project(self, request: Request) -> Response:
@@ -273,10 +284,16 @@ class ControlApi:
             request.path_params["company_id"],
             request.path_params["project_id"],
         )
+        if body.disabled_tools is not None:
+            unknown = sorted(set(body.disabled_tools) - set(KINDS))
+            if unknown:
+                return errors_answer(422, f"unknown resource types: {', '.join(unknown)}")
         try:
             project = self.sim.put_project(company_id, project_id, body.name, body.permitted)
         except LookupError as exc:
             return errors_answer(404, str(exc))
+        if body.disabled_tools is not None:
+            self.sim.disabled_tools[project_id] = set(body.disabled_tools)
         return json_answer(self._project_view(project))
 
     async def list_resources(self, request: Request) -> Response:
@@ -583,6 +600,7 @@ class ControlApi:
             "name": company.name,
             "installed": company.installed,
             "webhooks_api": company.webhooks_api,
+            "denied_tools": sorted(company.denied_tools),
             "projects": [self._project_view(p) for p in self.sim.projects_of(company_id)],
         }
 
@@ -592,6 +610,7 @@ class ControlApi:
             "company_id": project.company_id,
             "name": project.fields.get("name"),
             "permitted": self.sim.permitted.get(project.id, False),
+            "disabled_tools": sorted(self.sim.disabled_tools.get(project.id, ())),
         }
 
     def _resource_view(self, resource: Resource) -> dict[str, Any]:

@@ -29,8 +29,10 @@ from starlette.routing import Route
 
 from simulator.answers import (
     NO_PROJECT_ACCESS,
+    NO_TOOL_PERMISSION,
     NOT_CONNECTED,
     NOT_FOUND,
+    TOOL_DISABLED,
     errors_answer,
     json_answer,
     text_answer,
@@ -278,6 +280,8 @@ class RestApi:
         denied = self._company_denied(company, caller)
         if denied is not None:
             return denied
+        if kind.name in self.sim.companies[company].denied_tools:
+            return errors_answer(403, NO_TOOL_PERMISSION, headers=caller.headers)
         if kind.company_level:
             return caller, company, None
         project_id = (
@@ -288,6 +292,8 @@ class RestApi:
         project = self._project(project_id, company, caller)
         if isinstance(project, Response):
             return project
+        if kind.name in self.sim.disabled_tools.get(project_id, ()):
+            return errors_answer(403, TOOL_DISABLED, headers=caller.headers)
         return caller, company, project_id
 
     # -- the gate --------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -75,6 +75,9 @@ class Company:
     # The app's "Webhooks API" tool permission (Standard; Procore's default is None, then
     # the Webhooks API answers 403 in this company).
     webhooks_api: bool = True
+    # Resource types (tools) the app's permission template does not grant in this company:
+    # every call about them answers 403, in every project alike (FACTS.md §6, cause 2).
+    denied_tools: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +181,8 @@ class Simulator:
         self.webhooks = HookRegistry()
         self.companies: dict[int, Company] = {}
         self.permitted: dict[int, bool] = {}
+        # Tools disabled in one project: calls about them there answer 403 (FACTS.md §6, 3).
+        self.disabled_tools: dict[int, set[str]] = {}
         self.resources: dict[tuple[str, int], Resource] = {}
         # `origin_id` is unique per kind within a company (`tutorials/using_sync_actions.md`).
         self.origins: dict[tuple[str, int, str], Resource] = {}

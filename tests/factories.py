@@ -22,6 +22,7 @@ from app.delivery import destinations
 from app.delivery.addresses import AddressRules
 from app.delivery.schemas import DestinationCreated, DestinationIn
 from app.events import mirror
+from app.gates import scopes
 from app.models import (
     AdminAction,
     Event,
@@ -57,13 +58,13 @@ async def add_gate(runtime: Runtime, **fields: Any) -> Gate:
     }
     values.update(fields)
     if "scope_key" not in values:
-        scope = values["scope"]
-        if scope is GateScope.PROJECT:
-            values["scope_key"] = f"project:{values['company_id']}:{values['project_id']}"
-        elif scope is GateScope.CREDENTIAL:
-            values["scope_key"] = f"credential:{values['credential_id']}"
-        else:
-            values["scope_key"] = f"company:{values['company_id']}"
+        values["scope_key"] = scopes.Scope(
+            scope=values["scope"],
+            company_id=values.get("company_id"),
+            project_id=values.get("project_id"),
+            resource_name=values.get("resource_name"),
+            credential_id=values.get("credential_id"),
+        ).key
     gate = Gate(**values)
     async with runtime.sessions() as session, session.begin():
         session.add(gate)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
@@ -12,7 +13,6 @@ from app.gates.policy import (
     Action,
     GateView,
     Policy,
-    allows_calls,
     decay,
     expired,
     on_probe_failure,
@@ -24,6 +24,7 @@ from app.gates.policy import (
     probe_due,
     probe_floor,
     release_batches,
+    wake,
 )
 from app.models import GateState
 
@@ -37,6 +38,7 @@ policies = st.builds(
     probe_cap_s=st.floats(0.01, 86_400),
     retention=st.timedeltas(timedelta(hours=1), timedelta(days=30)),
     release_batch=st.integers(1, 1000),
+    dormant_after=st.timedeltas(timedelta(seconds=1), timedelta(days=2)),
 )
 
 
@@ -113,20 +115,31 @@ def test_parked_gate_never_allows_a_call_until_success(
     policy: Policy, seed: int, failures: int
 ) -> None:
     rng = random.Random(seed)
-    gate = park(GateView(), T0, policy, rng)
+    gate = park(GateView(), T0, policy, rng, pending=False)
     now = T0
     for _ in range(failures):
-        assert not allows_calls(gate)
+        assert gate.state is GateState.PARKED  # holds its work (app.gates.scopes)
         assert on_signal(gate, now, policy).gate == gate  # more signals change nothing
+        if gate.dormant_since is not None:
+            assert gate.next_probe_at is None  # dormant: no probe until woken
+            woken = wake(gate, now, policy, last_probe_at=now, forced=True)
+            assert woken is not None
+            assert woken.next_probe_at == now
+            gate = woken
         assert gate.next_probe_at is not None
         now = gate.next_probe_at
         assert probe_due(gate, now)
         gate = on_probe_failure(gate, now, policy, rng)
-        assert gate.next_probe_at is not None
-        assert gate.next_probe_at > now
-    assert not allows_calls(gate)
+        if gate.next_probe_at is not None:
+            assert gate.next_probe_at > now
+            # Every probe but a wake's could come within the awake time after parking (its
+            # jitter may carry it past by at most the floor).
+            assert gate.parked_at is not None
+            floor = timedelta(seconds=probe_floor(gate.probe_attempt, policy))
+            assert now + floor - gate.parked_at <= policy.dormant_after
+    assert gate.state is GateState.PARKED
     opened = on_success(gate)
-    assert allows_calls(opened.gate)
+    assert opened.gate.state is GateState.OPEN
     assert opened.actions == (Action.RELEASE,)
 
 
@@ -142,3 +155,31 @@ def test_parked_events_expire_after_the_retention() -> None:
     policy = Policy(retention=timedelta(days=14))
     assert not expired(T0, T0 + timedelta(days=13, hours=23), policy)
     assert expired(T0, T0 + timedelta(days=14, seconds=1), policy)
+
+
+@given(policy=policies, seed=st.integers(), hours=st.integers(0, 30 * 24))
+def test_a_dormant_gate_probes_again_only_when_woken(policy: Policy, seed: int, hours: int) -> None:
+    """FACTS.md §8: every 403 counts, probes included. Parked with nothing new, a gate goes
+    dormant; a webhook wakes it at most once per probe cap, the sweep or an operator always."""
+    # Real-world probe delays, so that the walk to dormancy stays short.
+    policy = replace(policy, probe_base_s=30.0, probe_cap_s=max(policy.probe_cap_s, 600.0))
+    rng = random.Random(seed)
+    gate = park(GateView(), T0, policy, rng, pending=False)
+    probes = 0
+    while gate.next_probe_at is not None:
+        now = gate.next_probe_at
+        gate = on_probe_failure(gate, now, policy, rng)
+        probes += 1
+    assert gate.dormant_since is not None
+    later = gate.dormant_since + timedelta(hours=hours)
+    assert wake(gate, later, policy, last_probe_at=gate.dormant_since) == (
+        None
+        if hours * 3600 < policy.probe_cap_s
+        else replace(gate, dormant_since=None, woken_at=later, next_probe_at=later)
+    )
+    woken = wake(gate, later, policy, last_probe_at=gate.dormant_since, forced=True)
+    assert woken is not None
+    again = on_probe_failure(woken, later, policy, rng)
+    assert again.next_probe_at is None  # one probe per wake
+    assert again.dormant_since == later
+    assert wake(GateView(), later, policy, last_probe_at=None, forced=True) is None

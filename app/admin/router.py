@@ -28,6 +28,7 @@ from app.admin.schemas import (
     GateDetail,
     GateOut,
     GatePage,
+    GateTransitionPage,
     ProbeOut,
     Problem,
     ReasonIn,
@@ -112,6 +113,13 @@ ResourcesSince = Annotated[
     str | None,
     cursor_param(
         service.RESOURCES_CURSOR, "since", "`next_cursor` of the last call; omit to start over"
+    ),
+]
+
+TransitionsSince = Annotated[
+    str | None,
+    cursor_param(
+        service.TRANSITIONS_CURSOR, "since", "`next_cursor` of the last call; omit to start over"
     ),
 ]
 
@@ -345,6 +353,25 @@ async def changed_resources(
             limit=limit,
             company_id=company_id,
             resource_name=resource_name,
+        )
+    except cursor.InvalidCursor as exc:
+        raise _bad_cursor(exc, "since") from exc
+
+
+@router.get(
+    "/gate-transitions",
+    summary="The gates' transitions (parked, needs_admin, released, moved, dormant, woken), "
+    "oldest first, by cursor",
+)
+async def gate_transitions(
+    runtime: RuntimeDep,
+    since: TransitionsSince = None,
+    limit: Limit = 100,
+    company_id: QueryId = None,
+) -> GateTransitionPage:
+    try:
+        return await service.gate_transitions(
+            runtime.sessions, since=since, limit=limit, company_id=company_id
         )
     except cursor.InvalidCursor as exc:
         raise _bad_cursor(exc, "since") from exc

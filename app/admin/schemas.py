@@ -155,6 +155,11 @@ class SummaryOut(BaseModel):
     queue_depth: int = Field(description="Events due now")
     oldest_due_age_s: float = Field(description="How long the oldest due event has waited")
     workers: WorkersOut
+    forbidden_24h_by_company: dict[str, int] = Field(
+        default_factory=dict,
+        description="403s Procore answered in the last 24 hours, per company (probes included; "
+        "Procore's Integration Health counts them)",
+    )
 
 
 class ResourceOut(_Out):
@@ -173,6 +178,29 @@ class ResourcePage(BaseModel):
     items: list[ResourceOut]
     next_cursor: str = Field(description="Pass as `since` next time (keep it: it never expires)")
     has_more: bool = Field(description="More changes are ready now: ask again at once")
+
+
+class GateTransitionOut(BaseModel):
+    id: int = Field(description="The transition's position in the gates' feed")
+    gate_id: int
+    kind: str = Field(description="parked, needs_admin, released, moved, dormant or woken")
+    scope: str
+    scope_key: str
+    company_id: int | None
+    project_id: int | None
+    resource_name: str | None
+    diagnosis: str | None
+    remediation: str | None = Field(description="What an administrator must do, if anything")
+    detail: dict[str, Any] = Field(
+        description="Who acted (`by`), the status seen, the projects of an incident"
+    )
+    at: datetime
+
+
+class GateTransitionPage(BaseModel):
+    items: list[GateTransitionOut]
+    next_cursor: str = Field(description="Pass as `since` next time (keep it: it never expires)")
+    has_more: bool = Field(description="More transitions are ready now: ask again at once")
 
 
 class ConnectLinkIn(BaseModel):

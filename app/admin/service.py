@@ -29,6 +29,8 @@ from app.admin.schemas import (
     GateDetail,
     GateOut,
     GatePage,
+    GateTransitionOut,
+    GateTransitionPage,
     ProbeOut,
     ResourceOut,
     ResourcePage,
@@ -38,6 +40,8 @@ from app.admin.schemas import (
 from app.connect import service as connect
 from app.db import SessionFactory
 from app.feed import Feed, changes
+from app.feed import gates as gate_feed
+from app.gates import scopes
 from app.gates import service as gates
 from app.models import (
     FINAL_STATUSES,
@@ -76,6 +80,7 @@ GATES_CURSOR = "gates"
 EVENTS_CURSOR = "events"
 ACTIONS_CURSOR = "actions"
 RESOURCES_CURSOR = "resources"
+TRANSITIONS_CURSOR = "gate-transitions"
 JOBS_CURSOR = "jobs"
 JOB_EVENTS_CURSOR = "job-events"
 
@@ -466,6 +471,18 @@ async def summary(session: AsyncSession, *, worker_stale_seconds: float) -> Summ
         by_state[state.value] += int(n)
         by_scope[scope.value][state.value] = int(n)
     queue = (await session.execute(_QUEUE)).one()
+    forbidden = {
+        str(company): int(n)
+        for company, n in await session.execute(
+            select(ProcoreCall.company_id, func.count())
+            .where(
+                ProcoreCall.status == 403,
+                ProcoreCall.at > func.now() - timedelta(days=1),
+                ProcoreCall.company_id.is_not(None),
+            )
+            .group_by(ProcoreCall.company_id)
+        )
+    }
     beats = (
         await session.execute(
             select(
@@ -480,6 +497,7 @@ async def summary(session: AsyncSession, *, worker_stale_seconds: float) -> Summ
         events_by_status=by_status,
         gates_by_state=by_state,
         gates_by_scope_and_state=by_scope,
+        forbidden_24h_by_company=forbidden,
         parked_events=by_status[EventStatus.PARKED.value],
         queue_depth=int(queue.depth),
         oldest_due_age_s=round(float(queue.oldest_due_s), 1),
@@ -542,6 +560,43 @@ async def changed_resources(
     return ResourcePage(
         items=[ResourceOut.model_validate(r) for r in page],
         next_cursor=cursor.encode(RESOURCES_CURSOR, reached),
+        has_more=more,
+    )
+
+
+# --- the gates' transitions -----------------------------------------------------------------
+
+
+async def gate_transitions(
+    sessions: SessionFactory, *, since: str | None, limit: int = 100, company_id: int | None = None
+) -> GateTransitionPage:
+    """The gates' transitions after `since`, in the order they were committed (the feed
+    downstream delivery reads too)."""
+    position = cursor.decode(TRANSITIONS_CURSOR, since) if since else 0
+    upto = await feed.horizon(sessions, Feed.GATES)
+    size = min(limit, MAX_PAGE)
+    async with sessions() as session:
+        found = await gate_feed.read_transitions(
+            session,
+            position,
+            upto,
+            size + 1,
+            company_ids=None if company_id is None else [company_id],
+        )
+    page = found[:size]
+    more = len(found) > size
+    reached = page[-1].position if more else max(position, upto)
+    return GateTransitionPage(
+        items=[
+            GateTransitionOut(
+                id=m.position,
+                kind=m.type.removeprefix("gate."),
+                at=m.occurred_at,
+                **{k: v for k, v in m.data.items() if k != "transition_id"},
+            )
+            for m in page
+        ],
+        next_cursor=cursor.encode(TRANSITIONS_CURSOR, reached),
         has_more=more,
     )
 
@@ -647,7 +702,7 @@ async def remove_credential(
             for c in (await session.execute(_RELEASE_COMPANIES, {"id": credential_id})).scalars()
         )
         gate_id = (
-            await session.execute(_CREDENTIAL_GATE, {"key": gates.credential_key(credential_id)})
+            await session.execute(_CREDENTIAL_GATE, {"key": scopes.credential_key(credential_id)})
         ).scalar()
         if gate_id is not None:
             await gates.operator_unpark(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import cast
@@ -36,7 +36,7 @@ from app.db import TRANSACTION_TRIES, retryable
 from app.events import mirror
 from app.events.policy import Decision, RetryPolicy, decide
 from app.gates import service as gates
-from app.gates.guard import company_scope, project_scope
+from app.gates.scopes import Work
 from app.logs import get_logger
 from app.models import EventStatus
 from app.procore.answers import Outcome, OutcomeKind
@@ -170,6 +170,15 @@ class Target:
     path: str | None = None
     # A delete that Procore confirmed (its show answered 404 or 410).
     delete_confirmed: bool = False
+
+    @property
+    def work(self) -> Work:
+        return Work(
+            self.company_id,
+            self.project_id,
+            self.resource_name,
+            None if self.credential is None else self.credential.id,
+        )
 
 
 @dataclass(slots=True)
@@ -338,24 +347,18 @@ def coalesce(claimed: Sequence[Claimed]) -> tuple[list[Target], list[Claimed]]:
 async def _resolve(runtime: Runtime, targets: Sequence[Target]) -> None:
     """Which credential serves each target, and may its scope be called (gates)."""
     tokens = runtime.procore.tokens
-    verdicts: dict[tuple[int | None, int, int | None], gates.GateVerdict] = {}
+    verdicts: dict[Work, gates.GateVerdict] = {}
     async with runtime.sessions() as session:
         for target in targets:
             target.credential, target.credential_recorded = await tokens.credential_for(
                 target.company_id
             )
-            credential_id = None if target.credential is None else target.credential.id
-            scope = (credential_id, target.company_id, target.project_id)
-            if scope not in verdicts:
-                verdicts[scope] = await gates.verdict(
-                    session,
-                    credential_id=credential_id,
-                    company_id=target.company_id,
-                    project_id=target.project_id,
-                )
-            target.verdict = verdicts[scope]
+            work = target.work
+            if work not in verdicts:
+                verdicts[work] = await gates.verdict(session, work)
+            target.verdict = verdicts[work]
             if target.verdict.opened_at is not None:
-                runtime.guard.gate_opened(target.verdict.opened_at, *_guard_scopes(target))
+                runtime.guard.gate_opened(target.verdict.opened_at, work)
         await session.commit()
 
 
@@ -376,8 +379,7 @@ async def _serve(
         if time.monotonic() > deadline:
             target.outcome = DEFERRED
             return
-        scopes = _guard_scopes(target)
-        if guard.held(*scopes):
+        if guard.held(target.work):
             target.outcome = HELD
             return
         try:
@@ -389,14 +391,9 @@ async def _serve(
         _confirm_delete(target)
         if target.outcome is not None:
             if target.outcome.kind is OutcomeKind.OK:
-                guard.succeeded(target.company_id, *scopes)
-            elif target.outcome.is_gate_signal and target.outcome.status is not None:
-                # A permission refusal is the project's; install and token refusals, the
-                # company's (as the gates sort them).
-                project_refusal = (
-                    target.outcome.kind is OutcomeKind.FORBIDDEN and target.project_id is not None
-                )
-                guard.refused(target.company_id, scopes[-1] if project_refusal else scopes[0])
+                guard.succeeded(target.work)
+            else:
+                guard.refused(target.work, target.outcome)
 
 
 # Procore's answers that confirm a resource is gone.
@@ -413,13 +410,6 @@ def _confirm_delete(target: Target) -> None:
     target.outcome = Outcome(
         OutcomeKind.OK, outcome.status, f"deletion confirmed by Procore ({outcome.status})"
     )
-
-
-def _guard_scopes(target: Target) -> tuple[Hashable, ...]:
-    company = company_scope(target.company_id)
-    if target.project_id is None:
-        return (company,)
-    return company, project_scope(target.company_id, target.project_id)
 
 
 async def _fetch(runtime: Runtime, target: Target, calls: list[CallRecord]) -> None:
@@ -583,13 +573,7 @@ async def _apply_once(
         session,
         settings,
         [
-            gates.ScopeOutcome(
-                None if t.credential is None else t.credential.id,
-                t.company_id,
-                t.project_id,
-                t.outcome,
-                t.path,
-            )
+            gates.ScopeOutcome(t.work, t.outcome, t.path)
             # A confirmed delete's 404 says the resource is gone, not that access is lost.
             for t in targets
             if t.outcome is not None and not t.delete_confirmed

@@ -21,7 +21,7 @@ _AVAILABLE = text("SELECT to_regclass('gate_transitions') IS NOT NULL")
 _READ = text(
     """
     SELECT id, gate_id, scope_key, scope, company_id, project_id, resource_name, kind,
-           diagnosis, remediation, at
+           diagnosis, remediation, detail, at
     FROM gate_transitions
     WHERE id > :after AND id <= :upto
       AND (CAST(:companies AS bigint[]) IS NULL OR company_id = ANY(CAST(:companies AS bigint[])))
@@ -69,6 +69,7 @@ def message(row: dict[str, Any]) -> Message:
         "resource_name": row["resource_name"],
         "diagnosis": row["diagnosis"],
         "remediation": row["remediation"],
+        "detail": row.get("detail") or {},
         "transition_id": row["id"],
     }
     return Message(

@@ -39,7 +39,8 @@ JOB_PARKED = "job.parked"
 JOB_CANCELLED = "job.cancelled"
 JOB_TYPES = (JOB_SUCCEEDED, JOB_FAILED, JOB_PARKED, JOB_CANCELLED)
 # Gate transitions are `gate.<kind>`, kind as the gates' feed records it.
-GATE_KINDS = ("parked", "released", "dormant", "needs_admin")
+# The gates' transitions (app.gates.policy.Transition; a test keeps the two equal).
+GATE_KINDS = ("parked", "needs_admin", "released", "moved", "dormant", "woken")
 
 EVENT_TYPES: tuple[str, ...] = (
     RESOURCE_CREATED,

@@ -6,8 +6,8 @@ an uninstalled company — a storm's first wave. The guard closes that gap insid
 
 - Slow start: calls to a company run one at a time until it has answered 2xx in this process
   (since its last refusal). A company that answers normally pays this once, for one call.
-- Hold: after `threshold` refusals of one scope (the company, or one of its projects for a
-  permission refusal) without a success, within `memory` seconds, no more calls to that scope
+- Hold: after `threshold` refusals of one scope (the gate it counts against, as the gates
+  decide) without a success, within `memory` seconds, no more calls to that scope
   from this process; the events wait a moment, and by then the gate is parked.
 
 So an uninstalled company receives at most `threshold` calls per worker process before the
@@ -20,18 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-
-def company_scope(company_id: int) -> Hashable:
-    return ("company", company_id)
-
-
-def project_scope(company_id: int, project_id: int) -> Hashable:
-    return ("project", company_id, project_id)
+from app.gates import policy, scopes
+from app.gates.scopes import Work
+from app.models import GateScope
+from app.procore.answers import Outcome
 
 
 @dataclass(slots=True)
@@ -41,11 +38,14 @@ class _Company:
 
 
 class CompanyGuard:
+    """Refusals are remembered under the gate key they count against (`policy.signalled`),
+    and work is held by the keys of its scopes (`scopes.keys`), as the gates do."""
+
     def __init__(self, *, threshold: int, memory_seconds: float = 15.0) -> None:
         self._threshold = threshold
         self._memory = memory_seconds
         self._companies: dict[int, _Company] = {}
-        self._refusals: dict[Hashable, list[float]] = {}
+        self._refusals: dict[str, list[float]] = {}
 
     @asynccontextmanager
     async def calling(self, company_id: int) -> AsyncIterator[None]:
@@ -57,30 +57,35 @@ class CompanyGuard:
         async with entry.lock:
             yield
 
-    def held(self, *scopes: Hashable, now: float | None = None) -> bool:
-        """Too many recent refusals from one of these scopes: do not call it now."""
+    def held(self, work: Work, now: float | None = None) -> bool:
+        """Too many recent refusals from one of the work's scopes: do not call it now."""
         moment = time.time() if now is None else now
-        return any(len(self._recent(scope, moment)) >= self._threshold for scope in scopes)
+        return any(len(self._recent(key, moment)) >= self._threshold for key in scopes.keys(work))
 
-    def succeeded(self, company_id: int, *scopes: Hashable) -> None:
-        self._companies.setdefault(company_id, _Company()).proven = True
-        for scope in (company_scope(company_id), *scopes):
-            self._refusals.pop(scope, None)
+    def succeeded(self, work: Work) -> None:
+        self._companies.setdefault(work.company_id, _Company()).proven = True
+        for key in scopes.keys(work):
+            self._refusals.pop(key, None)
 
-    def refused(self, company_id: int, scope: Hashable, now: float | None = None) -> None:
-        if scope == company_scope(company_id):
-            self._companies.setdefault(company_id, _Company()).proven = False
+    def refused(self, work: Work, outcome: Outcome, now: float | None = None) -> None:
+        """An answer of Procore's that the gates count as a signal (others are ignored)."""
+        found = policy.signalled(work, outcome)
+        if found is None or not outcome.is_gate_signal or outcome.status is None:
+            return
+        if found.scope.scope is GateScope.COMPANY:
+            self._companies.setdefault(work.company_id, _Company()).proven = False
         moment = time.time() if now is None else now
-        self._refusals[scope] = [*self._recent(scope, moment), moment]
+        key = found.scope.key
+        self._refusals[key] = [*self._recent(key, moment), moment]
 
-    def gate_opened(self, opened_at: datetime, *scopes: Hashable) -> None:
-        """A gate of these scopes opened (a probe, an operator, a connect) after refusals this
-        process saw: those are answered, so they no longer hold calls back."""
+    def gate_opened(self, opened_at: datetime, work: Work) -> None:
+        """A gate of the work's scopes opened (a probe, an operator, a connect) after
+        refusals this process saw: those are answered, so they no longer hold calls back."""
         moment = opened_at.timestamp()
-        for scope in scopes:
-            if scope in self._refusals:
-                self._refusals[scope] = [t for t in self._refusals[scope] if t > moment]
+        for key in scopes.keys(work):
+            if key in self._refusals:
+                self._refusals[key] = [t for t in self._refusals[key] if t > moment]
 
-    def _recent(self, scope: Hashable, now: float) -> list[float]:
+    def _recent(self, key: str, now: float) -> list[float]:
         cutoff = now - self._memory
-        return [t for t in self._refusals.get(scope, ()) if t >= cutoff]
+        return [t for t in self._refusals.get(key, ()) if t >= cutoff]

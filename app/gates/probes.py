@@ -1,228 +1,297 @@
-"""Diagnosis and probes: which scope is at fault, found with as few cheap calls as possible.
+"""Probes: the parked gates' checks, one in flight per gate across all workers (by lease).
 
-A gate is parked first and diagnosed right after (its first probe runs at once), so no call
-leaks to a scope while it is being diagnosed. Every later probe repeats the cheapest call that
-tells whether the diagnosis still holds (FACTS.md §7):
-
-| gate        | diagnosis          | probe call                                   |
-|-------------|--------------------|----------------------------------------------|
-| credential  | credential_invalid | GET /rest/v1.0/me                            |
-| company     | not_installed      | GET /rest/v1.0/projects?company_id=X         |
-| company     | permission         | the company-level call that was refused      |
-| project     | no_project_access  | GET /rest/v1.0/projects/Y?company_id=X       |
-| project     | permission         | the project, then the call that was refused  |
-
-A first diagnosis (`pending`) walks down: a company-scoped call answering "not connected"
-means not installed; a 401 asks `/me` whether the credential itself is dead; the project
-call tells membership (the project refused) from a tool permission (the project answers,
-the refused call still does not).
+`run_due_probes` (from the tending cron) leases the gates whose probe is due, asks Procore
+(`app.gates.diagnosis`: the cheapest call that tells whether the fault is still there), and
+writes what it found: the gate opens; or it stays parked with its next probe later (capped);
+or the fault is a parent scope's, whose gate parks and takes the parked work.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 from dataclasses import dataclass
-from enum import StrEnum
+from datetime import UTC, datetime
 from typing import Any
 
-from app.models import GateScope
-from app.procore.answers import OutcomeKind
-from app.procore.calls import CallRecord, Purpose
-from app.procore.client import Answer, ProcoreClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import metrics
+from app.gates import incidents, policy, scopes, transitions
+from app.gates.diagnosis import Finding, GateTarget, probe, remediation
+from app.gates.policy import Diagnosis
+from app.gates.scopes import Scope
+from app.logs import get_logger
+from app.models import CredentialKind, GateScope, GateState
+from app.procore.calls import CallRecord, record_calls
 from app.procore.tokens import CredentialRef
+from app.runtime import Runtime
+from app.settings import Settings
 
-ME_PATH = "/rest/v1.0/me"
+log = get_logger(__name__)
 
+_rng = random.Random()
 
-def projects_path(company_id: int) -> str:
-    # One project is enough to tell an installed company from one that is not.
-    return f"/rest/v1.0/projects?company_id={company_id}&per_page=1"
+_LEASE_DUE = text(
+    """
+    UPDATE gates SET probe_locked_until = now() + make_interval(secs => :lease)
+    WHERE id IN (
+        SELECT id FROM gates
+        WHERE state = 'parked' AND next_probe_at <= now()
+          AND (probe_locked_until IS NULL OR probe_locked_until < now())
+        ORDER BY next_probe_at
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id, scope, scope_key, credential_id, company_id, project_id, resource_name,
+        diagnosis, probe_path, probe_attempt, probe_locked_until, state, signals,
+        window_started_at, parked_at, next_probe_at, dormant_since, woken_at
+    """
+)
 
+_LEASE_ONE = text(
+    """
+    UPDATE gates SET probe_locked_until = now() + make_interval(secs => :lease)
+    WHERE id = :id AND (probe_locked_until IS NULL OR probe_locked_until < now())
+    RETURNING id, scope, scope_key, credential_id, company_id, project_id, resource_name,
+        diagnosis, probe_path, probe_attempt, probe_locked_until, state, signals,
+        window_started_at, parked_at, next_probe_at, dormant_since, woken_at
+    """
+)
 
-def project_path(company_id: int, project_id: int) -> str:
-    return f"/rest/v1.0/projects/{project_id}?company_id={company_id}"
-
-
-class Diagnosis(StrEnum):
-    PENDING = "pending"
-    OK = "ok"
-    CREDENTIAL_INVALID = "credential_invalid"
-    NO_CREDENTIAL = "no_credential"
-    NOT_INSTALLED = "not_installed"
-    NO_PROJECT_ACCESS = "no_project_access"
-    PERMISSION = "permission"
-    # No usable answer (5xx, timeout, rate limit): nothing learned, probe again later.
-    UNREACHABLE = "unreachable"
+_CREDENTIAL_KIND = text("SELECT kind FROM credentials WHERE id = :id")
 
 
 @dataclass(frozen=True, slots=True)
-class GateTarget:
-    """What a probe needs to know about the gate it probes."""
+class ProbeReport:
+    """What a probe (or an operator's confirm-install, which probes at once) found."""
 
-    scope: GateScope
-    company_id: int | None
-    project_id: int | None
-    diagnosis: str | None
-    # The call whose refusal parked the gate (re-asked to detect a permission fix).
-    probe_path: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """Which scope is at fault (None: nothing is) and why, in the operator's words."""
-
-    diagnosis: Diagnosis
-    at_fault: GateScope | None
+    gate_id: int | None
+    opened: bool
     status: int | None
-    message: str
-
-    @property
-    def clear(self) -> bool:
-        return self.diagnosis is Diagnosis.OK
+    diagnosis: str | None
+    remediation: str | None
+    message: str = ""
 
 
-def remediation(diagnosis: str, *, company_id: int | None, project_id: int | None) -> str:
-    company = f"company {company_id}" if company_id is not None else "the company"
-    project = f"project {project_id}" if project_id is not None else "the project"
-    texts = {
-        Diagnosis.PENDING: "checking which access is missing (a probe runs now)",
-        Diagnosis.CREDENTIAL_INVALID: (
-            "re-authenticate: Procore no longer accepts this credential. For the service "
-            "account check PROCORE_CLIENT_ID / PROCORE_CLIENT_SECRET; for a connected user "
-            "issue a new Connect-to-Procore link and have the user reconnect"
-        ),
-        Diagnosis.NO_CREDENTIAL: (
-            f"no credential serves {company}: configure PROCORE_CLIENT_ID / "
-            "PROCORE_CLIENT_SECRET (service account) or connect a user"
-        ),
-        Diagnosis.NOT_INSTALLED: (
-            f"install the app in {company} (Company Admin → App Management, from the "
-            "Marketplace or as a custom app), then add the service account to the projects "
-            "to sync and assign a permission template. Work resumes by itself once a check "
-            "succeeds; POST /admin/companies/"
-            f"{company_id}/confirm-install checks at once"
-        ),
-        Diagnosis.NO_PROJECT_ACCESS: (
-            f"add the service account (or the connected user) to {project} in {company} "
-            "and assign a permission template; after an app update or reinstall this must be "
-            "done again"
-        ),
-        Diagnosis.PERMISSION: (
-            f"the app's user can see {project if project_id is not None else company} but "
-            "may not read this tool: assign a permission template with read access to it, "
-            "or enable the tool"
-        ),
-        Diagnosis.UNREACHABLE: "Procore did not answer usefully; the check is repeated",
-        Diagnosis.OK: "nothing to do",
-    }
+# Calls probes and diagnoses made in the last hour, across all workers (the call audit).
+_SPENT = text(
+    """
+    SELECT count(*) FROM procore_calls
+    WHERE purpose IN ('probe', 'diagnose') AND at > now() - interval '1 hour'
+    """
+)
+
+
+async def run_due_probes(runtime: Runtime, *, limit: int = 20) -> list[ProbeReport]:
+    """Probe parked gates whose next probe is due (one in flight per gate, by lease), the
+    most overdue first, within PROBE_BUDGET_PER_HOUR across all gates: a probe that does not
+    fit waits for the next tick."""
+    async with runtime.sessions() as session, session.begin():
+        spent = int((await session.execute(_SPENT)).scalar_one())
+        room = min(limit, runtime.settings.probe_budget_per_hour - spent)
+        if room <= 0:
+            metrics.probe("deferred")
+            return []
+        rows = (
+            await session.execute(
+                _LEASE_DUE, {"lease": runtime.settings.probe_lease_seconds, "limit": room}
+            )
+        ).all()
+    if not rows:
+        return []
+    return list(await asyncio.gather(*(_probe_leased(runtime, row) for row in rows)))
+
+
+async def probe_now(runtime: Runtime, gate_id: int) -> ProbeReport:
+    """Probe one gate at once (an operator asked), unless a probe of it is running."""
+    async with runtime.sessions() as session, session.begin():
+        row = (
+            await session.execute(
+                _LEASE_ONE, {"id": gate_id, "lease": runtime.settings.probe_lease_seconds}
+            )
+        ).first()
+    if row is None:
+        return ProbeReport(gate_id, False, None, None, None, "a probe is already running")
+    return await _probe_leased(runtime, row)
+
+
+async def _probe_leased(runtime: Runtime, row: Any) -> ProbeReport:
+    target = GateTarget(
+        scope=GateScope(row.scope),
+        company_id=row.company_id,
+        project_id=row.project_id,
+        resource_name=row.resource_name,
+        diagnosis=row.diagnosis,
+        probe_path=row.probe_path,
+    )
+    credential = await _credential_for(runtime, row)
+    if credential is not None:
+        # A probe asks Procore for real: a failure this process remembers for the hot path
+        # (a refused token, say) must not answer for it, or a fixed credential stays parked.
+        runtime.procore.tokens.forget(credential.id)
+    calls: list[CallRecord] = []
     try:
-        return texts[Diagnosis(diagnosis)]
-    except ValueError:
-        return diagnosis
-
-
-async def probe(
-    client: ProcoreClient,
-    target: GateTarget,
-    credential: CredentialRef | None,
-    calls: list[CallRecord],
-) -> Finding:
-    """Run the probe (or first diagnosis) for one gate."""
-    if credential is None:
-        return Finding(Diagnosis.NO_CREDENTIAL, GateScope.COMPANY, None, "no credential")
-    company_id = target.company_id
-    purpose = Purpose.DIAGNOSE if target.diagnosis in (None, Diagnosis.PENDING) else Purpose.PROBE
-
-    async def get(path: str) -> Answer:
-        assert company_id is not None
-        return await client.get(
-            path,
-            credential=credential,
-            company_id=company_id,
-            project_id=target.project_id,
-            calls=calls,
-            purpose=purpose,
+        finding = await probe(runtime.procore, target, credential, calls)
+    except Exception as exc:  # a probe must never take the tending loop down
+        log.exception("gate.probe_failed", gate_id=row.id)
+        finding = Finding(Diagnosis.UNREACHABLE, None, None, f"internal: {type(exc).__name__}")
+    async with runtime.sessions() as session, session.begin():
+        report = await apply_finding(
+            session,
+            runtime.settings,
+            row,
+            finding,
+            credential_id=None if credential is None else credential.id,
         )
-
-    if target.scope is GateScope.CREDENTIAL or company_id is None:
-        return await _check_credential(get)
-    if target.scope is GateScope.PROJECT and target.project_id is not None:
-        return await _check_project(get, target, company_id, target.project_id)
-
-    answer = await get(projects_path(company_id))
-    found = await _company_level(get, answer)
-    if found is not None:
-        return found
-    # The company answers: the app is installed there.
-    if target.diagnosis == Diagnosis.PERMISSION:
-        return await _check_refused_call(get, target, GateScope.COMPANY)
-    return _finding(Diagnosis.OK, None, answer)
+        await record_calls(session, calls)
+    if report.opened:
+        metrics.probe("opened")
+    elif finding.diagnosis is Diagnosis.UNREACHABLE:
+        metrics.probe("error")
+    else:
+        metrics.probe("still_closed")
+    return report
 
 
-async def _company_level(get: Any, answer: Answer) -> Finding | None:
-    """What a refused company-scoped call says; None when it was answered."""
-    kind = answer.outcome.kind
-    if kind is OutcomeKind.OK:
-        return None
-    if kind is OutcomeKind.NOT_INSTALLED:
-        return _finding(Diagnosis.NOT_INSTALLED, GateScope.COMPANY, answer)
-    if kind is OutcomeKind.UNAUTHORIZED:
-        # 401 on a company-level call: a dead credential, or (per Procore's install guide)
-        # an app that is not installed. `/me` tells them apart.
-        me = await _check_credential(get)
-        if me.diagnosis in (Diagnosis.CREDENTIAL_INVALID, Diagnosis.UNREACHABLE):
-            return me
-        return _finding(Diagnosis.NOT_INSTALLED, GateScope.COMPANY, answer)
-    if kind is OutcomeKind.FORBIDDEN:
-        return _finding(Diagnosis.PERMISSION, GateScope.COMPANY, answer)
-    return _finding(Diagnosis.UNREACHABLE, None, answer)
+async def _credential_for(runtime: Runtime, row: Any) -> CredentialRef | None:
+    """The credential a probe calls as: the gate's own, or the one the token service says
+    serves the company (the same choice the pipeline makes)."""
+    if row.scope == GateScope.CREDENTIAL.value:
+        async with runtime.sessions() as session:
+            kind = (await session.execute(_CREDENTIAL_KIND, {"id": row.credential_id})).scalar()
+        return None if kind is None else CredentialRef(row.credential_id, CredentialKind(kind))
+    credential, _ = await runtime.procore.tokens.credential_for(row.company_id)
+    return credential
 
 
-async def _check_project(get: Any, target: GateTarget, company_id: int, project_id: int) -> Finding:
-    """One call: the project itself. Not connected → company; refused → membership."""
-    answer: Answer = await get(project_path(company_id, project_id))
-    kind = answer.outcome.kind
-    if kind in (OutcomeKind.FORBIDDEN, OutcomeKind.NOT_FOUND):
-        # Procore answers 403, or 404 when the principal cannot see the project at all.
-        return Finding(
-            Diagnosis.NO_PROJECT_ACCESS,
-            GateScope.PROJECT,
-            answer.outcome.status,
-            f"project {project_id} is not accessible to the app's user: {answer.outcome.message}",
+async def apply_finding(
+    session: AsyncSession,
+    settings: Settings,
+    row: Any,
+    finding: Finding,
+    *,
+    credential_id: int | None,
+    now: datetime | None = None,
+) -> ProbeReport:
+    """Write what a probe found, fenced by the probe's lease."""
+    now = now or datetime.now(UTC)
+    if finding.clear:
+        fence = (row.id, row.probe_locked_until)
+        opened = await transitions.open_gates(
+            session, by="probe", fence=fence, status=finding.status
         )
-    found = await _company_level(get, answer)
-    if found is not None:
-        return found
-    return await _check_refused_call(get, target, GateScope.PROJECT)
+        if not opened and row.state == GateState.OPEN.value:
+            await transitions.confirmed_open(session, fence, status=finding.status)
+        if opened and policy.project_lost(row.diagnosis):
+            await incidents.review(
+                session, row.company_id, threshold=settings.update_pending_projects
+            )
+        return ProbeReport(row.id, True, finding.status, Diagnosis.OK.value, None, finding.message)
+    scope = GateScope(row.scope)
+    at_fault = finding.at_fault or scope
+    if at_fault is not scope and finding.diagnosis is not Diagnosis.UNREACHABLE:
+        fault = scopes.parent(_scope_of(row), at_fault, credential_id)
+        if fault is not None:
+            return await _escalate(session, settings, row, finding, fault, now)
+    diagnosis = (
+        finding.diagnosis.value
+        if finding.diagnosis is not Diagnosis.UNREACHABLE
+        else (row.diagnosis if row.diagnosis != Diagnosis.PENDING else Diagnosis.UNREACHABLE)
+    )
+    text_for_operator = remediation(
+        diagnosis,
+        company_id=row.company_id,
+        project_id=row.project_id,
+        resource_name=row.resource_name,
+    )
+    later = policy.on_probe_failure(
+        transitions.view(row), now, policy.from_settings(settings), _rng
+    )
+    await transitions.probe_failed(
+        session,
+        row,
+        later,
+        now=now,
+        diagnosis=diagnosis,
+        remediation=text_for_operator,
+        status=finding.status,
+        message=finding.message,
+    )
+    if scope is GateScope.PROJECT and policy.project_lost(diagnosis):
+        await incidents.review(session, row.company_id, threshold=settings.update_pending_projects)
+    log.info(
+        "gate.probe_failed",
+        gate_id=row.id,
+        scope=row.scope_key,
+        diagnosis=diagnosis,
+        status=finding.status,
+        next_probe_at=later.next_probe_at.isoformat() if later.next_probe_at else None,
+    )
+    return ProbeReport(row.id, False, finding.status, diagnosis, text_for_operator, finding.message)
 
 
-async def _check_credential(get: Any) -> Finding:
-    answer: Answer = await get(ME_PATH)
-    kind = answer.outcome.kind
-    if kind is OutcomeKind.OK:
-        return _finding(Diagnosis.OK, None, answer)
-    if kind is OutcomeKind.UNAUTHORIZED:
-        return _finding(Diagnosis.CREDENTIAL_INVALID, GateScope.CREDENTIAL, answer)
-    if kind is OutcomeKind.NOT_INSTALLED:
-        return _finding(Diagnosis.NOT_INSTALLED, GateScope.COMPANY, answer)
-    return _finding(Diagnosis.UNREACHABLE, None, answer)
+def _scope_of(row: Any) -> Scope:
+    return Scope(
+        GateScope(row.scope), row.company_id, row.project_id, row.resource_name, row.credential_id
+    )
 
 
-async def _check_refused_call(get: Any, target: GateTarget, scope: GateScope) -> Finding:
-    if not target.probe_path:
-        return Finding(Diagnosis.OK, None, None, "scope reachable")
-    answer: Answer = await get(target.probe_path)
-    kind = answer.outcome.kind
-    if kind in (OutcomeKind.OK, OutcomeKind.NOT_FOUND):
-        # 404: the resource is gone, but the call itself is allowed again.
-        return _finding(Diagnosis.OK, None, answer)
-    if kind is OutcomeKind.FORBIDDEN:
-        return _finding(Diagnosis.PERMISSION, scope, answer)
-    if kind is OutcomeKind.NOT_INSTALLED:
-        return _finding(Diagnosis.NOT_INSTALLED, GateScope.COMPANY, answer)
-    if kind is OutcomeKind.UNAUTHORIZED:
-        return _finding(Diagnosis.CREDENTIAL_INVALID, GateScope.CREDENTIAL, answer)
-    return _finding(Diagnosis.UNREACHABLE, None, answer)
+_MOVE_PARKED = text(
+    """
+    UPDATE events SET gate_id = :to_gate
+    WHERE gate_id = :from_gate AND status = 'parked'
+    """
+)
 
 
-def _finding(diagnosis: Diagnosis, at_fault: GateScope | None, answer: Answer) -> Finding:
-    return Finding(diagnosis, at_fault, answer.outcome.status, answer.outcome.message)
+async def _escalate(
+    session: AsyncSession,
+    settings: Settings,
+    row: Any,
+    finding: Finding,
+    fault: Scope,
+    now: datetime,
+) -> ProbeReport:
+    """The fault lies with a parent scope (a dead credential, an uninstalled company, a tool
+    refused everywhere, a project left out): park that gate, hand it this gate's parked
+    events, and open this one."""
+    target = await transitions.lock(session, fault)
+    fix = remediation(
+        finding.diagnosis,
+        company_id=fault.company_id,
+        project_id=fault.project_id,
+        resource_name=fault.resource_name,
+    )
+    await transitions.park(
+        session,
+        target,
+        policy.park(
+            transitions.view(target), now, policy.from_settings(settings), _rng, pending=False
+        ),
+        by="policy",
+        diagnosis=finding.diagnosis.value,
+        remediation=fix,
+        status=finding.status,
+        message=finding.message,
+        # A tool's gate is probed with the call that was refused in the project.
+        path=target.probe_path or row.probe_path,
+        now=now,
+    )
+    await session.execute(_MOVE_PARKED, {"from_gate": row.id, "to_gate": target.id})
+    if fault.scope is GateScope.PROJECT and policy.project_lost(finding.diagnosis.value):
+        await incidents.review(
+            session, fault.company_id, threshold=settings.update_pending_projects
+        )
+    await transitions.open_gates(
+        session,
+        by="probe",
+        fence=(row.id, row.probe_locked_until),
+        status=finding.status,
+        diagnosis=f"moved to {fault.key}",
+        moved_to=fault.key,
+    )
+    return ProbeReport(
+        target.id, False, finding.status, finding.diagnosis.value, fix, finding.message
+    )

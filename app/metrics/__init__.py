@@ -29,7 +29,7 @@ JobOutcome = Literal["done", "skipped", "retrying", "dead", "parked"]
 CallPurpose = Literal[
     "fetch", "probe", "diagnose", "token", "revoke", "connect", "hooks", "write", "lookup"
 ]
-ProbeResult = Literal["opened", "still_closed", "error"]
+ProbeResult = Literal["opened", "still_closed", "error", "deferred"]
 TokenResult = Literal["ok", "refused", "failed", "lost"]
 TokenGrant = Literal["client_credentials", "refresh_token"]
 HookSyncResult = Literal["unchanged", "changed", "skipped", "failed"]
@@ -114,6 +114,13 @@ WRITE_JOBS = Counter(
     "write_jobs",
     "Write jobs (the connector's own changes to Procore) leaving a run, by their new status.",
     ["status"],
+    namespace=_NS,
+)
+FORBIDDEN_24H = Gauge(
+    "forbidden_calls_24h",
+    "403 answers Procore gave us in the last 24 hours, per company (the 100 with most): "
+    "Procore's Integration Health counts every one, probes included.",
+    ["company_id"],
     namespace=_NS,
 )
 PROBES = Counter(
@@ -246,7 +253,7 @@ DEAD_LETTERS = Gauge(
     multiprocess_mode="mostrecent",
 )
 
-GATE_SCOPES = ("credential", "company", "project")
+GATE_SCOPES = ("credential", "company", "tool", "project", "project_tool")
 DESTINATION_STATES = ("open", "suspect", "parked")
 GATE_STATES = ("open", "suspect", "parked")
 

@@ -49,7 +49,12 @@ _STATE = text(
          FROM destinations d LEFT JOIN destination_cursors c
            ON c.destination_id = d.id AND c.source = 'resources'
          WHERE d.enabled) AS delivery_backlog,
-        (SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL) AS dead_letters
+        (SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL) AS dead_letters,
+        -- Procore's Integration Health counts every 403 (FACTS.md §8): the day's, per company.
+        (SELECT coalesce(json_object_agg(company_id, n), '{}'::json)
+         FROM (SELECT company_id, count(*) AS n FROM procore_calls
+               WHERE status = 403 AND at > now() - interval '1 day' AND company_id IS NOT NULL
+               GROUP BY company_id ORDER BY n DESC LIMIT 100) f) AS forbidden_24h
     FROM due
     """
 )
@@ -98,6 +103,9 @@ class DatabaseGauges:
             metrics.DESTINATIONS.labels(state).set(by_state.get(state, 0))
         metrics.DELIVERY_BACKLOG.set(max(0, int(row.delivery_backlog)))
         metrics.DEAD_LETTERS.set(int(row.dead_letters))
+        metrics.FORBIDDEN_24H.clear()
+        for company, n in dict(row.forbidden_24h).items():
+            metrics.FORBIDDEN_24H.labels(str(company)).set(int(n))
         counts = {(str(scope), str(state)): int(n) for scope, state, n in row.gates}
         # Every combination is set, so a gate that left a state shows 0 rather than vanishing.
         for scope in metrics.GATE_SCOPES:

@@ -27,6 +27,7 @@ from app import metrics
 from app.events import mirror
 from app.feed import messages, outbox
 from app.gates import service as gates
+from app.gates.scopes import Work, holding_gate_sql
 from app.logs import get_logger
 from app.procore import paths, patient
 from app.procore.answers import Outcome, OutcomeKind
@@ -196,9 +197,9 @@ async def run(
     async with runtime.sessions() as session:
         verdict = await gates.verdict(
             session,
-            credential_id=None if credential is None else credential.id,
-            company_id=company_id,
-            project_id=project_id,
+            Work(
+                company_id, project_id, credential_id=None if credential is None else credential.id
+            ),
         )
     if not verdict.open or credential is None:
         # Waits for the gate: the hand-off skips runs of parked scopes.
@@ -438,10 +439,8 @@ class _Run:
         async with self.runtime.sessions() as session, session.begin():
             await gates.record_outcome(
                 session,
-                credential_id=self.credential.id,
-                company_id=self.company_id,
-                project_id=project_id,
-                outcome=failure.outcome,
+                Work(self.company_id, project_id, credential_id=self.credential.id),
+                failure.outcome,
                 settings=self.runtime.settings,
             )
 
@@ -541,17 +540,16 @@ def _summary(cursor: dict[str, Any]) -> dict[str, int]:
 # --- hand-off to the workers ------------------------------------------------------------------
 
 
+# A run lists every resource type of its scope: the company's or the project's gate holds it
+# (`app.gates.scopes`; a run that meets a held type learns it from its verdicts).
 _DUE_RUNS = text(
-    """
+    f"""
     SELECT r.id, r.attempts FROM resync_runs r
     WHERE r.status IN ('pending', 'running')
       AND (r.locked_until IS NULL OR r.locked_until < now())
-      AND NOT EXISTS (
-        SELECT 1 FROM gates g WHERE g.state = 'parked' AND (
-            g.scope_key = 'company:' || r.company_id
-            OR g.scope_key = 'project:' || r.company_id || ':' || r.project_id))
+      AND NOT EXISTS ({holding_gate_sql(company="r.company_id", project="r.project_id")})
     ORDER BY r.id LIMIT :limit
-    """
+    """  # noqa: S608
 )
 
 

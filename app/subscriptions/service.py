@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import metrics
 from app.feed import messages, outbox
 from app.gates import service as gates
+from app.gates.scopes import Work, holding_gate_sql
 from app.logs import get_logger
 from app.models import TriggerState
 from app.procore import paths
@@ -165,10 +166,7 @@ async def sync_company(runtime: Runtime, company_id: int, *, on_demand: bool = F
     credential, _ = await runtime.procore.tokens.credential_for(company_id)
     async with runtime.sessions() as session:
         verdict = await gates.verdict(
-            session,
-            credential_id=None if credential is None else credential.id,
-            company_id=company_id,
-            project_id=None,
+            session, Work(company_id, credential_id=None if credential is None else credential.id)
         )
     if not verdict.open or credential is None or not settings.webhook_auth_tokens:
         report.skipped = (
@@ -405,10 +403,8 @@ async def _finish(
         ):
             await gates.record_outcome(
                 session,
-                credential_id=credential_id,
-                company_id=company_id,
-                project_id=None,
-                outcome=failure.outcome,
+                Work(company_id, credential_id=credential_id),
+                failure.outcome,
                 settings=settings,
             )
         await record_calls(session, calls)
@@ -475,15 +471,14 @@ _MARK_STALE = text(
       AND (synced_at IS NULL OR synced_at < now() - make_interval(secs => :interval))
     """
 )
+# A hooks sync is company-level work (`app.gates.scopes`).
 _DUE_SYNCS = text(
-    """
+    f"""
     SELECT h.company_id, h.sync_due_at FROM company_hooks h
     WHERE h.sync_due_at <= now() AND (h.locked_until IS NULL OR h.locked_until < now())
-      AND NOT EXISTS (
-        SELECT 1 FROM gates g WHERE g.scope_key = 'company:' || h.company_id
-          AND g.state = 'parked')
+      AND NOT EXISTS ({holding_gate_sql(company="h.company_id")})
     ORDER BY h.sync_due_at LIMIT :limit
-    """
+    """  # noqa: S608
 )
 _KNOWN_COMPANIES = text(
     """
@@ -536,9 +531,12 @@ async def discover(runtime: Runtime) -> list[int]:
     credential = await runtime.procore.tokens.app_credential()
     if credential is not None:
         calls: list[CallRecord] = []
-        found |= await _installed_companies(runtime, credential, known, calls)
+        installed = await _installed_companies(runtime, credential, known, calls)
+        found |= installed
         async with runtime.sessions() as session, session.begin():
             await record_calls(session, calls)
+            # One call covers every company: dormant gates of listed companies probe now.
+            await gates.companies_installed(session, runtime.settings, installed)
     async with runtime.sessions() as session, session.begin():
         new = await request_sync(session, found)
     if new:

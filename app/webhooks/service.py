@@ -37,6 +37,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.events.dispatch import release_lease
+from app.gates.scopes import holding_gate_sql
 from app.logs import get_logger
 from app.models import EventStatus
 from app.queue import enqueue_events
@@ -46,7 +47,7 @@ from app.webhooks.payloads import NormalisedEvent
 log = get_logger(__name__)
 
 # One statement, one implicit transaction, one round trip for the whole batch.
-_INSERT = """
+_INSERT = f"""
     INSERT INTO events (
         dedupe_key, payload_version, procore_event_id, company_id, project_id, user_id,
         resource_name, resource_id, event_type, reason, source_application_id, occurred_at,
@@ -64,17 +65,13 @@ _INSERT = """
         $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::timestamptz[],
         $14::text[], $15::text[], $16::text[]
     ) AS t(k, v, pe, c, p, u, rn, ri, et, r, sa, oa, raw, st, note)
-    LEFT JOIN LATERAL (
-        -- The company's gate holds before the project's (as in the workers' verdict).
-        SELECT id, concat(diagnosis, ': ', remediation) AS reason FROM gates
-        WHERE t.st = 'queued' AND state = 'parked'
-          AND scope_key IN ('company:' || t.c, 'project:' || t.c || ':' || t.p)
-        ORDER BY scope = 'project'
-        LIMIT 1
-    ) AS g ON true
+    -- The gate that holds the work, as the workers' verdict names it (which credential
+    -- serves the company is the workers' to find out).
+    LEFT JOIN LATERAL ({holding_gate_sql(company="t.c", project="t.p", resource="t.rn")}) AS g
+        ON t.st = 'queued'
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING id, dedupe_key, status
-"""
+"""  # noqa: S608
 
 
 # How often the receiver looks at the queue's length (one ZCARD) to decide on direct hand-off.

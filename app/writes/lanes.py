@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 
 from app.gates import service as gates
+from app.gates.scopes import Work
 from app.logs import get_logger
 from app.queue import enqueue_writes
 from app.runtime import Runtime
@@ -102,7 +103,7 @@ async def dispatch_once(runtime: Runtime, *, limit: int = 500) -> int:
 
 _PARKED_SCOPES = text(
     """
-    SELECT DISTINCT credential_id, company_id, project_id FROM write_jobs
+    SELECT DISTINCT credential_id, company_id, project_id, resource_name FROM write_jobs
     WHERE status = 'parked'
     LIMIT :limit
     """
@@ -117,6 +118,7 @@ _RELEASE = text(
         WHERE status = 'parked' AND company_id = :company_id
           AND project_id IS NOT DISTINCT FROM :project_id
           AND credential_id IS NOT DISTINCT FROM :credential_id
+          AND resource_name = :resource_name
         ORDER BY id
         LIMIT :batch
         FOR UPDATE SKIP LOCKED
@@ -136,9 +138,7 @@ async def release_opened(runtime: Runtime, *, scopes: int = 200) -> int:
         for row in rows:
             verdict = await gates.verdict(
                 session,
-                credential_id=row.credential_id,
-                company_id=row.company_id,
-                project_id=row.project_id,
+                Work(row.company_id, row.project_id, row.resource_name, row.credential_id),
             )
             if not verdict.open:
                 continue
@@ -149,6 +149,7 @@ async def release_opened(runtime: Runtime, *, scopes: int = 200) -> int:
                         "company_id": row.company_id,
                         "project_id": row.project_id,
                         "credential_id": row.credential_id,
+                        "resource_name": row.resource_name,
                         "batch": batch,
                     },
                 )

@@ -36,6 +36,7 @@ from app import metrics
 from app.events import mirror
 from app.events.service import retry_policy
 from app.gates import service as gates
+from app.gates.scopes import Work
 from app.logs import get_logger
 from app.models import JobStatus
 from app.procore.answers import EXCERPT_CHARS, Outcome, OutcomeKind
@@ -216,18 +217,13 @@ async def _run(runtime: Runtime, company_id: int, batch: Sequence[Job]) -> int:
     ctx = _Context(
         runtime, company_id, credential, time.monotonic() + settings.processing_lease_seconds / 2
     )
-    verdicts: dict[int | None, gates.GateVerdict] = {}
+    verdicts: dict[Work, gates.GateVerdict] = {}
     async with runtime.sessions() as session:
-        for project_id in dict.fromkeys(j.project_id for j in batch):
-            verdicts[project_id] = await gates.verdict(
-                session,
-                credential_id=ctx.credential_id,
-                company_id=company_id,
-                project_id=project_id,
-            )
+        for work in dict.fromkeys(_work(ctx, j) for j in batch):
+            verdicts[work] = await gates.verdict(session, work)
         await session.commit()
-    held = [j for j in batch if not verdicts[j.project_id].open]
-    runnable = [j for j in batch if verdicts[j.project_id].open]
+    held = [j for j in batch if not verdicts[_work(ctx, j)].open]
+    runnable = [j for j in batch if verdicts[_work(ctx, j)].open]
     finished = 0
     if held:
         await _park(ctx, held, verdicts)
@@ -450,12 +446,16 @@ async def _unclaim(runtime: Runtime, jobs: Sequence[Job]) -> None:
         )
 
 
+def _work(ctx: _Context, job: Job) -> Work:
+    return Work(ctx.company_id, job.project_id, job.resource_name, ctx.credential_id)
+
+
 async def _park(
-    ctx: _Context, jobs: Sequence[Job], verdicts: dict[int | None, gates.GateVerdict]
+    ctx: _Context, jobs: Sequence[Job], verdicts: dict[Work, gates.GateVerdict]
 ) -> None:
-    decisions = {j.id: replace(policy.parked(j), last_error=verdicts[j.project_id].reason)
+    decisions = {j.id: replace(policy.parked(j), last_error=verdicts[_work(ctx, j)].reason)
                  for j in jobs}  # fmt: skip
-    gate_ids = {j.id: verdicts[j.project_id].gate_id for j in jobs}
+    gate_ids = {j.id: verdicts[_work(ctx, j)].gate_id for j in jobs}
     await _apply(ctx, jobs, decisions, None, [], None, gate_ids=gate_ids)
 
 
@@ -481,10 +481,7 @@ async def _apply(
                 session,
                 runtime.settings,
                 [
-                    gates.ScopeOutcome(
-                        ctx.credential_id, ctx.company_id, job.project_id, outcome,
-                        _probe_path(job),
-                    )
+                    gates.ScopeOutcome(_work(ctx, job), outcome, _probe_path(job))
                 ],
             )  # fmt: skip
         await record_calls(session, records)

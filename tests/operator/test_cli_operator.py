@@ -52,7 +52,7 @@ async def test_status_shows_gates_and_queue(settings: Settings, db: Runtime) -> 
     assert document["gates"][0]["parked_events"] == 4
 
 
-# Remediations as the probes write them (app.gates.probes), and longer: they must never squeeze
+# Remediations as the probes write them (app.gates.diagnosis), and longer: they must never squeeze
 # the table, whatever their length.
 LONG_REMEDIATIONS = (
     "install the app in company 562949953 (Company Admin → App Management, from the "

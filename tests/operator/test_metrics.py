@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,8 @@ from app.models import EventStatus, GateScope
 from app.runtime import Runtime
 from app.settings import Settings
 from tests import payloads
-from tests.conftest import CLIENT_ID, WEBHOOK_TOKEN, make_settings
-from tests.factories import add_events, add_gate
+from tests.conftest import ADMIN_TOKEN, CLIENT_ID, WEBHOOK_TOKEN, make_settings
+from tests.factories import add_calls, add_events, add_gate
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -303,3 +304,32 @@ async def test_api_with_several_processes_counts_them_all(
     finally:
         api.terminate()
         await asyncio.to_thread(api.communicate, timeout=60)
+
+
+async def test_403s_per_company_in_the_last_day_are_a_gauge_and_an_admin_figure(
+    settings: Settings, db: Runtime
+) -> None:
+    """FACTS.md §8: Procore's Integration Health counts every 403 an app earns."""
+    old = datetime.now(UTC) - timedelta(days=2)
+    await add_calls(
+        db,
+        [
+            {"company_id": 31},
+            {"company_id": 31, "purpose": "probe"},
+            {"company_id": 32},
+            {"company_id": 32, "status": 200},
+            {"company_id": 33, "at": old},
+        ],
+    )
+    app = create_app(make_settings(settings.database_url, metrics_refresh_seconds=0))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            samples = await scrape(client)
+            summary = await client.get(
+                "/admin/summary", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            )
+    assert value(samples, "procore_hooks_forbidden_calls_24h", company_id="31") == 2
+    assert value(samples, "procore_hooks_forbidden_calls_24h", company_id="32") == 1
+    assert value(samples, "procore_hooks_forbidden_calls_24h", company_id="33") == 0
+    assert summary.json()["forbidden_24h_by_company"] == {"31": 2, "32": 1}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -31,6 +31,8 @@ GATE_TIMINGS: dict[str, object] = {
     "probe_cap_seconds": 1.5,
     "release_batch_size": 200,
     "job_batch_size": 25,
+    # Compressed time: far more probes per real hour than the production budget allows.
+    "probe_budget_per_hour": 100_000,
 }
 
 
@@ -328,7 +330,9 @@ async def test_flaky_401s_and_isolated_403s_park_nothing(
                 runtime, [Spec("RFIs", 600_000 + i, B, PROJECT[B]) for i in range(THRESHOLD - 1)]
             )
             await wait_for(
-                lambda: _gate_signals(runtime, f"project:{B}:{PROJECT[B]}", THRESHOLD - 1),
+                lambda: _gate_signals(
+                    runtime, f"project_tool:{B}:{PROJECT[B]}:RFIs", THRESHOLD - 1
+                ),
                 timeout=20,
             )
             (await sim.put(project, json={"permitted": True})).raise_for_status()
@@ -340,7 +344,7 @@ async def test_flaky_401s_and_isolated_403s_park_nothing(
                 await session.execute(text("SELECT count(*) FROM gates WHERE state = 'parked'"))
             ).scalar_one()
         assert parked == 0
-        assert await gate_state(runtime, f"project:{B}:{PROJECT[B]}") == "open"
+        assert await gate_state(runtime, f"project_tool:{B}:{PROJECT[B]}:RFIs") == "open"
         stats = await sim_stats(sim)
         assert stats["invalid_grant"] == 0
     finally:
@@ -390,3 +394,206 @@ async def _credential_gate(runtime: Runtime, state: str) -> bool:
 
 async def _parked_total(runtime: Runtime, count: int) -> bool:
     return (await statuses(runtime)).get("parked", 0) >= count
+
+
+async def _create(
+    sim: httpx.AsyncClient, resource: str, project: int, first_id: int, count: int
+) -> list[Spec]:
+    answer = await sim.post(
+        "/_sim/events",
+        json={
+            "company_id": 31,
+            "project_id": project,
+            "resource_name": resource,
+            "resource_id": first_id,
+            "event_type": "create",
+            "count": count,
+        },
+    )
+    answer.raise_for_status()
+    return [Spec(resource, first_id + i, 31, project) for i in range(count)]
+
+
+async def _held(runtime: Runtime, resource: str, project: int, status: str, count: int) -> bool:
+    async with runtime.sessions() as session:
+        found = (
+            await session.execute(
+                text(
+                    "SELECT count(*) FROM events WHERE project_id = :p AND status = :s"
+                    " AND resource_name = :r"
+                ),
+                {"p": project, "s": status, "r": resource},
+            )
+        ).scalar_one()
+    return int(found) >= count
+
+
+def _holding(
+    runtime: Runtime, resource: str, project: int, status: str, count: int
+) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return await _held(runtime, resource, project, status, count)
+
+    return check
+
+
+async def _parked_gates(runtime: Runtime) -> dict[str, str | None]:
+    async with runtime.sessions() as session:
+        rows = await session.execute(
+            text("SELECT scope_key, diagnosis FROM gates WHERE state = 'parked'")
+        )
+        return {str(k): d for k, d in rows.all()}
+
+
+async def test_a_tool_refused_company_wide_holds_only_that_tool(
+    db: Runtime, sim: httpx.AsyncClient, pipeline_settings: Callable[..., Settings]
+) -> None:
+    """FACTS.md §6, cause 2: the permission template lacks Submittals. Submittals events of
+    every project are held by one gate, (company 31, Submittals); RFIs of the same projects
+    flow; granting the tool releases them all."""
+    runtime = open_runtime(pipeline_settings(**GATE_TIMINGS), name="tool")
+    try:
+        submittals = [
+            *await _create(sim, "Submittals", 900, 700_000, 20),
+            *await _create(sim, "Submittals", 901, 710_000, 20),
+        ]
+        rfis = [
+            *await _create(sim, "RFIs", 900, 720_000, 20),
+            *await _create(sim, "RFIs", 901, 730_000, 20),
+        ]
+        (
+            await sim.put("/_sim/companies/31", json={"denied_tools": ["Submittals"]})
+        ).raise_for_status()
+        async with running_worker(runtime.settings, max_jobs=MAX_JOBS):
+            await store_events(
+                runtime, [x for pair in zip(submittals, rfis, strict=True) for x in pair]
+            )
+            await wait_for(
+                lambda: _diagnosed(runtime, "tool:31:Submittals", "tool_permission"), timeout=30
+            )
+            for project in (900, 901):
+                await wait_for(_holding(runtime, "RFIs", project, "done", 20), timeout=30)
+                await wait_for(_holding(runtime, "Submittals", project, "parked", 20), timeout=30)
+            parked = await _parked_gates(runtime)
+            assert parked == {"tool:31:Submittals": "tool_permission"}, parked
+            gate = await gate_row(runtime, "tool:31:Submittals")
+            assert "does not grant Submittals" in gate.remediation
+            async with runtime.sessions() as session:
+                holders = (
+                    await session.execute(
+                        text(
+                            "SELECT DISTINCT g.scope_key FROM events e JOIN gates g"
+                            " ON g.id = e.gate_id WHERE e.status = 'parked'"
+                        )
+                    )
+                ).scalars()
+                assert list(holders) == ["tool:31:Submittals"]
+
+            (await sim.put("/_sim/companies/31", json={"denied_tools": []})).raise_for_status()
+            for project in (900, 901):
+                await wait_for(_holding(runtime, "Submittals", project, "done", 20), timeout=30)
+        assert await statuses(runtime) == {"done": 80}
+    finally:
+        await runtime.close()
+
+
+async def test_a_tool_disabled_in_one_project_holds_only_that_tool_there(
+    db: Runtime, sim: httpx.AsyncClient, pipeline_settings: Callable[..., Settings]
+) -> None:
+    """FACTS.md §6, cause 3: Submittals disabled in project 901 holds Submittals of 901 only:
+    Submittals of 900 and RFIs of 901 flow."""
+    runtime = open_runtime(pipeline_settings(**GATE_TIMINGS), name="project-tool")
+    try:
+        blocked = await _create(sim, "Submittals", 901, 740_000, 20)
+        flowing = [
+            *await _create(sim, "Submittals", 900, 750_000, 20),
+            *await _create(sim, "RFIs", 901, 760_000, 20),
+        ]
+        project = "/_sim/companies/31/projects/901"
+        (await sim.put(project, json={"disabled_tools": ["Submittals"]})).raise_for_status()
+        async with running_worker(runtime.settings, max_jobs=MAX_JOBS):
+            await store_events(runtime, blocked + flowing)
+            key = "project_tool:31:901:Submittals"
+            await wait_for(lambda: _diagnosed(runtime, key, "tool_disabled"), timeout=30)
+            await wait_for(lambda: _held(runtime, "Submittals", 900, "done", 20), timeout=30)
+            await wait_for(lambda: _held(runtime, "RFIs", 901, "done", 20), timeout=30)
+            await wait_for(lambda: _held(runtime, "Submittals", 901, "parked", 20), timeout=30)
+            assert await _parked_gates(runtime) == {key: "tool_disabled"}
+            gate = await gate_row(runtime, key)
+            assert "Submittals is disabled" in gate.remediation
+            assert "project 901" in gate.remediation
+
+            (await sim.put(project, json={"disabled_tools": []})).raise_for_status()
+            await wait_for(lambda: _held(runtime, "Submittals", 901, "done", 20), timeout=30)
+        assert await statuses(runtime) == {"done": 60}
+    finally:
+        await runtime.close()
+
+
+async def test_an_app_update_that_drops_twenty_projects_is_one_incident(
+    db: Runtime, sim: httpx.AsyncClient, pipeline_settings: Callable[..., Settings]
+) -> None:
+    """FACTS.md §3: an app update or reinstall resets the permitted projects, turning healthy
+    projects of an installed company into 403s at once. One incident for the company with the
+    list, no company park; each project is released as it is re-added."""
+    runtime = open_runtime(pipeline_settings(**GATE_TIMINGS), name="update-pending")
+    projects = list(range(3100, 3120))
+    try:
+        specs: list[Spec] = []
+        for project in projects:
+            made = await sim.put(f"/_sim/companies/31/projects/{project}", json={"permitted": True})
+            made.raise_for_status()
+            specs += await _create(sim, "RFIs", project, project * 100, 3)
+        healthy = await _create(sim, "RFIs", 900, 790_000, 10)
+        # The app is updated: the company admin has not re-added any project yet.
+        for project in projects:
+            await sim.put(f"/_sim/companies/31/projects/{project}", json={"permitted": False})
+        async with running_worker(runtime.settings, max_jobs=MAX_JOBS):
+            await store_events(runtime, specs + healthy)
+            await wait_for(_holding(runtime, "RFIs", 900, "done", 10), timeout=30)
+
+            async def incident_lists_all() -> bool:
+                row = await gate_row(runtime, "company:31")
+                return (
+                    row is not None
+                    and row.diagnosis == "update_pending"
+                    and all(str(p) in row.remediation for p in projects)
+                )
+
+            await wait_for(incident_lists_all, timeout=60, interval=0.2)
+            company = await gate_row(runtime, "company:31")
+            assert company.state == "open"
+            assert "re-add these 20 projects" in company.remediation
+            parked = await _parked_gates(runtime)
+            assert parked == {f"project:31:{p}": "update_pending" for p in projects}, parked
+            async with runtime.sessions() as session:
+                rows = await session.execute(
+                    text(
+                        "SELECT kind, count(*) FROM gate_transitions"
+                        " WHERE scope_key = 'company:31' GROUP BY kind"
+                    )
+                )
+                kinds = {str(k): int(n) for k, n in rows.all()}
+            assert "parked" not in kinds
+            assert kinds.get("needs_admin", 0) >= 1
+
+            # The admin re-adds the projects one at a time: each resumes alone.
+            for i, project in enumerate(projects[:3]):
+                await sim.put(f"/_sim/companies/31/projects/{project}", json={"permitted": True})
+                await wait_for(_holding(runtime, "RFIs", project, "done", 3), timeout=30)
+                for other in projects[i + 1 :]:
+                    assert await _held(runtime, "RFIs", other, "parked", 3), other
+            for project in projects[3:]:
+                await sim.put(f"/_sim/companies/31/projects/{project}", json={"permitted": True})
+            for project in projects[3:]:
+                await wait_for(_holding(runtime, "RFIs", project, "done", 3), timeout=30)
+
+            async def resolved() -> bool:
+                row = await gate_row(runtime, "company:31")
+                return row.diagnosis is None
+
+            await wait_for(resolved, timeout=30)
+        assert await statuses(runtime) == {"done": 70}
+        assert await _parked_gates(runtime) == {}
+    finally:
+        await runtime.close()

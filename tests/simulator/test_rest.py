@@ -105,6 +105,45 @@ async def test_project_permission_403_while_company_calls_succeed(
     assert user.status_code == 200
 
 
+async def test_a_tool_refused_company_wide_answers_403_in_every_project_and_nothing_else(
+    api: httpx.AsyncClient, token: str
+) -> None:
+    """FACTS.md §6, cause 2: the permission template lacks one tool (resource type)."""
+    made = await api.put("/_sim/companies/31", json={"denied_tools": ["Submittals"]})
+    assert made.json()["denied_tools"] == ["Submittals"]
+
+    submittal = await api.get("/rest/v1.0/projects/900/submittals/8812", headers=auth(token))
+    rfi = await api.get("/rest/v1.0/projects/900/rfis/5150", headers=auth(token))
+    project = await api.get("/rest/v1.0/projects/900?company_id=31", headers=auth(token))
+
+    assert submittal.status_code == 403
+    assert submittal.json() == {"errors": ["You do not have permission to perform this action."]}
+    assert rfi.status_code == project.status_code == 200
+
+
+async def test_a_tool_disabled_in_one_project_answers_403_there_only(
+    api: httpx.AsyncClient, token: str
+) -> None:
+    """FACTS.md §6, cause 3: one tool in one project."""
+    await api.put("/_sim/companies/31/projects/900", json={"disabled_tools": ["RFIs"]})
+
+    rfi = await api.get("/rest/v1.0/projects/900/rfis/5150", headers=auth(token))
+    submittal = await api.get("/rest/v1.0/projects/900/submittals/8812", headers=auth(token))
+
+    assert rfi.status_code == 403
+    assert rfi.json() == {"errors": ["This tool is not enabled in this project."]}
+    assert submittal.status_code == 200
+
+
+async def test_unknown_tools_are_refused_by_the_control_api(api: httpx.AsyncClient) -> None:
+    company = await api.put("/_sim/companies/31", json={"denied_tools": ["Nope"]})
+    project = await api.put("/_sim/companies/31/projects/900", json={"disabled_tools": ["X"]})
+
+    assert company.status_code == project.status_code == 422
+    listed = await api.get("/_sim/companies")
+    assert all(c["denied_tools"] == [] for c in listed.json())
+
+
 async def test_project_must_belong_to_the_header_company(
     api: httpx.AsyncClient, token: str
 ) -> None:
