@@ -22,6 +22,16 @@ def _runtime(ctx: dict[str, Any]) -> Runtime:
     return runtime
 
 
+def delivery_deps(runtime: Runtime) -> delivery.DeliveryDeps:
+    """The pieces of the Runtime a delivery round uses."""
+    return delivery.DeliveryDeps(
+        sessions=runtime.sessions,
+        vault=runtime.vault,
+        settings=runtime.settings,
+        outbound=runtime.outbound,
+    )
+
+
 def _job(ctx: dict[str, Any], **ids: int) -> Any:
     return bound_contextvars(job_id=ctx.get("job_id"), job_try=ctx.get("job_try"), **ids)
 
@@ -32,7 +42,7 @@ async def process_events(ctx: dict[str, Any], event_ids: list[int]) -> int:
         done = await service.process_batch(runtime, event_ids)
         if done:
             # The mirror may have changed: destinations hear of it now, not at the next tick.
-            await delivery.wake(runtime)
+            await delivery.wake(runtime.sessions, runtime.queue, runtime.settings)
     ctx["jobs_done"] = ctx.get("jobs_done", 0) + 1
     return done
 
@@ -74,8 +84,9 @@ async def tend_writes(ctx: dict[str, Any]) -> None:
 
 async def deliver(ctx: dict[str, Any], destination_id: int) -> int:
     with _job(ctx, destination_id=destination_id):
-        return await delivery.deliver(_runtime(ctx), destination_id)
+        return await delivery.deliver(delivery_deps(_runtime(ctx)), destination_id)
 
 
 async def tend_deliveries(ctx: dict[str, Any]) -> int:
-    return await delivery.tend(_runtime(ctx))
+    runtime = _runtime(ctx)
+    return await delivery.tend(runtime.sessions, runtime.queue, runtime.settings)

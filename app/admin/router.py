@@ -41,7 +41,7 @@ from app.admin.schemas import (
     SetupLinkOut,
     SummaryOut,
 )
-from app.connect.service import TooManyLinks
+from app.connect.service import CredentialDeps, TooManyLinks
 from app.db import TRANSACTION_TRIES, retryable
 from app.fields import ID_MAX, RESOURCE_ENUM, Moment, known_resource
 from app.logs import get_logger
@@ -433,7 +433,17 @@ async def remove_credential(
     runtime: RuntimeDep, actor: Actor, credential_id: PathId
 ) -> CredentialRemovedOut:
     try:
-        removed = await service.remove_credential(runtime, credential_id, actor=actor)
+        removed = await service.remove_credential(
+            CredentialDeps(
+                sessions=runtime.sessions,
+                vault=runtime.vault,
+                http=runtime.http,
+                procore=runtime.procore,
+                settings=runtime.settings,
+            ),
+            credential_id,
+            actor=actor,
+        )
     except service.CredentialRefused as exc:
         raise HTTPException(409, str(exc)) from exc
     if removed is None:

@@ -679,7 +679,7 @@ async def list_credentials(session: AsyncSession) -> list[CredentialOut]:
 
 
 async def remove_credential(
-    runtime: Runtime, credential_id: int, *, actor: str
+    deps: connect.CredentialDeps, credential_id: int, *, actor: str
 ) -> CredentialRemovedOut | None:
     """Remove a connected user's credential: its tokens are taken out of the database and
     revoked at Procore, the companies it served fall back to the app's service account, and
@@ -687,7 +687,7 @@ async def remove_credential(
     row stays as a record (a later connect by the same user re-authorizes it). Both steps are
     audited: `credential_remove`, then `credential_revoke` with Procore's answer. None if
     there is no such credential; CredentialRefused for the app's own service account."""
-    async with runtime.sessions() as session, session.begin():
+    async with deps.sessions() as session, session.begin():
         kind = (await session.execute(_LOCK_CREDENTIAL, {"id": credential_id})).scalar()
         if kind is None:
             return None
@@ -696,7 +696,7 @@ async def remove_credential(
                 f"credential {credential_id} is the app's service account: it follows "
                 "PROCORE_CLIENT_ID / PROCORE_CLIENT_SECRET and is not removed here"
             )
-        retired = await retire_tokens(session, runtime.vault, credential_id)
+        retired = await retire_tokens(session, deps.vault, credential_id)
         companies = sorted(
             int(c)
             for c in (await session.execute(_RELEASE_COMPANIES, {"id": credential_id})).scalars()
@@ -715,11 +715,11 @@ async def remove_credential(
             target=f"credential:{credential_id}",
             detail={"companies": companies, "tokens": len(retired.tokens)},
         )
-    runtime.procore.tokens.forget(credential_id)
+    deps.procore.tokens.forget(credential_id)
     for company_id in companies:
-        runtime.procore.tokens.forget_company(company_id)
-    [revoked] = await revocation.revoke(runtime.http, runtime.settings, runtime.sessions, [retired])
-    async with runtime.sessions() as session, session.begin():
+        deps.procore.tokens.forget_company(company_id)
+    [revoked] = await revocation.revoke(deps.http, deps.settings, deps.sessions, [retired])
+    async with deps.sessions() as session, session.begin():
         await audit.record(
             session,
             actor=actor,

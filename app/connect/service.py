@@ -34,18 +34,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.crypto import Vault
+from app.db import SessionFactory
 from app.gates import service as gates
 from app.logs import get_logger
 from app.procore import paths, revocation
 from app.procore.answers import OutcomeKind
 from app.procore.calls import CallRecord, record_calls
+from app.procore.client import ProcoreClient
 from app.procore.pages import has_next_page
 from app.procore.tokens import parse_grant, post_token, save_user_credential
-from app.runtime import Runtime
 from app.settings import Settings
 
 log = get_logger(__name__)
@@ -185,11 +188,24 @@ class ConnectFailed:
     link_usable: bool = False
 
 
-async def complete(runtime: Runtime, *, state: str, code: str) -> Connected | ConnectFailed:
+@dataclass(frozen=True, slots=True)
+class CredentialDeps:
+    """What attaching or removing a credential needs: Postgres, the vault for its tokens, the
+    plain HTTP client for Procore's token and revoke endpoints, the Procore client (its calls
+    with the new token, and its token cache to forget) and the settings."""
+
+    sessions: SessionFactory
+    vault: Vault
+    http: httpx.AsyncClient
+    procore: ProcoreClient
+    settings: Settings
+
+
+async def complete(deps: CredentialDeps, *, state: str, code: str) -> Connected | ConnectFailed:
     """The callback's work, once the browser's state matched: consume the state, exchange
     the code, store the credential, record the companies it reaches."""
-    settings = runtime.settings
-    async with runtime.sessions() as session, session.begin():
+    settings = deps.settings
+    async with deps.sessions() as session, session.begin():
         consumed = (await session.execute(_CONSUME, {"state_hash": state_hash(state)})).first()
     if consumed is None:
         return ConnectFailed(400, "this connect link was already used or has expired")
@@ -198,7 +214,7 @@ async def complete(runtime: Runtime, *, state: str, code: str) -> Connected | Co
     calls: list[CallRecord] = []
     issued_at = time.time()
     status, body, call = await post_token(
-        runtime.http,
+        deps.http,
         settings,
         {
             "grant_type": "authorization_code",
@@ -212,7 +228,7 @@ async def complete(runtime: Runtime, *, state: str, code: str) -> Connected | Co
     calls.append(call)
     grant = parse_grant(body) if status == 200 else None
     if grant is None:
-        async with runtime.sessions() as session, session.begin():
+        async with deps.sessions() as session, session.begin():
             await record_calls(session, calls)
             given_back = await session.execute(_GIVE_BACK, {"state_hash": state_hash(state)})
         usable = bool(getattr(given_back, "rowcount", 0))
@@ -221,7 +237,7 @@ async def complete(runtime: Runtime, *, state: str, code: str) -> Connected | Co
             502, f"Procore refused the authorization code (status {status})", link_usable=usable
         )
 
-    client = runtime.procore
+    client = deps.procore
     me = await client.get_as(
         paths.ME, token=grant.access_token, company_id=link_company, calls=calls
     )
@@ -248,10 +264,10 @@ async def complete(runtime: Runtime, *, state: str, code: str) -> Connected | Co
         attached = [link_company] if link_company in reached else []
     user_id = profile.get("id")
     login = profile.get("login")
-    async with runtime.sessions() as session, session.begin():
+    async with deps.sessions() as session, session.begin():
         credential_id, replaced = await save_user_credential(
             session,
-            runtime.vault,
+            deps.vault,
             client_id=settings.procore_client_id,
             grant=grant,
             issued_at=issued_at,
@@ -268,17 +284,17 @@ async def complete(runtime: Runtime, *, state: str, code: str) -> Connected | Co
                 _PROVE_COMPANY,
                 {"company_id": company_id, "credential_id": credential_id, "company_name": name},
             )
-        retired = await revocation.retire_orphans(session, runtime.vault, displaced)
+        retired = await revocation.retire_orphans(session, deps.vault, displaced)
         if replaced is not None:
             retired.append(replaced)
         await gates.connected(session, credential_id=credential_id, company_ids=attached)
         await record_calls(session, [replace(c, credential_id=credential_id) for c in calls])
-    await revocation.revoke(runtime.http, settings, runtime.sessions, retired)
+    await revocation.revoke(deps.http, settings, deps.sessions, retired)
     for old in retired:
-        runtime.procore.tokens.forget(old.credential_id)
-    runtime.procore.tokens.forget(credential_id)
+        deps.procore.tokens.forget(old.credential_id)
+    deps.procore.tokens.forget(credential_id)
     for company_id in attached:
-        runtime.procore.tokens.forget_company(company_id)
+        deps.procore.tokens.forget_company(company_id)
     missing = link_company if link_company is not None and link_company not in reached else None
     log.info(
         "connect.connected",

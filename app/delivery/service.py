@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import orjson
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
@@ -52,7 +53,7 @@ from app.feed.sources import Interest
 from app.logs import get_logger
 from app.models import DestinationState
 from app.queue import enqueue_delivery, enqueue_delivery_tick
-from app.runtime import Runtime
+from app.settings import Settings
 
 log = get_logger(__name__)
 
@@ -65,6 +66,17 @@ _rng = random.Random()
 
 class LeaseLost(Exception):
     """Another worker holds the destination now (this one's lease ran out)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryDeps:
+    """What a delivery round needs: Postgres, the vault for the destinations' secrets, the
+    settings and the outbound client (never the one that calls Procore)."""
+
+    sessions: SessionFactory
+    vault: Vault
+    settings: Settings
+    outbound: httpx.AsyncClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -480,10 +492,10 @@ def _log_transition(held: Held, decision: policy.Decision, last: Answer | None) 
 # --- the job --------------------------------------------------------------------------------
 
 
-def _sending(runtime: Runtime, resolver: Resolver | None) -> Sending:
-    settings = runtime.settings
+def _sending(deps: DeliveryDeps, resolver: Resolver | None) -> Sending:
+    settings = deps.settings
     return Sending(
-        client=runtime.outbound,
+        client=deps.outbound,
         rules=AddressRules.of(settings),
         timeout_s=settings.delivery_timeout_seconds,
         max_answer_bytes=settings.delivery_max_answer_bytes,
@@ -492,7 +504,7 @@ def _sending(runtime: Runtime, resolver: Resolver | None) -> Sending:
 
 
 async def deliver(
-    runtime: Runtime,
+    deps: DeliveryDeps,
     destination_id: int,
     *,
     budget_s: float = JOB_BUDGET_SECONDS,
@@ -500,34 +512,32 @@ async def deliver(
 ) -> int:
     """Deliver what the destination holds, as far as its state allows, within the budget;
     returns how many messages were delivered. Nothing happens if another worker holds it."""
-    settings = runtime.settings
+    settings = deps.settings
     rules = policy.Rules.of(settings)
-    how = _sending(runtime, resolver)
+    how = _sending(deps, resolver)
     deadline = time.monotonic() + budget_s
     total = 0
     while True:
-        claimed = await _claim(runtime.sessions, destination_id, settings.delivery_lease_seconds)
+        claimed = await _claim(deps.sessions, destination_id, settings.delivery_lease_seconds)
         if claimed is None:
             return total
         lease = _Lease(claimed)
         try:
             while True:
-                delivered, idle = await _rounds(
-                    runtime, destination_id, lease, deadline, rules, how
-                )
+                delivered, idle = await _rounds(deps, destination_id, lease, deadline, rules, how)
                 total += delivered
                 # Everything sent: stay a moment for what comes next (a busy feed then
                 # streams through one job instead of one per change).
-                if not idle or not await _linger(runtime, destination_id, deadline):
+                if not idle or not await _linger(deps, destination_id, deadline):
                     break
         except LeaseLost:
             log.warning("delivery.lease_lost", destination_id=destination_id)
             return total
         finally:
-            await _release(runtime.sessions, destination_id, lease.value)
+            await _release(deps.sessions, destination_id, lease.value)
         # Released: a change committed while this round was ending found the lease held and
         # left it to this worker, which looks once more.
-        if time.monotonic() > deadline or not await pending(runtime, destination_id):
+        if time.monotonic() > deadline or not await pending(deps, destination_id):
             return total
 
 
@@ -559,23 +569,23 @@ _MOVED = text(
 )
 
 
-async def _moved(runtime: Runtime, destination_id: int) -> bool:
-    async with runtime.sessions() as session:
+async def _moved(sessions: SessionFactory, destination_id: int) -> bool:
+    async with sessions() as session:
         return bool((await session.execute(_MOVED, {"id": destination_id})).scalar())
 
 
-async def _linger(runtime: Runtime, destination_id: int, deadline: float) -> bool:
+async def _linger(deps: DeliveryDeps, destination_id: int, deadline: float) -> bool:
     """Wait up to DELIVERY_LINGER_SECONDS for the feeds to move past the destination; True if
     they did (the caller delivers on, still holding the lease)."""
     global _lingering
-    linger = runtime.settings.delivery_linger_seconds
+    linger = deps.settings.delivery_linger_seconds
     if linger <= 0 or _lingering >= _MAX_LINGERING:
         return False
     _lingering += 1
     try:
         ends = min(deadline, time.monotonic() + linger)
         while time.monotonic() < ends:
-            if await _moved(runtime, destination_id):
+            if await _moved(deps.sessions, destination_id):
                 return True
             await asyncio.sleep(_LINGER_POLL_S)
         return False
@@ -584,7 +594,7 @@ async def _linger(runtime: Runtime, destination_id: int, deadline: float) -> boo
 
 
 async def _rounds(
-    runtime: Runtime,
+    deps: DeliveryDeps,
     destination_id: int,
     lease: _Lease,
     deadline: float,
@@ -593,22 +603,22 @@ async def _rounds(
 ) -> tuple[int, bool]:
     """Rounds until nothing is left, the state allows no more, a failure, or the deadline.
     Returns (delivered, idle): idle when everything held was sent."""
-    settings = runtime.settings
+    settings = deps.settings
     delivered = 0
     while time.monotonic() < deadline:
-        async with runtime.sessions() as session:
-            held = await _load(session, runtime.vault, destination_id)
+        async with deps.sessions() as session:
+            held = await _load(session, deps.vault, destination_id)
         if held is None:
             return delivered, False
         size = policy.round_size(held.view, datetime.now(UTC), rules)
         if size == 0:
             return delivered, False
-        work = await _next_work(runtime.sessions, held, size)
+        work = await _next_work(deps.sessions, held, size)
         if work.empty:
             return delivered, held.view.state is DestinationState.OPEN
         answers = await _send_round(held, work.items, policy.in_flight(held.view, rules), how)
         result = await _apply(
-            runtime.sessions,
+            deps.sessions,
             held,
             lease.value,
             work,
@@ -631,18 +641,18 @@ _PENDING_REPLAY = text(
 )
 
 
-async def pending(runtime: Runtime, destination_id: int) -> bool:
+async def pending(deps: DeliveryDeps, destination_id: int) -> bool:
     """Whether the destination has something to send now (its state allowing)."""
-    async with runtime.sessions() as session:
-        held = await _load(session, runtime.vault, destination_id)
+    async with deps.sessions() as session:
+        held = await _load(session, deps.vault, destination_id)
         if held is None:
             return False
-        if policy.round_size(held.view, datetime.now(UTC), policy.Rules.of(runtime.settings)) == 0:
+        if policy.round_size(held.view, datetime.now(UTC), policy.Rules.of(deps.settings)) == 0:
             return False
         if (await session.execute(_PENDING_REPLAY, {"id": destination_id})).scalar():
             return True
     for source in SOURCES:
-        if await sources.head(runtime.sessions, source) > held.positions.get(source, 0):
+        if await sources.head(deps.sessions, source) > held.positions.get(source, 0):
             return True
     return False
 
@@ -654,22 +664,22 @@ _awake_cache: dict[str, tuple[float, list[int]]] = {}
 _AWAKE_TTL_S = 1.0
 
 
-async def wake(runtime: Runtime) -> int:
+async def wake(sessions: SessionFactory, queue: ArqRedis, settings: Settings) -> int:
     """After changes committed: a `deliver` job for every destination that can receive now.
 
     One waiting job per destination (a fixed job id: arq refuses a second while one waits or
     runs, and the one running looks again before it ends). The list of destinations is kept a
     second in this process. Redis being down costs only the delay until the next `tend`."""
-    key = runtime.settings.database_url
+    key = settings.database_url
     cached = _awake_cache.get(key)
     now = time.monotonic()
     if cached is None or cached[0] < now:
-        async with runtime.sessions() as session:
+        async with sessions() as session:
             ids = [int(i) for i in (await session.execute(_AWAKE)).scalars()]
         _awake_cache[key] = cached = (now + _AWAKE_TTL_S, ids)
     try:
         for destination_id in cached[1]:
-            await kick(runtime.queue, destination_id)
+            await kick(queue, destination_id)
     except (RedisError, OSError) as exc:
         log.warning("delivery.wake_failed", error=str(exc) or type(exc).__name__)
         return 0
@@ -727,12 +737,12 @@ _PRUNE_BATCH = 5000
 _TICK_LIMIT = 200
 
 
-async def tend(runtime: Runtime) -> int:
+async def tend(sessions: SessionFactory, queue: ArqRedis, settings: Settings) -> int:
     """Hand due destinations (retries, probes, anything left behind) to the workers, and
     prune old attempts. Returns how many jobs were enqueued."""
-    heads = {source: await sources.head(runtime.sessions, source) for source in SOURCES}
-    age = runtime.settings.delivery_attempts_retention_hours * 3600
-    async with runtime.sessions() as session, session.begin():
+    heads = {source: await sources.head(sessions, source) for source in SOURCES}
+    age = settings.delivery_attempts_retention_hours * 3600
+    async with sessions() as session, session.begin():
         due = [
             int(i)
             for i in (
@@ -750,5 +760,5 @@ async def tend(runtime: Runtime) -> int:
         await session.execute(_PRUNE_OUTBOX, {"age": age, "batch": _PRUNE_BATCH})
     stamp = int(time.time())
     for destination_id in due:
-        await enqueue_delivery_tick(runtime.queue, destination_id, stamp)
+        await enqueue_delivery_tick(queue, destination_id, stamp)
     return len(due)
