@@ -18,6 +18,7 @@ from app.gates.guard import CompanyGuard
 from app.procore.budget import RateBudget
 from app.procore.client import ProcoreClient
 from app.procore.tokens import TokenService
+from app.procore.transport import AiohttpTransport
 from app.queue import create_queue_pool
 from app.settings import Settings
 
@@ -49,11 +50,14 @@ class Runtime:
 
 
 def create_http_client() -> httpx.AsyncClient:
+    """The client of the calls to Procore, over aiohttp's wire (app.procore.transport)."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(connect=5.0, read=20.0, write=10.0, pool=10.0),
         # Keep-alive for as many connections as the Procore client lets fly at once
         # (PROCORE_MAX_IN_FLIGHT): closing and reopening them costs more than the call.
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+        transport=AiohttpTransport(
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100)
+        ),
         headers={"User-Agent": USER_AGENT},
     )
 

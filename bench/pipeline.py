@@ -1,22 +1,26 @@
 """Pipeline benchmark: stored event → mirrored resource, beside arq's own no-op job rate.
 
-    python -m bench.pipeline [--events 5000] [--rounds 1]
+    python -m bench.pipeline [--events 5000] [--rounds 3]
 
 One worker process (this one), the simulator at zero latency in a process of its own, the
-machine's Postgres and Redis. Two measurements, same run, same worker settings
-(`workers.settings.WorkerSettings`: max_jobs, poll delay, queue read limit, timeouts):
+machine's Postgres and Redis. Three measurements per round, back to back on the same Redis:
 
   (a) pipeline  N events stored as the receiver stores them (`queued`, dispatch lease) and
                 handed to the queue as the receiver does, in jobs of JOB_BATCH_SIZE ids; the
-                worker claims, fetches each resource from the simulator, classifies, and
-                writes mirror + events + call audit. Timed from worker start to the last
+                worker (`workers.settings.WorkerSettings`: max_jobs, poll delay, queue read
+                limit, timeouts) claims, fetches each resource from the simulator, classifies,
+                and writes mirror + events + call audit. Timed from worker start to the last
                 event's `finished_at`; every event must end `done` with its resource mirrored.
   (b) arq no-op N jobs of an `async def noop(ctx): pass`, one job per event, drained by a
-                burst worker with the same settings.
+                burst worker at max_jobs=100: what arq itself does at its busiest.
+  (c) arq no-op the same at the project's own max_jobs (the earlier comparison).
 
-Printed: events/s for (a), jobs/s for (b), and a/b. Target: ≥ 1.0 (a job carries a batch of
-due events, so the per-job cost of arq is shared). The run makes its own database and Redis
-queue names and removes them at the end.
+Printed: events/s for (a), jobs/s for (b) and (c), a/b (target ≥ 1.0) and a/c. The no-op
+workers read the queue as the project's worker does (poll delay, read limit) and run on the
+same event loop as the pipeline. `--max-jobs`, `--batch`, `--concurrency` and `--in-flight`
+override the project's settings for (a), to choose them by measurement.
+
+The run makes its own database and Redis queue names and removes them at the end.
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ import contextlib
 import os
 import secrets
 import socket
+import statistics
 import subprocess
 import sys
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -92,11 +98,17 @@ def simulator() -> Iterator[str]:
             proc.wait(10)
 
 
-def worker_kwargs(settings: Settings) -> dict[str, Any]:
-    """The knobs of WorkerSettings that decide throughput, shared by both measurements."""
+# arq at its busiest: the max_jobs of the baseline (b).
+ARQ_MAX_JOBS = 100
+
+
+def worker_kwargs(settings: Settings, max_jobs: int) -> dict[str, Any]:
+    """The knobs of WorkerSettings that decide throughput, shared by every measurement."""
     return {
         "redis_settings": redis_settings(settings),
-        "max_jobs": WorkerSettings.max_jobs,
+        "max_jobs": max_jobs,
+        "poll_delay": WorkerSettings.poll_delay,
+        "queue_read_limit": WorkerSettings.queue_read_limit,
         "job_timeout": WorkerSettings.job_timeout,
         "keep_result": WorkerSettings.keep_result,
         "max_tries": WorkerSettings.max_tries,
@@ -109,7 +121,7 @@ async def noop(ctx: dict[str, Any]) -> None:
     return None
 
 
-async def measure_noop(settings: Settings, count: int) -> float:
+async def measure_noop(settings: Settings, count: int, max_jobs: int) -> float:
     queue = f"{settings.queue_name}:noop:{secrets.token_hex(4)}"
     pool = await create_pool(redis_settings(settings), default_queue_name=queue, **JOB_ENCODING)
     for start in range(0, count, 500):
@@ -126,7 +138,7 @@ async def measure_noop(settings: Settings, count: int) -> float:
         functions=[func(noop, name="noop")],
         queue_name=queue,
         burst=True,
-        **worker_kwargs(settings),
+        **worker_kwargs(settings, max_jobs),
     )
     started = time.perf_counter()
     await worker.async_run()
@@ -137,7 +149,9 @@ async def measure_noop(settings: Settings, count: int) -> float:
     return count / elapsed
 
 
-async def measure_pipeline(settings: Settings, count: int, sim: httpx.AsyncClient) -> float:
+async def measure_pipeline(
+    settings: Settings, count: int, sim: httpx.AsyncClient, max_jobs: int
+) -> float:
     created = await sim.post(
         "/_sim/events",
         json={
@@ -182,7 +196,7 @@ async def measure_pipeline(settings: Settings, count: int, sim: httpx.AsyncClien
             ctx={"settings": settings},
             on_startup=worker_settings.startup,
             on_shutdown=worker_settings.shutdown,
-            **worker_kwargs(settings),
+            **worker_kwargs(settings, max_jobs),
         )
         started_at = datetime.now().astimezone()
         task = asyncio.create_task(worker.async_run())
@@ -222,7 +236,26 @@ async def _close(worker: Worker) -> None:
         await worker.close()
 
 
-async def run(events: int, rounds: int) -> int:
+@dataclass(frozen=True, slots=True)
+class Knobs:
+    """The pipeline's settings for (a): the project's unless overridden on the command line."""
+
+    max_jobs: int | None = None
+    batch: int | None = None
+    concurrency: int | None = None
+    in_flight: int | None = None
+
+    def settings(self) -> dict[str, Any]:
+        chosen = {
+            "worker_max_jobs": self.max_jobs,
+            "job_batch_size": self.batch,
+            "process_concurrency": self.concurrency,
+            "procore_max_in_flight": self.in_flight,
+        }
+        return {name: value for name, value in chosen.items() if value is not None}
+
+
+async def run(events: int, rounds: int, knobs: Knobs) -> int:
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     await admin.execute(f'CREATE DATABASE "{DATABASE}"')
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
@@ -242,24 +275,32 @@ async def run(events: int, rounds: int) -> int:
                 procore_client_id=DEFAULT_CLIENT_ID,
                 procore_client_secret=DEFAULT_CLIENT_SECRET,
                 log_level="WARNING",
+                **knobs.settings(),
             )
+            project_max_jobs = WorkerSettings.max_jobs
+            max_jobs = settings.worker_max_jobs
             async with httpx.AsyncClient(base_url=base_url, timeout=60) as sim:
                 limits = {"hourly": 10**9, "spike": 10**9}
                 (await sim.put("/_sim/rate_limit", json=limits)).raise_for_status()
                 print(
                     f"load average {os.getloadavg()[0]:.2f}; {events} events; one worker process "
-                    f"(max_jobs={WorkerSettings.max_jobs}, job batch={settings.job_batch_size}, "
-                    f"process concurrency={settings.process_concurrency}); simulator at zero "
-                    "latency in its own process"
+                    f"(max_jobs={max_jobs}, job batch={settings.job_batch_size}, "
+                    f"process concurrency={settings.process_concurrency}, Procore calls in "
+                    f"flight={settings.procore_max_in_flight}); simulator at zero latency in its "
+                    f"own process; event loop {type(asyncio.get_running_loop()).__module__}"
                 )
+                results: list[tuple[float, float, float]] = []
                 for n in range(1, rounds + 1):
-                    noop_rate = await measure_noop(settings, events)
-                    pipeline_rate = await measure_pipeline(settings, events, sim)
-                    print(
-                        f"round {n}: (a) pipeline {pipeline_rate:8.0f} events/s   "
-                        f"(b) arq no-op {noop_rate:8.0f} jobs/s   a/b = "
-                        f"{pipeline_rate / noop_rate:.2f}"
-                    )
+                    arq_rate = await measure_noop(settings, events, ARQ_MAX_JOBS)
+                    pipeline_rate = await measure_pipeline(settings, events, sim, max_jobs)
+                    own_rate = await measure_noop(settings, events, project_max_jobs)
+                    results.append((pipeline_rate, arq_rate, own_rate))
+                    print(_line(f"round {n}", pipeline_rate, arq_rate, own_rate, project_max_jobs))
+                if rounds > 1:
+                    a, b, c = (statistics.median(r[i] for r in results) for i in range(3))
+                    ratio = statistics.median(r[0] / r[1] for r in results)
+                    print(_line("median ", a, b, c, project_max_jobs))
+                    print(f"median of the rounds' a/b: {ratio:.2f}")
                 calls = (await sim.get("/_sim/calls")).json()
                 print(f"simulator calls: {calls['total']} {calls['by_status']}")
     finally:
@@ -271,12 +312,25 @@ async def run(events: int, rounds: int) -> int:
     return 0
 
 
+def _line(label: str, pipeline: float, arq: float, own: float, own_max_jobs: int) -> str:
+    return (
+        f"{label}: (a) pipeline {pipeline:6.0f} events/s   "
+        f"(b) arq no-op max_jobs={ARQ_MAX_JOBS} {arq:6.0f} jobs/s   a/b = {pipeline / arq:.2f}   "
+        f"(c) arq no-op max_jobs={own_max_jobs} {own:6.0f} jobs/s   a/c = {pipeline / own:.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--max-jobs", type=int, help="(a) only; default WORKER_MAX_JOBS")
+    parser.add_argument("--batch", type=int, help="(a) only; default JOB_BATCH_SIZE")
+    parser.add_argument("--concurrency", type=int, help="(a) only; default PROCESS_CONCURRENCY")
+    parser.add_argument("--in-flight", type=int, help="(a) only; default PROCORE_MAX_IN_FLIGHT")
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(run(args.events, args.rounds)))
+    knobs = Knobs(args.max_jobs, args.batch, args.concurrency, args.in_flight)
+    raise SystemExit(asyncio.run(run(args.events, args.rounds, knobs)))
 
 
 if __name__ == "__main__":

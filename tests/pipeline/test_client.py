@@ -33,7 +33,7 @@ async def mocked(
         pipeline_settings(procore_api_base=API, procore_login_base=LOGIN), name="t"
     )
     minted = iter(range(1, 1000))
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
+    with respx.mock(assert_all_mocked=True, assert_all_called=False, using="httpx") as router:
         router.post(f"{LOGIN}/oauth/token").mock(
             side_effect=lambda request: httpx.Response(
                 200, json={"access_token": f"token-{next(minted)}", "expires_in": 5400}
@@ -235,7 +235,7 @@ async def test_redis_down_means_no_pacing_not_failure(
         name="t",
     )
     try:
-        with respx.mock(assert_all_called=False) as router:
+        with respx.mock(assert_all_called=False, using="httpx") as router:
             router.post(f"{LOGIN}/oauth/token").respond(
                 200, json={"access_token": "t", "expires_in": 5400}
             )

@@ -1,0 +1,153 @@
+"""httpx's interface over aiohttp's connection pool and HTTP parser: the transport of the
+Procore client (`Runtime.http`).
+
+Every caller keeps httpx (requests, responses, timeouts, its errors); only the wire changes.
+httpx's own transport (httpcore over anyio, h11 in pure Python) costs a worker about 1.8 ms of
+CPU per call with 16 connections open (it asks every pooled socket whether it is readable on
+each request), aiohttp's about 0.15 ms, and the worker's throughput is bound by that CPU
+(`bench/pipeline.py`).
+
+What aiohttp raises is raised as httpx's own errors, so callers classify failures as before:
+timeouts as `httpx.TimeoutException` (connect, pool and read), the rest as
+`httpx.TransportError` (connection refused or reset, an answer cut short or malformed).
+Redirects, cookies, proxies from the environment and decompression stay httpx's (the client
+above does them); answers are read whole, up to `MAX_ANSWER_BYTES`.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import aiohttp
+import httpx
+
+# An answer larger than this is refused as a protocol error (Procore's largest pages of
+# records are a few megabytes).
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+# A header line (h11 allows 16 KiB for all of them; a `Link` header can be long).
+MAX_HEADER_BYTES = 16 * 1024
+_CHUNK = 64 * 1024
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """One aiohttp session per transport, opened on first use in the running event loop."""
+
+    def __init__(
+        self,
+        *,
+        limits: httpx.Limits,
+        ssl_context: ssl.SSLContext | None = None,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+    ) -> None:
+        self._limits = limits
+        self._ssl = ssl_context if ssl_context is not None else httpx.create_ssl_context()
+        self._max_answer_bytes = max_answer_bytes
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        keepalive = self._limits.keepalive_expiry
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.max_connections or 0,
+            limit_per_host=0,
+            keepalive_timeout=15.0 if keepalive is None else keepalive,
+            ssl=self._ssl,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            # httpx above keeps the cookies, follows (or not) redirects, picks proxies from the
+            # environment (through transports of its own) and decodes the body.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            trust_env=False,
+            timeout=aiohttp.ClientTimeout(total=None),
+            max_line_size=MAX_HEADER_BYTES,
+            max_field_size=MAX_HEADER_BYTES,
+        )
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._session if self._session is not None else self._open()
+        body = await request.aread()
+        with _as_httpx_errors(request):
+            async with session.request(
+                request.method,
+                str(request.url),
+                headers=request.headers.multi_items(),
+                data=body or None,
+                allow_redirects=False,
+                timeout=_timeout(request),
+                # Every header is httpx's: aiohttp adds none of its own.
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            ) as answer:
+                content = await self._read(answer, request)
+                return httpx.Response(
+                    answer.status,
+                    headers=answer.raw_headers,
+                    content=content,
+                    request=request,
+                    extensions={
+                        "http_version": b"HTTP/1.1",
+                        "reason_phrase": (answer.reason or "").encode("latin-1", "replace"),
+                    },
+                )
+
+    async def _read(self, answer: aiohttp.ClientResponse, request: httpx.Request) -> bytes:
+        declared = answer.content_length
+        if declared is not None and declared > self._max_answer_bytes:
+            raise httpx.RemoteProtocolError(
+                f"answer of {declared} bytes is over {self._max_answer_bytes}", request=request
+            )
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in answer.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > self._max_answer_bytes:
+                raise httpx.RemoteProtocolError(
+                    f"answer over {self._max_answer_bytes} bytes", request=request
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+def _timeout(request: httpx.Request) -> aiohttp.ClientTimeout:
+    """httpx's timeouts as aiohttp's: `connect` covers waiting for a pooled connection and
+    opening one (httpx's pool + connect), `sock_read` each read (httpx's read)."""
+    timeouts = request.extensions.get("timeout", {})
+    connect, pool, read = timeouts.get("connect"), timeouts.get("pool"), timeouts.get("read")
+    return aiohttp.ClientTimeout(
+        total=None,
+        connect=None if connect is None or pool is None else connect + pool,
+        sock_connect=connect,
+        sock_read=read,
+    )
+
+
+@contextmanager
+def _as_httpx_errors(request: httpx.Request) -> Iterator[None]:
+    try:
+        yield
+    except aiohttp.ConnectionTimeoutError as exc:
+        raise httpx.ConnectTimeout(str(exc) or "connect timed out", request=request) from exc
+    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        raise httpx.ReadTimeout(str(exc) or "read timed out", request=request) from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise httpx.ConnectError(str(exc), request=request) from exc
+    except (
+        aiohttp.ServerDisconnectedError,
+        aiohttp.ClientPayloadError,
+        aiohttp.ClientResponseError,
+    ) as exc:
+        raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+    except aiohttp.InvalidURL as exc:
+        raise httpx.UnsupportedProtocol(str(exc), request=request) from exc
+    except (aiohttp.ClientOSError, ConnectionError) as exc:
+        raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
+    except aiohttp.ClientError as exc:
+        raise httpx.TransportError(str(exc) or type(exc).__name__, request=request) from exc

@@ -1,0 +1,194 @@
+"""The Procore client's wire (app.procore.transport): httpx's requests, answers and errors over
+aiohttp, against real sockets on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+
+from app.procore.transport import AiohttpTransport
+from app.runtime import USER_AGENT, create_http_client
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@asynccontextmanager
+async def server(handler: Handler) -> AsyncIterator[str]:
+    """A raw HTTP/1.1 server on a free loopback port: `handler` reads and writes the bytes."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)
+        try:
+            await handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            tasks.discard(task)
+
+    srv = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for task in list(tasks):
+            task.cancel()
+        srv.close()
+        await srv.wait_closed()
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return head, await reader.readexactly(length) if length else b""
+
+
+def answer(status: int, body: bytes, *headers: str) -> bytes:
+    lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}", *headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    http = create_http_client()
+    yield http
+    await http.aclose()
+
+
+async def test_requests_carry_exactly_httpx_headers_and_body(client: httpx.AsyncClient) -> None:
+    seen: list[tuple[bytes, bytes]] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            seen.append(await read_request(reader))
+            writer.write(answer(201, b'{"ok":true}', "Content-Type: application/json", "X-A: 1"))
+            await writer.drain()
+
+    async with server(handler) as base:
+        got = await client.post(
+            f"{base}/rest/v1.0/things?x=1",
+            content=b'{"a":1}',
+            headers={"Content-Type": "application/json", "Procore-Company-Id": "31"},
+        )
+        again = await client.get(f"{base}/rest/v1.0/me")
+
+    assert (got.status_code, got.json(), got.headers["x-a"]) == (201, {"ok": True}, "1")
+    assert again.status_code == 201
+    head, body = seen[0]
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /rest/v1.0/things?x=1 HTTP/1.1"
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:-2])}
+    assert headers["user-agent"] == USER_AGENT
+    assert headers["procore-company-id"] == "31"
+    assert headers["content-type"] == "application/json"
+    assert headers["content-length"] == "7"
+    assert body == b'{"a":1}'
+    # Both requests went over one kept-alive connection.
+    assert len(seen) == 2
+
+
+async def test_a_compressed_answer_is_decoded_and_redirects_are_not_followed(
+    client: httpx.AsyncClient,
+) -> None:
+    packed = gzip.compress(b'{"id": 7}')
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head, _ = await read_request(reader)
+        if b"/moved" in head.split(b"\r\n")[0]:
+            writer.write(answer(302, b"", "Location: /elsewhere"))
+        else:
+            writer.write(answer(200, packed, "Content-Encoding: gzip"))
+        await writer.drain()
+
+    async with server(handler) as base:
+        got = await client.get(f"{base}/x")
+        moved = await client.get(f"{base}/moved")
+
+    assert got.json() == {"id": 7}
+    assert (moved.status_code, moved.headers["location"]) == (302, "/elsewhere")
+
+
+async def test_a_refused_connection_is_a_connect_error(client: httpx.AsyncClient) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: refused
+
+    with pytest.raises(httpx.ConnectError):
+        await client.get(f"http://127.0.0.1:{port}/")
+
+
+async def test_no_answer_in_time_is_a_read_timeout(client: httpx.AsyncClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await asyncio.sleep(5)
+
+    async with server(handler) as base:
+        with pytest.raises(httpx.ReadTimeout):
+            await client.get(f"{base}/", timeout=httpx.Timeout(0.2, connect=1.0))
+
+
+async def test_a_closed_or_cut_answer_is_a_protocol_error(client: httpx.AsyncClient) -> None:
+    async def closes(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+
+    async def cuts(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{")
+        await writer.drain()
+
+    async def garbles(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        await writer.drain()
+
+    for handler in (closes, cuts, garbles):
+        async with server(handler) as base:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await client.get(f"{base}/")
+
+
+async def test_an_answer_over_the_bound_is_refused() -> None:
+    client = httpx.AsyncClient(
+        transport=AiohttpTransport(limits=httpx.Limits(max_connections=4), max_answer_bytes=1000)
+    )
+
+    async def declared(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(200, b"x" * 1001))
+        await writer.drain()
+
+    async def chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(3):
+            writer.write(b"190\r\n" + b"x" * 400 + b"\r\n")
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    async def fits(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(200, b"x" * 1000))
+        await writer.drain()
+
+    try:
+        for handler in (declared, chunked):
+            async with server(handler) as base:
+                with pytest.raises(httpx.RemoteProtocolError, match="over 1000"):
+                    await client.get(f"{base}/")
+        async with server(fits) as base:
+            assert len((await client.get(f"{base}/")).content) == 1000
+    finally:
+        await client.aclose()
