@@ -17,8 +17,9 @@ above does them); answers are read whole, up to `MAX_ANSWER_BYTES`.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import aiohttp
 import httpx
@@ -29,6 +30,17 @@ MAX_ANSWER_BYTES = 64 * 1024 * 1024
 # A header line (h11 allows 16 KiB for all of them; a `Link` header can be long).
 MAX_HEADER_BYTES = 16 * 1024
 _CHUNK = 64 * 1024
+# Headers aiohttp would add when the caller has not: the caller (httpx) always has.
+_OWN_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+# What `exchange` can decode (aiohttp's own decoders).
+ACCEPT_ENCODING = "gzip, deflate"
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    status: int
+    headers: httpx.Headers
+    body: bytes
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -68,30 +80,78 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        session = self._session if self._session is not None else self._open()
         body = await request.aread()
         with _as_httpx_errors(request):
-            async with session.request(
+            status, reason, headers, content = await self._exchange(
                 request.method,
                 str(request.url),
-                headers=request.headers.multi_items(),
-                data=body or None,
-                allow_redirects=False,
-                timeout=_timeout(request),
-                # Every header is httpx's: aiohttp adds none of its own.
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-            ) as answer:
-                content = await self._read(answer, request)
-                return httpx.Response(
-                    answer.status,
-                    headers=answer.raw_headers,
-                    content=content,
-                    request=request,
-                    extensions={
-                        "http_version": b"HTTP/1.1",
-                        "reason_phrase": (answer.reason or "").encode("latin-1", "replace"),
-                    },
-                )
+                request.headers.multi_items(),
+                body or None,
+                _timeout(request.extensions.get("timeout", {})),
+                decode=False,
+                request=request,
+            )
+        return httpx.Response(
+            status,
+            headers=headers,
+            content=content,
+            request=request,
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": reason.encode("latin-1", "replace"),
+            },
+        )
+
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Sequence[tuple[str, str]],
+        content: bytes | None,
+        limits: httpx.Timeout,
+    ) -> Exchange:
+        """One request with exactly `headers`, within `limits`, its answer decoded: for a
+        client that needs none of httpx's client layers (URL merging, cookies, redirects,
+        hooks). Errors are httpx's, as from `handle_async_request`."""
+        request = httpx.Request(method, url)  # named by the errors only
+        with _as_httpx_errors(request):
+            status, _, raw, body = await self._exchange(
+                method,
+                url,
+                headers,
+                content,
+                _timeout(limits.as_dict()),
+                decode=True,
+                request=request,
+            )
+        return Exchange(status, httpx.Headers(raw), body)
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        content: bytes | None,
+        limits: aiohttp.ClientTimeout,
+        *,
+        decode: bool,
+        request: httpx.Request,
+    ) -> tuple[int, str, list[tuple[bytes, bytes]], bytes]:
+        session = self._session if self._session is not None else self._open()
+        async with session.request(
+            method,
+            url,
+            headers=headers,
+            data=content,
+            allow_redirects=False,
+            timeout=limits,
+            auto_decompress=decode,
+            # Every header is the caller's: aiohttp adds none of its own.
+            skip_auto_headers=_OWN_HEADERS,
+        ) as answer:
+            body = await self._read(answer, request)
+            return answer.status, answer.reason or "", list(answer.raw_headers), body
 
     async def _read(self, answer: aiohttp.ClientResponse, request: httpx.Request) -> bytes:
         declared = answer.content_length
@@ -116,10 +176,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             await session.close()
 
 
-def _timeout(request: httpx.Request) -> aiohttp.ClientTimeout:
+def _timeout(timeouts: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
     """httpx's timeouts as aiohttp's: `connect` covers waiting for a pooled connection and
     opening one (httpx's pool + connect), `sock_read` each read (httpx's read)."""
-    timeouts = request.extensions.get("timeout", {})
     connect, pool, read = timeouts.get("connect"), timeouts.get("pool"), timeouts.get("read")
     return aiohttp.ClientTimeout(
         total=None,

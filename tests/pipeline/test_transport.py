@@ -8,12 +8,16 @@ import gzip
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
 
+from app.procore.answers import OutcomeKind
+from app.procore.calls import CallRecord
 from app.procore.transport import AiohttpTransport
-from app.runtime import USER_AGENT, create_http_client
+from app.runtime import USER_AGENT, create_http_client, open_runtime
+from app.settings import Settings
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -192,3 +196,71 @@ async def test_an_answer_over_the_bound_is_refused() -> None:
             assert len((await client.get(f"{base}/")).content) == 1000
     finally:
         await client.aclose()
+
+
+def header_map(head: bytes) -> dict[str, str]:
+    lines = head.decode().split("\r\n")[1:]
+    return {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines if line)}
+
+
+async def test_procore_calls_go_over_the_wire_with_the_clients_headers(
+    pipeline_settings: Callable[..., Settings],
+) -> None:
+    """The Procore client's own path (no httpx client layers): the token, the company
+    (FACTS.md §4: `Procore-Company-Id` on every company-scoped call), the User-Agent; the
+    answer decoded; the call audited; failures classified as from httpx."""
+    seen: list[bytes] = []
+    packed = gzip.compress(b'{"id": 5150}')
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head, _ = await read_request(reader)
+        seen.append(head)
+        if b"/slow" in head.split(b"\r\n")[0]:
+            await asyncio.sleep(5)
+        writer.write(answer(200, packed, "Content-Encoding: gzip", "X-Rate-Limit-Remaining: 41"))
+        await writer.drain()
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        refused = sock.getsockname()[1]
+
+    async with server(handler) as base:
+        runtime = open_runtime(
+            pipeline_settings(procore_api_base=base, procore_timeout_seconds=0.3), name="t"
+        )
+        calls: list[CallRecord] = []
+        try:
+            got = await runtime.procore.get_as(
+                "/rest/v1.0/projects/900/rfis/5150", token="tok", company_id=31, calls=calls
+            )
+            slow = await runtime.procore.get_as("/slow", token="tok", company_id=31, calls=calls)
+        finally:
+            await runtime.close()
+        runtime = open_runtime(
+            pipeline_settings(procore_api_base=f"http://127.0.0.1:{refused}"), name="t"
+        )
+        try:
+            down = await runtime.procore.get_as("/x", token="tok", company_id=None, calls=calls)
+        finally:
+            await runtime.close()
+
+    assert (got.outcome.kind, got.json()) == (OutcomeKind.OK, {"id": 5150})
+    assert got.headers is not None
+    assert got.headers["x-rate-limit-remaining"] == "41"
+    headers = header_map(seen[0])
+    assert seen[0].startswith(b"GET /rest/v1.0/projects/900/rfis/5150 HTTP/1.1\r\n")
+    expected: dict[str, Any] = {
+        "authorization": "Bearer tok",
+        "procore-company-id": "31",
+        "user-agent": USER_AGENT,
+        "accept": "application/json",
+        "accept-encoding": "gzip, deflate",
+    }
+    assert {k: headers.get(k) for k in expected} == expected
+    assert (slow.outcome.kind, slow.outcome.status) == (OutcomeKind.TRANSIENT, None)
+    assert down.outcome.kind is OutcomeKind.TRANSIENT
+    assert [(c.path, c.status, c.error) for c in calls] == [
+        ("/rest/v1.0/projects/900/rfis/5150", 200, None),
+        ("/slow", None, "timeout"),
+        ("/x", None, "connection error: ConnectError"),
+    ]
