@@ -16,6 +16,7 @@ above does them); answers are read whole, up to `MAX_ANSWER_BYTES`.
 
 from __future__ import annotations
 
+import functools
 import ssl
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -54,7 +55,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         self._limits = limits
-        self._ssl = ssl_context if ssl_context is not None else httpx.create_ssl_context()
+        self._ssl = ssl_context
         self._max_answer_bytes = max_answer_bytes
         self._session: aiohttp.ClientSession | None = None
 
@@ -64,7 +65,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             limit=self._limits.max_connections or 0,
             limit_per_host=0,
             keepalive_timeout=15.0 if keepalive is None else keepalive,
-            ssl=self._ssl,
+            # Verified with httpx's certificates (certifi), made once per process and only
+            # when an https URL is first called (below).
+            ssl=True,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -81,7 +84,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
-        with _as_httpx_errors(request):
+        with _as_httpx_errors(request.method, str(request.url), request):
             status, reason, headers, content = await self._exchange(
                 request.method,
                 str(request.url),
@@ -89,7 +92,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 body or None,
                 _timeout(request.extensions.get("timeout", {})),
                 decode=False,
-                request=request,
             )
         return httpx.Response(
             status,
@@ -114,16 +116,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         """One request with exactly `headers`, within `limits`, its answer decoded: for a
         client that needs none of httpx's client layers (URL merging, cookies, redirects,
         hooks). Errors are httpx's, as from `handle_async_request`."""
-        request = httpx.Request(method, url)  # named by the errors only
-        with _as_httpx_errors(request):
+        with _as_httpx_errors(method, url):
             status, _, raw, body = await self._exchange(
-                method,
-                url,
-                headers,
-                content,
-                _timeout(limits.as_dict()),
-                decode=True,
-                request=request,
+                method, url, headers, content, _timeout(limits.as_dict()), decode=True
             )
         return Exchange(status, httpx.Headers(raw), body)
 
@@ -136,9 +131,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         limits: aiohttp.ClientTimeout,
         *,
         decode: bool,
-        request: httpx.Request,
     ) -> tuple[int, str, list[tuple[bytes, bytes]], bytes]:
         session = self._session if self._session is not None else self._open()
+        tls: ssl.SSLContext | bool = True
+        if url.startswith("https:"):
+            tls = self._ssl or _default_ssl_context()
         async with session.request(
             method,
             url,
@@ -149,24 +146,21 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             auto_decompress=decode,
             # Every header is the caller's: aiohttp adds none of its own.
             skip_auto_headers=_OWN_HEADERS,
+            ssl=tls,
         ) as answer:
-            body = await self._read(answer, request)
+            body = await self._read(answer)
             return answer.status, answer.reason or "", list(answer.raw_headers), body
 
-    async def _read(self, answer: aiohttp.ClientResponse, request: httpx.Request) -> bytes:
+    async def _read(self, answer: aiohttp.ClientResponse) -> bytes:
         declared = answer.content_length
         if declared is not None and declared > self._max_answer_bytes:
-            raise httpx.RemoteProtocolError(
-                f"answer of {declared} bytes is over {self._max_answer_bytes}", request=request
-            )
+            raise _TooLarge(f"answer of {declared} bytes is over {self._max_answer_bytes}")
         chunks: list[bytes] = []
         size = 0
         async for chunk in answer.content.iter_chunked(_CHUNK):
             size += len(chunk)
             if size > self._max_answer_bytes:
-                raise httpx.RemoteProtocolError(
-                    f"answer over {self._max_answer_bytes} bytes", request=request
-                )
+                raise _TooLarge(f"answer over {self._max_answer_bytes} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -188,25 +182,43 @@ def _timeout(timeouts: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
     )
 
 
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context()
+
+
+class _TooLarge(Exception):
+    pass
+
+
 @contextmanager
-def _as_httpx_errors(request: httpx.Request) -> Iterator[None]:
+def _as_httpx_errors(method: str, url: str, sent: httpx.Request | None = None) -> Iterator[None]:
+    """aiohttp's errors as httpx's, naming the request (built only when something failed)."""
     try:
         yield
-    except aiohttp.ConnectionTimeoutError as exc:
-        raise httpx.ConnectTimeout(str(exc) or "connect timed out", request=request) from exc
-    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-        raise httpx.ReadTimeout(str(exc) or "read timed out", request=request) from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise httpx.ConnectError(str(exc), request=request) from exc
-    except (
-        aiohttp.ServerDisconnectedError,
-        aiohttp.ClientPayloadError,
-        aiohttp.ClientResponseError,
-    ) as exc:
-        raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-    except aiohttp.InvalidURL as exc:
-        raise httpx.UnsupportedProtocol(str(exc), request=request) from exc
-    except (aiohttp.ClientOSError, ConnectionError) as exc:
-        raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
-    except aiohttp.ClientError as exc:
-        raise httpx.TransportError(str(exc) or type(exc).__name__, request=request) from exc
+    except (_TooLarge, aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+        error = _httpx_error(exc)
+        message = str(exc) or type(exc).__name__
+        raise error(message, request=sent or httpx.Request(method, url)) from exc
+
+
+def _httpx_error(exc: Exception) -> type[httpx.TransportError]:
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):  # opening, or waiting for the pool
+        return httpx.ConnectTimeout
+    if isinstance(exc, TimeoutError):  # aiohttp's read timeouts are TimeoutErrors too
+        return httpx.ReadTimeout
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx.ConnectError
+    if isinstance(
+        exc,
+        _TooLarge
+        | aiohttp.ServerDisconnectedError
+        | aiohttp.ClientPayloadError
+        | aiohttp.ClientResponseError,
+    ):
+        return httpx.RemoteProtocolError
+    if isinstance(exc, aiohttp.InvalidURL):
+        return httpx.UnsupportedProtocol
+    if isinstance(exc, aiohttp.ClientOSError | ConnectionError):
+        return httpx.ReadError
+    return httpx.TransportError

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ipaddress
 import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from app.procore.answers import OutcomeKind
 from app.procore.calls import CallRecord
@@ -264,3 +272,62 @@ async def test_procore_calls_go_over_the_wire_with_the_clients_headers(
         ("/slow", None, "timeout"),
         ("/x", None, "connection error: ConnectError"),
     ]
+
+
+def self_signed(directory: Path) -> ssl.SSLContext:
+    """A TLS server context for 127.0.0.1 with a certificate nobody signed."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+async def test_https_answers_are_verified(client: httpx.AsyncClient, tmp_path: Path) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(200, b"{}"))
+        await writer.drain()
+
+    srv = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=self_signed(tmp_path))
+    port = srv.sockets[0].getsockname()[1]
+    wire = AiohttpTransport(limits=httpx.Limits(max_connections=4))
+    try:
+        with pytest.raises(httpx.ConnectError, match="certificate"):
+            await client.get(f"https://127.0.0.1:{port}/")
+        with pytest.raises(httpx.ConnectError, match="certificate"):
+            await wire.exchange(
+                "GET",
+                f"https://127.0.0.1:{port}/",
+                headers=[],
+                content=None,
+                limits=httpx.Timeout(5.0),
+            )
+    finally:
+        await wire.aclose()
+        srv.close()
+        await srv.wait_closed()
