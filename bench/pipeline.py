@@ -36,8 +36,8 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -72,8 +72,14 @@ def _free_port() -> int:
         return port
 
 
+@dataclass(frozen=True, slots=True)
+class Simulated:
+    base_url: str
+    pid: int
+
+
 @contextlib.contextmanager
-def simulator() -> Iterator[str]:
+def simulator() -> Iterator[Simulated]:
     """The simulator in a process of its own, so it never competes for this event loop."""
     port = _free_port()
     code = f"from simulator.server import serve; serve('127.0.0.1', {port}, None)"
@@ -91,11 +97,82 @@ def simulator() -> Iterator[str]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the simulator did not start") from None
                 time.sleep(0.1)
-        yield base_url
+        yield Simulated(base_url, proc.pid)
     finally:
         proc.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(10)
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _machine_busy() -> float:
+    """CPU seconds the whole machine has been busy (every core; not idle, not waiting)."""
+    with open("/proc/stat") as stat:
+        values = [int(v) for v in stat.readline().split()[1:]]
+    return (sum(values) - values[3] - values[4]) / _TICK
+
+
+@dataclass(slots=True)
+class Meter:
+    """Where the CPU went during a measurement: this process (the worker), the simulator, this
+    run's Postgres backends, the Redis server (all of it: others' load included) and the
+    machine as a whole."""
+
+    redis: Redis
+    simulator_pid: int
+    postgres_pids: Callable[[], Awaitable[list[int]]] | None = None
+    start: dict[str, float] = field(default_factory=dict)
+    postgres_start: dict[int, float] = field(default_factory=dict)
+    wall: float = 0.0
+
+    async def _redis_cpu(self) -> float:
+        info = await self.redis.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    async def _sample(self) -> dict[str, float]:
+        return {
+            "worker": time.process_time(),
+            "simulator": _process_cpu(self.simulator_pid),
+            "redis": await self._redis_cpu(),
+            "machine": _machine_busy(),
+        }
+
+    async def begin(self) -> None:
+        if self.postgres_pids is not None:
+            self.postgres_start = {p: _process_cpu(p) for p in await self.postgres_pids()}
+        self.start = await self._sample()
+        self.wall = time.perf_counter()
+
+    async def end(self, units: int) -> str:
+        """CPU ms per unit (event or job) for each, and the machine's load over the time."""
+        now = await self._sample()
+        wall = time.perf_counter() - self.wall
+        used = {name: now[name] - self.start[name] for name in now}
+        parts = [f"worker {used['worker'] * 1000 / units:.2f}"]
+        if self.postgres_pids is not None:
+            postgres = sum(
+                _process_cpu(p) - self.postgres_start.get(p, 0.0)
+                for p in await self.postgres_pids()
+            )
+            parts.append(f"postgres {postgres * 1000 / units:.2f}")
+            parts.append(f"simulator {used['simulator'] * 1000 / units:.2f}")
+        parts.append(f"redis {used['redis'] * 1000 / units:.2f}")
+        return (
+            f"CPU ms per unit: {', '.join(parts)}; the machine busy "
+            f"{used['machine'] / wall:.2f} of {os.cpu_count()} cores"
+        )
 
 
 # arq at its busiest: the max_jobs of the baseline (b).
@@ -121,7 +198,9 @@ async def noop(ctx: dict[str, Any]) -> None:
     return None
 
 
-async def measure_noop(settings: Settings, count: int, max_jobs: int) -> float:
+async def measure_noop(
+    settings: Settings, count: int, max_jobs: int, meter: Meter
+) -> tuple[float, str]:
     queue = f"{settings.queue_name}:noop:{secrets.token_hex(4)}"
     pool = await create_pool(redis_settings(settings), default_queue_name=queue, **JOB_ENCODING)
     for start in range(0, count, 500):
@@ -140,18 +219,20 @@ async def measure_noop(settings: Settings, count: int, max_jobs: int) -> float:
         burst=True,
         **worker_kwargs(settings, max_jobs),
     )
+    await meter.begin()
     started = time.perf_counter()
     await worker.async_run()
     elapsed = time.perf_counter() - started
+    used = await meter.end(count)
     if worker.jobs_complete != count:
         raise RuntimeError(f"{worker.jobs_complete} of {count} no-op jobs completed")
     await _close(worker)
-    return count / elapsed
+    return count / elapsed, used
 
 
 async def measure_pipeline(
-    settings: Settings, count: int, sim: httpx.AsyncClient, max_jobs: int
-) -> float:
+    settings: Settings, count: int, sim: httpx.AsyncClient, max_jobs: int, meter: Meter
+) -> tuple[float, str]:
     created = await sim.post(
         "/_sim/events",
         json={
@@ -198,6 +279,19 @@ async def measure_pipeline(
             on_shutdown=worker_settings.shutdown,
             **worker_kwargs(settings, max_jobs),
         )
+
+        async def backends() -> list[int]:
+            async with runtime.sessions() as session:
+                pids = await session.execute(
+                    text(
+                        "SELECT pid FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+                return list(pids.scalars())
+
+        meter.postgres_pids = backends
+        await meter.begin()
         started_at = datetime.now().astimezone()
         task = asyncio.create_task(worker.async_run())
         while True:
@@ -213,6 +307,7 @@ async def measure_pipeline(
                     )
                 ).one()
             if pending == 0:
+                used = await meter.end(count)
                 break
             if task.done():
                 task.result()
@@ -225,7 +320,7 @@ async def measure_pipeline(
             ).scalar_one()
         if done != count or mirrored != count:
             raise RuntimeError(f"{done} done and {mirrored} mirrored of {count} events")
-        return float(count / (last - started_at).total_seconds())
+        return float(count / (last - started_at).total_seconds()), used
     finally:
         await runtime.close()
 
@@ -263,7 +358,8 @@ async def run(events: int, rounds: int, knobs: Knobs) -> int:
     redis = Redis.from_url(REDIS_URL)
     try:
         await asyncio.to_thread(migrate.upgrade, database_url)
-        with simulator() as base_url:
+        with simulator() as sim_process:
+            base_url = sim_process.base_url
             settings = Settings(
                 _env_file=None,
                 database_url=database_url,
@@ -291,11 +387,17 @@ async def run(events: int, rounds: int, knobs: Knobs) -> int:
                 )
                 results: list[tuple[float, float, float]] = []
                 for n in range(1, rounds + 1):
-                    arq_rate = await measure_noop(settings, events, ARQ_MAX_JOBS)
-                    pipeline_rate = await measure_pipeline(settings, events, sim, max_jobs)
-                    own_rate = await measure_noop(settings, events, project_max_jobs)
+                    meter = Meter(redis, sim_process.pid)
+                    arq_rate, arq_cpu = await measure_noop(settings, events, ARQ_MAX_JOBS, meter)
+                    pipeline_rate, pipeline_cpu = await measure_pipeline(
+                        settings, events, sim, max_jobs, meter
+                    )
+                    meter = Meter(redis, sim_process.pid)
+                    own_rate, _ = await measure_noop(settings, events, project_max_jobs, meter)
                     results.append((pipeline_rate, arq_rate, own_rate))
                     print(_line(f"round {n}", pipeline_rate, arq_rate, own_rate, project_max_jobs))
+                    print(f"  (a) {pipeline_cpu}")
+                    print(f"  (b) {arq_cpu}")
                 if rounds > 1:
                     a, b, c = (statistics.median(r[i] for r in results) for i in range(3))
                     ratio = statistics.median(r[0] / r[1] for r in results)
