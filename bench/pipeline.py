@@ -301,7 +301,8 @@ async def measure_pipeline(
                     await session.execute(
                         text(
                             "SELECT count(*) FILTER (WHERE status <> 'done'),"
-                            " count(*) FILTER (WHERE status = 'done'), max(finished_at), min(finished_at)"
+                            " count(*) FILTER (WHERE status = 'done'), max(finished_at),"
+                            " min(finished_at)"
                             " FROM events"
                         )
                     )
