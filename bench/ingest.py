@@ -167,6 +167,10 @@ class Outcome:
     stored_rows: int | None = None
     skipped: str | None = None
     notes: list[str] = field(default_factory=list)
+    # The server process's own CPU per measured request, and how many cores the whole machine
+    # kept busy meanwhile (wrk, Postgres, Redis and anyone else included).
+    cpu_ms_per_request: float | None = None
+    machine_busy: float | None = None
 
 
 # --- the machine ------------------------------------------------------------------------------
@@ -186,6 +190,23 @@ def ensure_wrk() -> str:
     if not found:
         sys.exit("bench: apt-get installed no wrk")
     return found
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def machine_busy() -> float:
+    """CPU seconds the machine has been busy, all cores."""
+    with open("/proc/stat") as stat:
+        values = [int(v) for v in stat.readline().split()[1:]]
+    return (sum(values) - values[3] - values[4]) / _TICK
 
 
 def free_port() -> int:
@@ -384,7 +405,12 @@ def bench_target(
             if args.warmup > 0:
                 warm, _ = run_wrk(wrk, script, port, args, args.warmup, nonces.pop())
                 outcome.answered_2xx_total += warm.answered_2xx
+            cpu_before, busy_before = process_cpu(server.pid), machine_busy()
             load, raw = run_wrk(wrk, script, port, args, args.duration, nonces.pop())
+            if load.requests:
+                cpu = process_cpu(server.pid) - cpu_before
+                outcome.cpu_ms_per_request = cpu * 1000 / load.requests
+            outcome.machine_busy = (machine_busy() - busy_before) / args.duration
             outcome.load = load
             outcome.answered_2xx_total += load.answered_2xx
             if args.verbose:
@@ -480,16 +506,21 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> bool:
         f"warm-up), one uvicorn process each: {' '.join(UVICORN_FLAGS[2:])}; "
         f"{args.runs} round(s), servers in turn"
     )
-    print(f"{'':4}{'server':30}{'round':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}  notes")
+    print(
+        f"{'':4}{'server':30}{'round':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'CPU ms/req':>11}{'cores busy':>11}  notes"
+    )
     for o in outcomes:
         if o.load is None:
             blank = f"{'-':>10}{'-':>9}{'-':>9}"
             print(f"({o.target}) {o.label:30}{o.run:>6}{blank}  skipped: {o.skipped}")
             continue
         notes = "; ".join(o.notes)
+        cpu = "-" if o.cpu_ms_per_request is None else f"{o.cpu_ms_per_request:.3f}"
+        busy = "-" if o.machine_busy is None else f"{o.machine_busy:.2f}"
         print(
             f"({o.target}) {o.label:30}{o.run:>6}{o.load.rps:>10.0f}{o.load.p50_ms:>9.2f}"
-            f"{o.load.p99_ms:>9.2f}  {notes}"
+            f"{o.load.p99_ms:>9.2f}{cpu:>11}{busy:>11}  {notes}"
         )
     middle = medians(outcomes)
     labels = {o.target: o.label for o in outcomes}
