@@ -173,7 +173,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 def _timeout(timeouts: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
     """httpx's timeouts as aiohttp's: `connect` covers waiting for a pooled connection and
     opening one (httpx's pool + connect), `sock_read` each read (httpx's read)."""
-    connect, pool, read = timeouts.get("connect"), timeouts.get("pool"), timeouts.get("read")
+    return _client_timeout(timeouts.get("connect"), timeouts.get("pool"), timeouts.get("read"))
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(
+    connect: float | None, pool: float | None, read: float | None
+) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(
         total=None,
         connect=None if connect is None or pool is None else connect + pool,
