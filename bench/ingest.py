@@ -171,6 +171,8 @@ class Outcome:
     # kept busy meanwhile (wrk, Postgres, Redis and anyone else included).
     cpu_ms_per_request: float | None = None
     machine_busy: float | None = None
+    # The CPU of the Postgres backends serving this run's database, per measured request.
+    postgres_ms_per_request: float | None = None
 
 
 # --- the machine ------------------------------------------------------------------------------
@@ -196,10 +198,23 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 
 def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process has used."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
+    """CPU seconds (user + system) a process has used; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+async def postgres_backends() -> list[int]:
+    """The Postgres backends connected to this run's database."""
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", DATABASE)
+        return [int(row["pid"]) for row in rows]
+    finally:
+        await conn.close()
 
 
 def machine_busy() -> float:
@@ -405,11 +420,19 @@ def bench_target(
             if args.warmup > 0:
                 warm, _ = run_wrk(wrk, script, port, args, args.warmup, nonces.pop())
                 outcome.answered_2xx_total += warm.answered_2xx
+            backends = asyncio.run(postgres_backends()) if target.table is not None else []
+            postgres_before = {pid: process_cpu(pid) for pid in backends}
             cpu_before, busy_before = process_cpu(server.pid), machine_busy()
             load, raw = run_wrk(wrk, script, port, args, args.duration, nonces.pop())
             if load.requests:
                 cpu = process_cpu(server.pid) - cpu_before
                 outcome.cpu_ms_per_request = cpu * 1000 / load.requests
+                if target.table is not None:
+                    postgres = sum(
+                        process_cpu(pid) - postgres_before.get(pid, 0.0)
+                        for pid in asyncio.run(postgres_backends())
+                    )
+                    outcome.postgres_ms_per_request = postgres * 1000 / load.requests
             outcome.machine_busy = (machine_busy() - busy_before) / args.duration
             outcome.load = load
             outcome.answered_2xx_total += load.answered_2xx
@@ -508,7 +531,7 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> bool:
     )
     print(
         f"{'':4}{'server':30}{'round':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'CPU ms/req':>11}{'cores busy':>11}  notes"
+        f"{'CPU ms/req':>11}{'Postgres':>9}{'cores busy':>11}  notes"
     )
     for o in outcomes:
         if o.load is None:
@@ -518,9 +541,10 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> bool:
         notes = "; ".join(o.notes)
         cpu = "-" if o.cpu_ms_per_request is None else f"{o.cpu_ms_per_request:.3f}"
         busy = "-" if o.machine_busy is None else f"{o.machine_busy:.2f}"
+        pg = "-" if o.postgres_ms_per_request is None else f"{o.postgres_ms_per_request:.3f}"
         print(
             f"({o.target}) {o.label:30}{o.run:>6}{o.load.rps:>10.0f}{o.load.p50_ms:>9.2f}"
-            f"{o.load.p99_ms:>9.2f}{cpu:>11}{busy:>11}  {notes}"
+            f"{o.load.p99_ms:>9.2f}{cpu:>11}{pg:>9}{busy:>11}  {notes}"
         )
     middle = medians(outcomes)
     labels = {o.target: o.label for o in outcomes}
