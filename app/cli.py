@@ -109,18 +109,18 @@ def worker(
 
 
 async def _worker_is_alive(settings: Settings) -> bool:
-    from app.db import create_engine, create_session_factory
+    from app.db import sessions_for
     from app.health.heartbeat import newest_beat_age
 
-    engine = create_engine(settings, application_name="procore-hooks-check")
     try:
-        async with create_session_factory(engine)() as session:
+        async with (
+            sessions_for(settings, application_name="procore-hooks-check") as sessions,
+            sessions() as session,
+        ):
             age = await newest_beat_age(session, hostname=socket.gethostname())
     except (OSError, ValueError) as exc:
         typer.echo(f"worker check failed: {exc}", err=True)
         return False
-    finally:
-        await engine.dispose()
     if age is None:
         typer.echo("no heartbeat from this host", err=True)
         return False
@@ -601,7 +601,7 @@ def resync(
     from rich.console import Console
 
     from app.admin import upkeep as console
-    from app.procore import resources
+    from app.registry import resources
 
     if resource is not None and not resources.is_supported(resource):
         typer.secho(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -34,6 +37,19 @@ def create_engine(settings: Settings, *, application_name: str) -> AsyncEngine:
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def sessions_for(
+    settings: Settings, *, application_name: str = "procore-hooks-cli"
+) -> AsyncIterator[SessionFactory]:
+    """Sessions over an engine of their own, disposed at the end: for a command line run,
+    which has no Runtime."""
+    engine = create_engine(settings, application_name=application_name)
+    try:
+        yield create_session_factory(engine)
+    finally:
+        await engine.dispose()
 
 
 # Postgres's answers that say "run the transaction again": a serialization failure, a deadlock.

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StrictBool
 
-from app.procore import resources
+from app.registry import resources
 
 # Ids are Postgres bigints. In a path or a query string they are text: every bigint is taken.
 ID_MAX = 2**63 - 1

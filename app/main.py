@@ -21,13 +21,13 @@ from app.admin.destinations import router as destinations_router
 from app.admin.jobs import router as jobs_router
 from app.admin.router import admin_actor
 from app.admin.router import router as admin_router
-from app.connect.router import router as connect_router
 from app.health.router import router as health_router
 from app.logs import configure_logging, redact_server_logs
 from app.metrics.router import router as metrics_router
 from app.migrate import head_revision
 from app.runtime import open_runtime
 from app.settings import AppEnv, Settings, get_settings
+from app.setup.connect import router as connect_router
 from app.setup.router import router as setup_router
 from app.webhooks.router import OPENAPI_PATH, PROBLEM_SCHEMA, WEBHOOK_PATH, WebhookEndpoint
 from app.webhooks.service import Ingester

@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from app.procore.resources import WriteKind
+from app.registry.resources import WriteKind
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -15,7 +15,7 @@ from typing import Annotated, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from app.procore import resources
+from app.registry import resources
 
 # Values that ship in `.env.example` and the compose file; production refuses them.
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder", "example")
@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     webhook_namespace: str = Field(
         default="procore-hooks", min_length=1, max_length=100, pattern=r"^[a-z0-9-]+$"
     )
-    # Default: every type of the registry (app.procore.resources).
+    # Default: every type of the registry (app.registry.resources).
     sync_resources: Annotated[list[str], NoDecode] = Field(
         default_factory=resources.default_sync_resources
     )

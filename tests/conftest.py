@@ -24,6 +24,9 @@ from app.queue import deserialize_job, serialize_job
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 
+# The simulator, settings and a runtime pointed at it, for every folder (tests.harness).
+pytest_plugins = ["tests.harness"]
+
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_BASE = PG_ADMIN_DSN.rsplit("/", 1)[0]
 REDIS_BASE = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

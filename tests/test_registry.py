@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from app.procore import resources
+from app.registry import resources
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,7 +20,7 @@ def test_the_readme_lists_the_registry_as_it_is() -> None:
     assert found, "README.md has no resources table between its markers"
     assert found.group(1) == resources.markdown_table(), (
         "README's resources table is stale: paste the output of "
-        "`python -c 'from app.procore.resources import markdown_table; print(markdown_table())'`"
+        "`python -c 'from app.registry.resources import markdown_table; print(markdown_table())'`"
     )
 
 
@@ -30,7 +30,7 @@ def test_the_readme_lists_the_written_types_as_they_are() -> None:
     assert found, "README.md has no write-back table between its markers"
     assert found.group(1) == resources.writes_markdown_table(), (
         "README's write-back table is stale: paste the output of `python -c 'from "
-        "app.procore.resources import writes_markdown_table; print(writes_markdown_table())'`"
+        "app.registry.resources import writes_markdown_table; print(writes_markdown_table())'`"
     )
 
 

@@ -691,7 +691,7 @@ async def test_deprecated_fanout_updates_are_one_event_of_the_company_type(
 async def test_every_registered_type_is_supported_and_an_unknown_one_is_not(
     client: httpx.AsyncClient, db: Runtime
 ) -> None:
-    from app.procore import resources
+    from app.registry import resources
 
     for name in resources.NAMES:
         kind = resources.REGISTRY[name]

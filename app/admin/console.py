@@ -4,8 +4,6 @@ service functions as the admin API, straight over Postgres, shown as terminal ta
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -15,9 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from app.admin import audit, service
+from app import audit
+from app.admin import service
 from app.admin.schemas import GateOut, SummaryOut
-from app.db import SessionFactory, create_engine, create_session_factory
+from app.db import sessions_for
 from app.models import GateState
 from app.settings import Settings
 
@@ -37,21 +36,12 @@ def moment(value: str | None, *, now: datetime | None = None) -> datetime | None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-@asynccontextmanager
-async def _sessions(settings: Settings) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(settings, application_name="procore-hooks-cli")
-    try:
-        yield create_session_factory(engine)
-    finally:
-        await engine.dispose()
-
-
 # --- status ---------------------------------------------------------------------------------
 
 
 async def status(settings: Settings, *, console: Console, as_json: bool, every_gate: bool) -> int:
     """Print the queue and the gates; the exit code is 1 when something needs a person."""
-    async with _sessions(settings) as sessions, sessions() as session:
+    async with sessions_for(settings) as sessions, sessions() as session:
         overview = await service.summary(
             session, worker_stale_seconds=settings.worker_stale_seconds
         )
@@ -177,7 +167,7 @@ def _age(seconds: float) -> str:
 
 
 async def count(settings: Settings, where: service.EventFilter) -> int:
-    async with _sessions(settings) as sessions, sessions() as session:
+    async with sessions_for(settings) as sessions, sessions() as session:
         return await service.count_matching(session, where)
 
 
@@ -195,7 +185,7 @@ async def replay(
     columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("replay", total=total)
-        async with _sessions(settings) as sessions:
+        async with sessions_for(settings) as sessions:
             return await service.replay_matching(
                 sessions,
                 where,

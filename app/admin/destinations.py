@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from fastapi.responses import StreamingResponse
 from redis.exceptions import RedisError
 
-from app.admin import cursor
+from app import cursor
 from app.admin.router import (
     _ERRORS,
     Actor,
@@ -30,6 +30,7 @@ from app.admin.router import (
     _bad_cursor,
     _not_found,
     admin_actor,
+    cursor_param,
 )
 from app.admin.schemas import Problem
 from app.delivery import destinations, service
@@ -51,7 +52,7 @@ from app.feed import sources
 from app.feed.messages import Source
 from app.feed.sources import Interest
 from app.logs import get_logger
-from app.procore import resources
+from app.registry import resources
 from app.runtime import Runtime
 
 log = get_logger(__name__)
@@ -207,12 +208,12 @@ async def _exists(session: Session, destination_id: int) -> None:
 @router.get(
     "/destinations/{destination_id}/attempts",
     summary="Delivery attempts to the destination, newest first",
-    responses={**_MISSING, 400: {"model": Problem, "description": "A cursor not issued here"}},
+    responses=_MISSING,
 )
 async def list_attempts(
     session: Session,
     destination_id: PathId,
-    cursor_: Annotated[str | None, Query(alias="cursor")] = None,
+    cursor_: Annotated[str | None, cursor_param(destinations.ATTEMPTS_CURSOR)] = None,
     limit: Limit = 100,
 ) -> AttemptPage:
     await _exists(session, destination_id)
@@ -225,13 +226,13 @@ async def list_attempts(
 @router.get(
     "/destinations/{destination_id}/dead-letters",
     summary="Messages the destination refused (4xx other than 408/429), oldest first",
-    responses={**_MISSING, 400: {"model": Problem, "description": "A cursor not issued here"}},
+    responses=_MISSING,
 )
 async def list_dead_letters(
     session: Session,
     destination_id: PathId,
     pending: Annotated[bool, Query(description="Only those not yet replayed")] = True,
-    cursor_: Annotated[str | None, Query(alias="cursor")] = None,
+    cursor_: Annotated[str | None, cursor_param(destinations.DEAD_LETTERS_CURSOR)] = None,
     limit: Limit = 100,
 ) -> DeadLetterPage:
     await _exists(session, destination_id)

@@ -14,9 +14,17 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app import bearer
-from app.admin import cursor, service
-from app.admin.router import Limit, PathId, QueryId, ResourceFilter, RuntimeDep, Session
+from app import bearer, cursor
+from app.admin import service
+from app.admin.router import (
+    Limit,
+    PathId,
+    QueryId,
+    ResourceFilter,
+    RuntimeDep,
+    Session,
+    cursor_param,
+)
 from app.admin.schemas import Problem
 from app.logs import get_logger
 from app.models import JobStatus
@@ -162,14 +170,7 @@ async def list_jobs(
     status: Annotated[list[JobStatus] | None, Query(description="Repeatable")] = None,
     company_id: QueryId = None,
     resource_name: ResourceFilter = None,
-    cursor_: Annotated[
-        str | None,
-        Query(
-            alias="cursor",
-            pattern=cursor.pattern(service.JOBS_CURSOR),
-            description="`next_cursor` of the previous page",
-        ),
-    ] = None,
+    cursor_: Annotated[str | None, cursor_param(service.JOBS_CURSOR)] = None,
     limit: Limit = 100,
 ) -> JobPage:
     where = writes.JobFilter(
@@ -190,9 +191,8 @@ async def job_events(
     runtime: RuntimeDep,
     after: Annotated[
         str | None,
-        Query(
-            pattern=cursor.pattern(service.JOB_EVENTS_CURSOR),
-            description="`next_cursor` of the last call; omit to start over",
+        cursor_param(
+            service.JOB_EVENTS_CURSOR, "after", "`next_cursor` of the last call; omit to start over"
         ),
     ] = None,
     company_id: QueryId = None,

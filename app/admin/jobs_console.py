@@ -13,8 +13,9 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from app.admin import audit, console, service
-from app.db import SessionFactory
+from app import audit
+from app.admin import service
+from app.db import SessionFactory, sessions_for
 from app.logs import configure_logging
 from app.models import JobStatus
 from app.settings import Settings
@@ -31,7 +32,7 @@ class Refused(Exception):
 async def _sessions(settings: Settings) -> AsyncIterator[SessionFactory]:
     # Log lines go to stderr: stdout carries the JSON the commands print.
     configure_logging(settings)
-    async with console._sessions(settings) as sessions:
+    async with sessions_for(settings) as sessions:
         yield sessions
 
 

@@ -15,8 +15,8 @@ from pydantic import AfterValidator
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import bearer
-from app.admin import audit, cursor, service
+from app import bearer, cursor
+from app.admin import service
 from app.admin.schemas import (
     ActionPage,
     ConnectLinkIn,
@@ -40,7 +40,7 @@ from app.admin.schemas import (
     SetupLinkOut,
     SummaryOut,
 )
-from app.connect.service import TooManyLinks, issue_connect_link
+from app.connect.service import TooManyLinks
 from app.db import TRANSACTION_TRIES, retryable
 from app.fields import ID_MAX, RESOURCE_ENUM, Moment, known_resource
 from app.logs import get_logger
@@ -97,19 +97,20 @@ ResourceFilter = Annotated[
 ]
 
 
-def _cursor(
+def cursor_param(
     kind: str, name: str = "cursor", what: str = "`next_cursor` of the previous page"
 ) -> Any:
-    # The schema publishes the exact pattern the listing accepts (app.admin.cursor).
+    """Every listing's cursor parameter: the schema publishes the exact pattern the listing
+    accepts (app.cursor), so what the schema allows and what the service takes agree."""
     return Query(alias=name, pattern=cursor.pattern(kind), description=what)
 
 
-GatesCursor = Annotated[str | None, _cursor(service.GATES_CURSOR)]
-EventsCursor = Annotated[str | None, _cursor(service.EVENTS_CURSOR)]
-ActionsCursor = Annotated[str | None, _cursor(service.ACTIONS_CURSOR)]
+GatesCursor = Annotated[str | None, cursor_param(service.GATES_CURSOR)]
+EventsCursor = Annotated[str | None, cursor_param(service.EVENTS_CURSOR)]
+ActionsCursor = Annotated[str | None, cursor_param(service.ACTIONS_CURSOR)]
 ResourcesSince = Annotated[
     str | None,
-    _cursor(
+    cursor_param(
         service.RESOURCES_CURSOR, "since", "`next_cursor` of the last call; omit to start over"
     ),
 ]
@@ -378,17 +379,10 @@ async def connect_link(
 ) -> ConnectLinkOut:
     company_id = body.company_id if body is not None else None
     settings = runtime.settings
-    async with session.begin():
-        try:
-            url = await issue_connect_link(session, settings, company_id, issued_by=actor)
-        except TooManyLinks as exc:
-            raise HTTPException(429, str(exc)) from exc
-        await audit.record(
-            session,
-            actor=actor,
-            action="connect_link",
-            target=None if company_id is None else f"company:{company_id}",
-        )
+    try:
+        url = await service.issue_connect_link(session, settings, company_id, actor=actor)
+    except TooManyLinks as exc:
+        raise HTTPException(429, str(exc)) from exc
     expires_at = datetime.now(UTC) + timedelta(seconds=settings.connect_link_ttl_seconds)
     return ConnectLinkOut(url=url, company_id=company_id, expires_at=expires_at)
 
@@ -428,20 +422,12 @@ async def remove_credential(
 async def setup_link(
     runtime: RuntimeDep, session: Session, actor: Actor, body: SetupLinkIn
 ) -> SetupLinkOut:
-    settings = runtime.settings
     try:
-        link = links.setup_link(settings, body.company_id)
-        key = links.embed_key(settings, body.company_id)
+        link, key = await service.issue_setup_link(
+            session, runtime.settings, body.company_id, actor=actor
+        )
     except links.LinksUnavailable as exc:
         raise HTTPException(409, str(exc)) from exc
-    async with session.begin():
-        await audit.record(
-            session,
-            actor=actor,
-            action="setup_link",
-            target=f"company:{body.company_id}",
-            detail={"expires_at": link.expires_at.isoformat()},
-        )
     return SetupLinkOut(
         url=link.url, company_id=link.company_id, expires_at=link.expires_at, embed_key=key
     )

@@ -16,8 +16,7 @@ from sqlalchemy import ColumnElement, Select, func, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from app import feed
-from app.admin import audit, cursor
+from app import audit, cursor, feed
 from app.admin.schemas import (
     ActionOut,
     ActionPage,
@@ -36,6 +35,7 @@ from app.admin.schemas import (
     SummaryOut,
     WorkersOut,
 )
+from app.connect import service as connect
 from app.db import SessionFactory
 from app.feed import Feed, changes
 from app.gates import service as gates
@@ -55,6 +55,8 @@ from app.procore import revocation
 from app.procore.tokens import retire_tokens
 from app.resync import runs
 from app.runtime import Runtime
+from app.settings import Settings
+from app.setup import links
 from app.subscriptions import service as subscriptions
 from app.subscriptions.views import ResyncRunOut, SyncOut
 from app.writes import outcomes as write_outcomes
@@ -69,7 +71,7 @@ from app.writes.views import (
     JobPage,
 )
 
-# The listings' cursor kinds (app.admin.cursor), named once for the router's schema too.
+# The listings' cursor kinds (app.cursor), named once for the router's schema too.
 GATES_CURSOR = "gates"
 EVENTS_CURSOR = "events"
 ACTIONS_CURSOR = "actions"
@@ -784,3 +786,36 @@ async def job_events(
         next_cursor=cursor.encode(JOB_EVENTS_CURSOR, reached),
         has_more=more,
     )
+
+
+async def issue_connect_link(
+    session: AsyncSession, settings: Settings, company_id: int | None, *, actor: str
+) -> str:
+    """A single-use Connect-to-Procore link, audited (raises `connect.TooManyLinks`)."""
+    async with session.begin():
+        url = await connect.issue_connect_link(session, settings, company_id, issued_by=actor)
+        await audit.record(
+            session,
+            actor=actor,
+            action="connect_link",
+            target=None if company_id is None else f"company:{company_id}",
+        )
+    return url
+
+
+async def issue_setup_link(
+    session: AsyncSession, settings: Settings, company_id: int, *, actor: str
+) -> tuple[links.SetupLink, str]:
+    """A signed link to the company's setup page and its embed key, audited (raises
+    `links.LinksUnavailable` when no signing key is configured)."""
+    link = links.setup_link(settings, company_id)
+    key = links.embed_key(settings, company_id)
+    async with session.begin():
+        await audit.record(
+            session,
+            actor=actor,
+            action="setup_link",
+            target=f"company:{company_id}",
+            detail={"expires_at": link.expires_at.isoformat()},
+        )
+    return link, key

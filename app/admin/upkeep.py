@@ -8,7 +8,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlalchemy import text
 
-from app.admin import audit
+from app import audit
 from app.admin import service as admin
 from app.resync import runs
 from app.resync import service as resync

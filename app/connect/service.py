@@ -40,9 +40,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.gates import service as gates
 from app.logs import get_logger
-from app.procore import revocation
+from app.procore import paths, revocation
 from app.procore.answers import OutcomeKind
 from app.procore.calls import CallRecord, record_calls
+from app.procore.pages import has_next_page
 from app.procore.tokens import parse_grant, post_token, save_user_credential
 from app.runtime import Runtime
 from app.settings import Settings
@@ -222,20 +223,22 @@ async def complete(runtime: Runtime, *, state: str, code: str) -> Connected | Co
 
     client = runtime.procore
     me = await client.get_as(
-        "/rest/v1.0/me", token=grant.access_token, company_id=link_company, calls=calls
+        paths.ME, token=grant.access_token, company_id=link_company, calls=calls
     )
     profile = _object(me.body) if me.outcome.kind is OutcomeKind.OK else {}
     companies: list[tuple[int, str | None]] = []
     for page in range(1, _MAX_COMPANY_PAGES + 1):
         listed = await client.get_as(
-            f"/rest/v1.0/companies?page={page}&per_page={_COMPANIES_PER_PAGE}",
+            f"{paths.COMPANIES}?page={page}&per_page={_COMPANIES_PER_PAGE}",
             token=grant.access_token,
             company_id=link_company,
             calls=calls,
         )
         found = _companies(listed.body) if listed.outcome.kind is OutcomeKind.OK else []
         companies.extend(found)
-        if len(found) < _COMPANIES_PER_PAGE:
+        if listed.outcome.kind is not OutcomeKind.OK or not has_next_page(
+            listed.headers, page, _COMPANIES_PER_PAGE, len(found)
+        ):
             break
 
     reached = {c for c, _ in companies}

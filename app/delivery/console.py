@@ -4,30 +4,19 @@ admin API (`app.delivery.destinations`), straight over Postgres, audited as `cli
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 from rich.console import Console
 from rich.table import Table
 
-from app.admin import audit
+from app import audit
 from app.crypto import Vault
-from app.db import SessionFactory, create_engine, create_session_factory
+from app.db import sessions_for
 from app.delivery import destinations
 from app.delivery.addresses import AddressRules
 from app.delivery.schemas import DestinationIn, DestinationOut, DestinationPatch
 from app.settings import Settings
-
-
-@asynccontextmanager
-async def _sessions(settings: Settings) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(settings, application_name="procore-hooks-cli")
-    try:
-        yield create_session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 def _print_json(console: Console, value: Any) -> None:
@@ -47,7 +36,7 @@ def _table(found: list[DestinationOut]) -> Table:
 
 
 async def list_destinations(settings: Settings, *, console: Console, as_json: bool) -> int:
-    async with _sessions(settings) as sessions, sessions() as session:
+    async with sessions_for(settings) as sessions, sessions() as session:
         found = await destinations.list_all(session)
     if as_json:
         _print_json(console, [d.model_dump(mode="json") for d in found])
@@ -57,7 +46,7 @@ async def list_destinations(settings: Settings, *, console: Console, as_json: bo
 
 
 async def show(settings: Settings, destination_id: int, *, console: Console) -> int:
-    async with _sessions(settings) as sessions, sessions() as session:
+    async with sessions_for(settings) as sessions, sessions() as session:
         found = await destinations.get(session, destination_id)
     if found is None:
         console.print(f"no destination {destination_id}")
@@ -71,7 +60,7 @@ async def add(settings: Settings, wanted: DestinationIn, *, console: Console) ->
     if not vault.ready:
         console.print("ENCRYPTION_KEY is not set: destination secrets cannot be kept")
         return 2
-    async with _sessions(settings) as sessions:
+    async with sessions_for(settings) as sessions:
         starts_at = await destinations.heads(sessions)
         try:
             async with sessions() as session, session.begin():
@@ -94,7 +83,7 @@ async def add(settings: Settings, wanted: DestinationIn, *, console: Console) ->
 async def update(
     settings: Settings, destination_id: int, patch: DestinationPatch, *, console: Console
 ) -> int:
-    async with _sessions(settings) as sessions:
+    async with sessions_for(settings) as sessions:
         try:
             async with sessions() as session, session.begin():
                 found = await destinations.update(
@@ -115,7 +104,7 @@ async def update(
 
 
 async def remove(settings: Settings, destination_id: int, *, console: Console) -> int:
-    async with _sessions(settings) as sessions, sessions() as session, session.begin():
+    async with sessions_for(settings) as sessions, sessions() as session, session.begin():
         removed = await destinations.delete(session, destination_id, actor=audit.cli_actor())
     console.print(f"destination {destination_id} removed" if removed else "no such destination")
     return 0 if removed else 1
@@ -125,7 +114,7 @@ async def rotate(
     settings: Settings, destination_id: int, overlap_seconds: float, *, console: Console
 ) -> int:
     vault = Vault(settings.encryption_key)
-    async with _sessions(settings) as sessions, sessions() as session, session.begin():
+    async with sessions_for(settings) as sessions, sessions() as session, session.begin():
         rotated = await destinations.rotate_secret(
             session,
             destination_id,
@@ -146,7 +135,7 @@ async def rotate(
 
 
 async def dead_letters(settings: Settings, destination_id: int, *, console: Console) -> int:
-    async with _sessions(settings) as sessions, sessions() as session:
+    async with sessions_for(settings) as sessions, sessions() as session:
         if await destinations.get(session, destination_id) is None:
             console.print(f"no destination {destination_id}")
             return 1
@@ -167,7 +156,7 @@ async def replay(
     settings: Settings, destination_id: int, letter_id: int | None, *, console: Console
 ) -> int:
     actor = audit.cli_actor()
-    async with _sessions(settings) as sessions, sessions() as session, session.begin():
+    async with sessions_for(settings) as sessions, sessions() as session, session.begin():
         if letter_id is None:
             count = await destinations.replay_letters(
                 session, destination_id, event_type=None, max_letters=None, actor=actor

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.admin import audit, cursor
+from app import audit, cursor
 from app.crypto import Vault
 from app.db import SessionFactory
 from app.delivery import addresses, signing
@@ -32,9 +32,13 @@ from app.delivery.schemas import (
 from app.feed import messages, sources
 from app.feed.messages import Source
 from app.models import DeadLetter, DeliveryAttempt, Destination, DestinationState
-from app.procore import resources
+from app.registry import resources
 
 MAX_PAGE = 500
+
+# The listings' cursor kinds (app.cursor), named once for the router's schema too.
+ATTEMPTS_CURSOR = "attempts"
+DEAD_LETTERS_CURSOR = "dead-letters"
 
 
 class Invalid(ValueError):
@@ -296,12 +300,12 @@ async def attempts(
         .limit(size + 1)
     )
     if after:
-        query = query.where(DeliveryAttempt.id < cursor.decode("attempts", after))
+        query = query.where(DeliveryAttempt.id < cursor.decode(ATTEMPTS_CURSOR, after))
     rows = (await session.scalars(query)).all()
     page = rows[:size]
     return AttemptPage(
         items=[AttemptOut.model_validate(a) for a in page],
-        next_cursor=cursor.encode("attempts", page[-1].id) if len(rows) > size else None,
+        next_cursor=cursor.encode(ATTEMPTS_CURSOR, page[-1].id) if len(rows) > size else None,
     )
 
 
@@ -324,12 +328,12 @@ async def dead_letters(
     if pending_only:
         query = query.where(DeadLetter.replayed_at.is_(None))
     if after:
-        query = query.where(DeadLetter.id > cursor.decode("dead-letters", after))
+        query = query.where(DeadLetter.id > cursor.decode(DEAD_LETTERS_CURSOR, after))
     rows = (await session.scalars(query)).all()
     page = rows[:size]
     return DeadLetterPage(
         items=[DeadLetterOut.model_validate(x) for x in page],
-        next_cursor=cursor.encode("dead-letters", page[-1].id) if len(rows) > size else None,
+        next_cursor=cursor.encode(DEAD_LETTERS_CURSOR, page[-1].id) if len(rows) > size else None,
     )
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import feed
 from app.feed import Feed
-from app.procore import resources
+from app.registry import resources
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,10 +39,10 @@ from app.gates import service as gates
 from app.gates.guard import company_scope, project_scope
 from app.logs import get_logger
 from app.models import EventStatus
-from app.procore import resources
 from app.procore.answers import Outcome, OutcomeKind
 from app.procore.calls import CallRecord, record_calls
 from app.procore.tokens import CredentialRef
+from app.registry import resources
 from app.runtime import Runtime
 from app.settings import Settings
 

@@ -2,7 +2,7 @@
 
 A run over a company covers each company-level type once and each project-level type in
 every permitted project; a run over a project covers that project's types only. A type is
-covered by its lists (app.procore.resources: the active records, and the inactive ones where
+covered by its lists (app.registry.resources: the active records, and the inactive ones where
 Procore lists them apart), and a dated type (daily logs) by day ranges over the last
 `log_days` days. Each part is one list (and range), read page by page (`page`, `per_page`);
 the last page is the one without a `Link: rel="next"` (else: `Total` reached, else: a short
@@ -21,15 +21,16 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from app.procore import pages, resources
-from app.procore.ids import id_of
+from app.procore import pages
+from app.registry import resources
+from app.registry.ids import id_of
 
 
 @dataclass(frozen=True, slots=True)
 class Part:
     resource_name: str
     project_id: int | None
-    # Which of the type's lists (app.procore.resources.ResourceType.lists).
+    # Which of the type's lists (app.registry.resources.ResourceType.lists).
     listing: int = 0
     # Inclusive day range (ISO dates) of a dated list.
     window: tuple[str, str] | None = None

@@ -28,13 +28,14 @@ from app.events import mirror
 from app.feed import messages, outbox
 from app.gates import service as gates
 from app.logs import get_logger
-from app.procore import paths, patient, resources
+from app.procore import paths, patient
 from app.procore.answers import Outcome, OutcomeKind
 from app.procore.calls import CallRecord, Purpose, record_calls
 from app.procore.client import Answer
 from app.procore.patient import Failed
 from app.procore.tokens import CredentialRef
 from app.queue import enqueue_resync
+from app.registry import resources
 from app.resync import plan, runs
 from app.runtime import Runtime
 from app.webhooks import intake

@@ -21,9 +21,9 @@ from app.procore import paths, patient
 from app.procore.answers import Outcome, OutcomeKind
 from app.procore.calls import CallRecord, Purpose
 from app.procore.client import Answer, ProcoreClient
-from app.procore.ids import id_of
 from app.procore.patient import Failed
 from app.procore.tokens import CredentialRef
+from app.registry.ids import id_of
 from app.subscriptions.plan import HookState, Trigger, normal_event
 
 # Pages of v2.0 hooks or of deliveries read before stopping (a safety bound).

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from app.procore import resources
+from app.registry import resources
 
 DISABLED = "disabled"
 ACTIVE = "active"

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from app.models import EventStatus
-from app.procore import resources
+from app.registry import resources
 
 INT64_MAX = 2**63 - 1
 

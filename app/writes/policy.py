@@ -1,7 +1,7 @@
 """Write jobs, the rules: what may be submitted, how jobs become Procore calls, and what each
 answer means for each job. Pure: no I/O (app.writes.service and runner apply it).
 
-- A job names a registered resource (`app.procore.resources`, its `writes`) and an operation;
+- A job names a registered resource (`app.registry.resources`, its `writes`) and an operation;
   never a path. `check` refuses what cannot be sent, naming the field.
 - A type with a sync action is created and updated through it, keyed by `origin_id`
   (`tutorials/using_sync_actions.md`): a create needs an `origin_id`, and sending it again
@@ -36,10 +36,11 @@ import orjson
 
 from app.events.policy import RetryPolicy
 from app.models import JobStatus
-from app.procore import backoff, resources
+from app.procore import backoff
 from app.procore.answers import Outcome, OutcomeKind, message_of
-from app.procore.ids import id_of
-from app.procore.resources import ResourceType, WriteCall, WriteKind
+from app.registry import resources
+from app.registry.ids import id_of
+from app.registry.resources import ResourceType, WriteCall, WriteKind
 
 KEY_MAX_CHARS = 255
 # Keys (idempotency keys, origin ids) are text without control characters (NUL included,

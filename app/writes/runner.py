@@ -38,11 +38,11 @@ from app.events.service import retry_policy
 from app.gates import service as gates
 from app.logs import get_logger
 from app.models import JobStatus
-from app.procore import resources
 from app.procore.answers import EXCERPT_CHARS, Outcome, OutcomeKind
 from app.procore.calls import CallRecord, Purpose, record_calls
 from app.procore.client import Answer
 from app.procore.tokens import CredentialRef
+from app.registry import resources
 from app.runtime import Runtime
 from app.writes import outcomes, policy
 from app.writes.policy import Call, Decision, Job

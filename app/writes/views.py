@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.fields import BodyId, Flag
 from app.models import JobStatus
-from app.procore import resources
-from app.procore.resources import WriteKind
+from app.registry import resources
+from app.registry.resources import WriteKind
 from app.writes.policy import KEY_MAX_CHARS, KEY_PATTERN
 
 # Jobs in one bulk submission: an ERP-sized push, a sync call's worth.

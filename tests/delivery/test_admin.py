@@ -15,7 +15,7 @@ from app.main import create_app
 from app.runtime import Runtime
 from app.settings import Settings
 from tests.conftest import ADMIN_TOKEN
-from tests.delivery.conftest import change, delete, snapshot
+from tests.factories import change, delete, snapshot
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -208,8 +208,11 @@ async def test_attempts_and_dead_letters_are_listed_and_replayed(db: Runtime, ap
     missing = await client.post(f"/admin/destinations/{destination_id}/dead-letters/999/replay")
     assert missing.status_code == 404
     assert (await client.get("/admin/destinations/999/attempts")).status_code == 404
-    bad = await client.get(f"/admin/destinations/{destination_id}/attempts?cursor=nope")
-    assert bad.status_code == 400
+    # A cursor of another listing is refused by the published pattern (app.cursor).
+    for listing in ("attempts", "dead-letters"):
+        bad = await client.get(f"/admin/destinations/{destination_id}/{listing}?cursor=gates.1")
+        assert bad.status_code == 422, bad.text
+        assert "cursor" in bad.text
 
 
 def _events(raw: str) -> list[dict[str, str]]:

@@ -26,15 +26,15 @@ from app.delivery import service
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 from tests.conftest import WEBHOOK_TOKEN
-from tests.delivery.conftest import add_destination
 from tests.delivery.receiver import Destination
-from tests.pipeline.conftest import all_final, pipeline_settings, sim, simulator, wait_for
+from tests.factories import add_destination, all_final
+from tests.harness import wait_for
 from tests.pipeline.test_redis_outage import PrivateRedis, private_redis
 from tests.pipeline.test_resilience import ROOT, _worker_env
 from tests.pipeline.test_tokens import new_rfis
 from tests.subscriptions.conftest import free_port, serving_api
 
-__all__ = ["pipeline_settings", "private_redis", "sim", "simulator"]
+__all__ = ["private_redis"]
 
 DELIVERY_ENV = {
     "DELIVERY_PARK_THRESHOLD": "3",

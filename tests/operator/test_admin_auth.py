@@ -12,7 +12,7 @@ from app.main import create_app
 from app.runtime import Runtime
 from app.settings import Settings
 from tests.conftest import make_settings
-from tests.operator.conftest import audit_rows
+from tests.factories import audit_rows
 
 
 def admin_routes(app: FastAPI) -> list[tuple[str, str]]:

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from app.runtime import Runtime
-from tests.operator.conftest import add_gate
+from tests.factories import add_gate
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 from app.events.dispatch import take_due
 from app.models import EventStatus
 from app.runtime import Runtime
-from tests.operator.conftest import add_events, audit_rows, load_event
+from tests.factories import add_events, audit_rows, load_event
 
 
 async def walk(

@@ -14,7 +14,7 @@ from app.main import create_app
 from app.models import Credential, CredentialKind, EventStatus, Gate, GateScope, GateState
 from app.runtime import Runtime
 from app.settings import Settings
-from tests.operator.conftest import add_calls, add_events, add_gate, audit_rows, load_event
+from tests.factories import add_calls, add_events, add_gate, audit_rows, load_event
 
 
 async def test_list_shows_diagnosis_remediation_and_parked_events(

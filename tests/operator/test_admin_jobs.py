@@ -17,11 +17,11 @@ from sqlalchemy import func, select, text, update
 
 from app.main import create_app
 from app.models import AdminAction, JobStatus, OutboxEntry, WriteJob
-from app.procore import resources
+from app.registry import resources
 from app.runtime import Runtime
 from app.settings import Settings
 from app.writes import policy
-from tests.operator.conftest import audit_rows
+from tests.factories import audit_rows
 
 
 def vendor(key: str, **overrides: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from app.feed import Feed
 from app.health import heartbeat
 from app.models import EventStatus, GateScope, GateState
 from app.runtime import Runtime
-from tests.operator.conftest import add_events, add_gate, add_resources, audit_rows
+from tests.factories import add_events, add_gate, add_resources, audit_rows
 
 
 async def test_summary_counts(

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from app.models import JobStatus, WriteJob
 from app.runtime import Runtime
 from app.settings import Settings
-from tests.operator.conftest import audit_rows
+from tests.factories import audit_rows
 from tests.operator.test_cli_operator import cli
 
 VENDOR = {

@@ -11,7 +11,7 @@ from app.admin import console, service
 from app.models import EventStatus, GateScope
 from app.runtime import Runtime
 from app.settings import Settings
-from tests.operator.conftest import add_events, add_gate, audit_rows, statuses
+from tests.factories import add_events, add_gate, audit_rows, statuses_of
 from tests.test_cli import run_cli
 
 
@@ -124,15 +124,15 @@ async def test_replay_by_filter_with_progress_and_audit(settings: Settings, db: 
     dry = await cli(settings, "replay", "--company", "31", "--since", "2d", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "5 events match; 5 to replay" in dry.stdout
-    assert await statuses(db, dead) == {EventStatus.DEAD}
+    assert await statuses_of(db, dead) == {EventStatus.DEAD}
 
     done = await cli(
         settings, "replay", "--status", "dead", "--company", "31", "--since", "2d", "--yes"
     )
     assert done.returncode == 0, done.stderr
     assert "replayed 5 events" in done.stdout
-    assert await statuses(db, dead) == {EventStatus.QUEUED}
-    assert await statuses(db, other + old) == {EventStatus.DEAD}
+    assert await statuses_of(db, dead) == {EventStatus.QUEUED}
+    assert await statuses_of(db, other + old) == {EventStatus.DEAD}
     [action] = await audit_rows(db)
     assert action.action == "events_replay"
     assert action.actor.startswith("cli:")
@@ -165,7 +165,7 @@ async def test_bulk_replay_commits_batch_by_batch(db: Runtime) -> None:
     assert total == 7
     assert seen == [3, 6, 7]
     assert len(await audit_rows(db)) == 3  # one audit row per committed batch
-    assert await statuses(db, ids) == {EventStatus.QUEUED}
+    assert await statuses_of(db, ids) == {EventStatus.QUEUED}
 
 
 def test_moments() -> None:

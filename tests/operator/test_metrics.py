@@ -25,7 +25,7 @@ from app.runtime import Runtime
 from app.settings import Settings
 from tests import payloads
 from tests.conftest import CLIENT_ID, WEBHOOK_TOKEN, make_settings
-from tests.operator.conftest import add_events, add_gate
+from tests.factories import add_events, add_gate
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

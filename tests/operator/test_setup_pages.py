@@ -17,7 +17,7 @@ from app.runtime import Runtime
 from app.settings import Settings
 from app.setup import links
 from tests.conftest import make_settings
-from tests.operator.conftest import add_events, add_gate, add_resources
+from tests.factories import add_events, add_gate, add_resources
 
 REMEDIATION = "install the app in company 31 (Company Admin → App Management)"
 PROJECT_FIX = "add the service account to project 902 and assign a permission template"

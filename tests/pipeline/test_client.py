@@ -22,7 +22,7 @@ from app.procore.calls import CallRecord
 from app.procore.client import ProcoreClient
 from app.runtime import USER_AGENT, Runtime, open_runtime
 from app.settings import Settings
-from tests.pipeline.conftest import Spec, store_events
+from tests.factories import Spec, store_events
 
 API = "https://api.procore.test"
 LOGIN = "https://login.procore.test"

@@ -8,10 +8,10 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 from sqlalchemy import text
 
-from app.connect.router import STATE_COOKIE
 from app.connect.service import issue_connect_link
 from app.runtime import Runtime
-from tests.pipeline.conftest import api_client, connect_user
+from app.setup.connect import STATE_COOKIE
+from tests.harness import api_client, connect_user
 
 
 async def _credentials(runtime: Runtime) -> list[dict[str, object]]:

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from app.events import dispatch
 from app.events.service import process_batch
 from app.runtime import Runtime
-from tests.pipeline.conftest import Spec, store_events
+from tests.factories import Spec, store_events
 
 
 async def take(runtime: Runtime, **kwargs: Any) -> list[dispatch.DueRow]:

@@ -8,17 +8,11 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from app.procore import resources
+from app.registry import resources
 from app.runtime import Runtime
 from app.settings import Settings
-from tests.pipeline.conftest import (
-    Spec,
-    all_final,
-    running_worker,
-    statuses,
-    store_events,
-    wait_for,
-)
+from tests.factories import Spec, all_final, statuses, store_events
+from tests.harness import running_worker, wait_for
 
 
 async def every_type(sim: httpx.AsyncClient) -> list[Spec]:

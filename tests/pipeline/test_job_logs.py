@@ -14,7 +14,8 @@ import httpx
 
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
-from tests.pipeline.conftest import Spec, all_final, store_events, wait_for
+from tests.factories import Spec, all_final, store_events
+from tests.harness import wait_for
 from tests.pipeline.test_resilience import ROOT, _worker_env
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from app.events import mirror
 from app.feed import Feed
-from app.procore import resources
+from app.registry import resources
 from app.runtime import Runtime
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

@@ -10,15 +10,8 @@ from sqlalchemy import text
 
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
-from tests.pipeline.conftest import (
-    Spec,
-    all_final,
-    running_worker,
-    sim_calls,
-    statuses,
-    store_events,
-    wait_for,
-)
+from tests.factories import Spec, all_final, statuses, store_events
+from tests.harness import running_worker, sim_calls, wait_for
 
 RFI_PATH = "/rest/v1.0/projects/900/rfis/5150"
 

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from app.events import service
 from app.runtime import Runtime
-from tests.pipeline.conftest import Spec, store_events
+from tests.factories import Spec, store_events
 
 POISON = 5151
 

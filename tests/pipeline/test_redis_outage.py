@@ -27,7 +27,8 @@ import redis
 
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
-from tests.pipeline.conftest import Spec, all_final, statuses, store_events, wait_for
+from tests.factories import Spec, all_final, statuses, store_events
+from tests.harness import wait_for
 from tests.pipeline.test_resilience import ROOT, _worker_env
 from tests.pipeline.test_tokens import new_rfis
 from tests.test_cli import free_port

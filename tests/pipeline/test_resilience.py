@@ -19,17 +19,8 @@ from sqlalchemy import text
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 from tests.conftest import RUN_ID
-from tests.pipeline.conftest import (
-    Spec,
-    all_final,
-    running_worker,
-    sim_calls,
-    sim_stats,
-    start_worker,
-    statuses,
-    store_events,
-    wait_for,
-)
+from tests.factories import Spec, all_final, statuses, store_events
+from tests.harness import running_worker, sim_calls, sim_stats, start_worker, wait_for
 from tests.pipeline.test_tokens import new_rfis
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ from app.procore import revocation
 from app.procore.tokens import TokenGrant, save_user_credential
 from app.runtime import Runtime
 from tests.conftest import ADMIN_TOKEN
-from tests.pipeline.conftest import api_client, connect_user
+from tests.harness import api_client, connect_user
 from tests.simulator.procore import CLIENT, refresh, user_tokens
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -16,16 +16,8 @@ from app.procore.answers import Outcome, OutcomeKind
 from app.procore.tokens import AccessToken, CredentialRef
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
-from tests.pipeline.conftest import (
-    Spec,
-    all_final,
-    connect_user,
-    running_worker,
-    sim_stats,
-    statuses,
-    store_events,
-    wait_for,
-)
+from tests.factories import Spec, all_final, statuses, store_events
+from tests.harness import connect_user, running_worker, sim_stats, wait_for
 
 
 async def new_rfis(sim: httpx.AsyncClient, count: int, company_id: int = 31) -> list[int]:

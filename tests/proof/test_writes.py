@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.procore import resources
+from app.registry import resources
 from bench.cluster import Cluster
 from tests.writes import workload
 

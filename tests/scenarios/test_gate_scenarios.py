@@ -16,15 +16,8 @@ from sqlalchemy import text
 
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
-from tests.pipeline.conftest import (
-    Spec,
-    running_worker,
-    sim_calls,
-    sim_stats,
-    statuses,
-    store_events,
-    wait_for,
-)
+from tests.factories import Spec, statuses, store_events
+from tests.harness import running_worker, sim_calls, sim_stats, wait_for
 
 A, B, C = 33, 31, 32  # 33 is not installed in the simulator's seed
 PROJECT = {A: 920, B: 900, C: 910}

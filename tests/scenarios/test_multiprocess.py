@@ -30,7 +30,8 @@ from sqlalchemy import text
 from app.runtime import Runtime
 from simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimulatorServer
 from tests.conftest import ENCRYPTION_KEY, RUN_ID
-from tests.pipeline.conftest import Spec, sim_calls, sim_stats, statuses, store_events
+from tests.factories import Spec, statuses, store_events
+from tests.harness import sim_calls, sim_stats
 
 pytestmark = pytest.mark.slow
 

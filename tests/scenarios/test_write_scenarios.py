@@ -15,9 +15,9 @@ import pytest
 
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
-from tests.pipeline.conftest import running_worker, sim_calls, sim_stats, start_worker, wait_for
+from tests.factories import all_jobs_final, job_rows, submit, write_calls
+from tests.harness import running_worker, sim_calls, sim_stats, start_worker, wait_for
 from tests.writes import workload
-from tests.writes.conftest import all_jobs_final, job_rows, submit, write_calls
 
 pytestmark = pytest.mark.slow
 

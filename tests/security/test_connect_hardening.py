@@ -22,7 +22,7 @@ from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 from app.setup import links
 from tests.conftest import ADMIN_TOKEN
-from tests.pipeline.conftest import api_client, connect_user
+from tests.harness import api_client, connect_user
 from tests.test_webhooks import park
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -18,14 +18,8 @@ from arq.constants import job_key_prefix
 
 from app.queue import PROCESS_EVENTS, deserialize_job, enqueue_events, serialize_job
 from app.runtime import Runtime
-from tests.pipeline.conftest import (
-    Spec,
-    all_final,
-    running_worker,
-    statuses,
-    store_events,
-    wait_for,
-)
+from tests.factories import Spec, all_final, statuses, store_events
+from tests.harness import running_worker, wait_for
 
 
 class _RunsCode:

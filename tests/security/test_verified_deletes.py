@@ -18,14 +18,8 @@ from app.runtime import Runtime
 from app.settings import Settings
 from app.webhooks.tokens import hook_authorization
 from tests import payloads
-from tests.pipeline.conftest import (
-    Spec,
-    all_final,
-    api_client,
-    running_worker,
-    store_events,
-    wait_for,
-)
+from tests.factories import Spec, all_final, store_events
+from tests.harness import api_client, running_worker, wait_for
 
 FAR_FUTURE = "9999-12-31T23:59:59.999999Z"
 RFI = {"company_id": 32, "project_id": 910, "resource_name": "RFIs", "resource_id": 5160}

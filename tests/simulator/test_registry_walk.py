@@ -4,7 +4,7 @@ The two tables are written apart (a shared table would make them agree by constr
 this walk is where they must agree: every show and list call of the registry answers, the
 levels and id types match, and the list filters behave as Procore documents them (default
 lists answer active records only, FACTS.md §4; daily-log lists answer today unless given
-dates, `tutorials/daily_logs.md`; OpenAPI operations cited in app.procore.resources)."""
+dates, `tutorials/daily_logs.md`; OpenAPI operations cited in app.registry.resources)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.procore import resources
+from app.registry import resources
 from app.resync import plan
 from simulator.resources import KINDS
 from tests.simulator.procore import auth

@@ -1,4 +1,4 @@
-"""The registry's write calls (app.procore.resources `writes`) walked against the simulator's
+"""The registry's write calls (app.registry.resources `writes`) walked against the simulator's
 own world (simulator.resources `writes`): written apart, they must agree. Every call is built
 the way the service builds it (`write_path`, `write_body`, `sync_body`, `lookup_path`) and
 cites the OpenAPI operations the two tables name."""
@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.procore import resources
+from app.registry import resources
 from simulator.resources import KINDS
 from tests.simulator.procore import auth
 

@@ -15,9 +15,6 @@ import uvicorn
 
 from app.runtime import Runtime
 from app.settings import Settings
-from tests.pipeline.conftest import pipeline_settings, sim, simulator
-
-__all__ = ["pipeline_settings", "sim", "simulator"]
 
 
 @pytest.fixture

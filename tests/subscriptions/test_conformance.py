@@ -19,14 +19,8 @@ from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 from app.subscriptions import service
 from tests.conftest import ADMIN_TOKEN, ENCRYPTION_KEY
-from tests.pipeline.conftest import (
-    all_final,
-    api_client,
-    running_worker,
-    sim_calls,
-    sim_stats,
-    wait_for,
-)
+from tests.factories import all_final
+from tests.harness import api_client, running_worker, sim_calls, sim_stats, wait_for
 from tests.subscriptions.conftest import free_port, serving_api, sim_webhooks
 from tests.subscriptions.test_hooks_sync import expected_triggers
 from tests.test_cli import run_cli

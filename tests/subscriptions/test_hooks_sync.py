@@ -15,8 +15,8 @@ import httpx
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
-from app.procore import resources
 from app.procore.calls import CallRecord
+from app.registry import resources
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 from app.subscriptions import service
@@ -24,7 +24,7 @@ from app.subscriptions.views import hooks_of
 from app.webhooks.tokens import hook_authorization
 from simulator.resources import KINDS
 from tests.conftest import WEBHOOK_SECRET
-from tests.pipeline.conftest import wait_for
+from tests.harness import wait_for
 from tests.subscriptions.conftest import free_port, sim_webhooks
 
 

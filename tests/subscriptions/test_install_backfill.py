@@ -11,7 +11,7 @@ from sqlalchemy import text
 from app.gates import service as gates
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
-from tests.pipeline.conftest import running_worker, sim_calls, wait_for
+from tests.harness import running_worker, sim_calls, wait_for
 from tests.subscriptions.conftest import free_port, serving_api, sim_webhooks
 
 COMPANY = 33  # not installed in the seed; project 920 (and RFI 5170) exists

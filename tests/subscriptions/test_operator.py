@@ -13,7 +13,7 @@ from app.runtime import Runtime
 from app.settings import Settings
 from simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from tests.conftest import ADMIN_TOKEN, ENCRYPTION_KEY, WEBHOOK_TOKEN
-from tests.pipeline.conftest import api_client
+from tests.harness import api_client
 from tests.subscriptions.conftest import sim_webhooks
 from tests.subscriptions.test_hooks_sync import expected_triggers
 from tests.test_cli import run_cli

@@ -7,10 +7,9 @@ from __future__ import annotations
 import httpx
 
 from app.runtime import Runtime
-from tests.delivery.conftest import add_destination
 from tests.delivery.receiver import Destination
-from tests.pipeline.conftest import running_worker, wait_for
-from tests.writes.conftest import all_jobs_final, submit, vendor
+from tests.factories import add_destination, all_jobs_final, submit, vendor
+from tests.harness import running_worker, wait_for
 
 
 async def test_each_outcome_is_delivered_to_a_destination_that_asks_for_jobs(

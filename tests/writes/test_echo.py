@@ -14,9 +14,9 @@ from sqlalchemy import text
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
 from tests.conftest import WEBHOOK_TOKEN
-from tests.pipeline.conftest import running_worker, wait_for
+from tests.factories import all_jobs_final, job, job_rows, rfi, submit, vendor
+from tests.harness import running_worker, wait_for
 from tests.subscriptions.conftest import free_port, serving_api
-from tests.writes.conftest import all_jobs_final, job, job_rows, rfi, submit, vendor
 
 
 async def test_the_echo_of_each_write_is_ignored_and_costs_no_fetch(

@@ -15,8 +15,7 @@ from app.admin import service as admin
 from app.queue import enqueue_writes
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
-from tests.pipeline.conftest import running_worker, sim_calls, wait_for
-from tests.writes.conftest import (
+from tests.factories import (
     all_jobs_final,
     job_rows,
     job_statuses,
@@ -27,6 +26,7 @@ from tests.writes.conftest import (
     vendor,
     write_calls,
 )
+from tests.harness import running_worker, sim_calls, wait_for
 
 UNINSTALLED = 33
 THRESHOLD = 3

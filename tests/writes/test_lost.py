@@ -19,8 +19,7 @@ import httpx
 from app.admin import service as admin
 from app.runtime import Runtime, open_runtime
 from app.settings import Settings
-from tests.pipeline.conftest import running_worker, sim_stats, start_worker, wait_for
-from tests.writes.conftest import (
+from tests.factories import (
     all_jobs_final,
     job,
     job_rows,
@@ -32,6 +31,7 @@ from tests.writes.conftest import (
     vendor,
     write_calls,
 )
+from tests.harness import running_worker, sim_stats, start_worker, wait_for
 
 FAST: dict[str, object] = {"procore_timeout_seconds": 1.0, "write_sync_batch_size": 5}
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from app.events.policy import RetryPolicy
 from app.models import JobStatus
 from app.procore.answers import Outcome, OutcomeKind, classify
-from app.procore.resources import MAX_SYNC_ITEMS, WriteKind
+from app.registry.resources import MAX_SYNC_ITEMS, WriteKind
 from app.writes import policy
 from app.writes.policy import Job
 

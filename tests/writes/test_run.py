@@ -9,8 +9,7 @@ import httpx
 from sqlalchemy import text
 
 from app.runtime import Runtime
-from tests.pipeline.conftest import running_worker, wait_for
-from tests.writes.conftest import (
+from tests.factories import (
     all_jobs_final,
     job,
     job_rows,
@@ -22,6 +21,7 @@ from tests.writes.conftest import (
     vendor,
     write_calls,
 )
+from tests.harness import running_worker, wait_for
 
 
 async def test_vendor_syncs_run_in_one_call_and_land_in_the_mirror(

@@ -44,7 +44,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
-from app.procore.ids import id_of
+from app.registry.ids import id_of
 
 EVENT_TYPES = ("create", "update", "delete")
 ALL_EVENTS = frozenset(EVENT_TYPES)

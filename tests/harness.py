@@ -1,22 +1,20 @@
-"""The worker pipeline end to end: the Procore simulator on a real port, a runtime pointed at
-it, a real arq Worker, and helpers to store events the way the receiver does."""
+"""The shared test harness: the Procore simulator on a real port and its control API, settings
+and a runtime pointed at it, real arq workers built from the job registry, the api behind an
+in-process transport, Connect as a browser runs it, and waiting for a condition."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from arq.worker import Worker
-from sqlalchemy import text
 
 from app.queue import JOB_ENCODING, redis_settings
 from app.runtime import Runtime, open_runtime
@@ -26,9 +24,10 @@ from tests.conftest import make_settings
 from workers import settings as worker_settings
 
 GENEROUS_LIMITS = {"hourly": 1_000_000, "spike": 1_000_000}
+
+
 # Procore requires https destinations (webhooks_api.md); the tests' receivers are local http.
 LOCAL_HTTP_HOOKS = {"allow_http_destinations": True}
-FINAL = ("done", "skipped", "dead")
 
 
 @pytest.fixture(scope="session")
@@ -82,69 +81,6 @@ async def prt(
     runtime = open_runtime(pipeline_settings(), name="procore-hooks-pipeline-tests")
     yield runtime
     await runtime.close()
-
-
-_keys = itertools.count(1)
-
-
-@dataclass(frozen=True, slots=True)
-class Spec:
-    resource_name: str
-    resource_id: int
-    company_id: int = 31
-    project_id: int | None = 900
-    event_type: str = "update"
-
-
-async def store_events(
-    runtime: Runtime, specs: Sequence[Spec], *, leased: bool = False
-) -> list[int]:
-    """Insert events as the receiver does (status `queued`); `leased` also sets the dispatch
-    lease the receiver sets before it enqueues the ids itself."""
-    rows = [
-        {
-            "k": f"test-{time.time_ns()}-{next(_keys)}",
-            "c": s.company_id,
-            "p": s.project_id,
-            "rn": s.resource_name,
-            "ri": s.resource_id,
-            "et": s.event_type,
-            "raw": orjson.dumps({"resource_name": s.resource_name}).decode(),
-        }
-        for s in specs
-    ]
-    lease = "now() + interval '30 seconds'" if leased else "NULL"
-    async with runtime.sessions() as session, session.begin():
-        await session.execute(
-            text(
-                f"""
-                INSERT INTO events (dedupe_key, payload_version, company_id, project_id,
-                    resource_name, resource_id, event_type, reason, occurred_at, raw, status,
-                    locked_until)
-                VALUES (:k, 'v2', :c, :p, :rn, :ri, :et, :et, now(), CAST(:raw AS jsonb),
-                    'queued', {lease})
-                """  # noqa: S608
-            ),
-            rows,
-        )
-        ids = (
-            await session.execute(
-                text("SELECT id FROM events WHERE dedupe_key = ANY(:keys) ORDER BY id"),
-                {"keys": [r["k"] for r in rows]},
-            )
-        ).scalars()
-        return list(ids)
-
-
-async def statuses(runtime: Runtime) -> dict[str, int]:
-    async with runtime.sessions() as session:
-        rows = await session.execute(text("SELECT status, count(*) FROM events GROUP BY status"))
-        return {str(status): int(count) for status, count in rows.all()}
-
-
-async def all_final(runtime: Runtime) -> bool:
-    counts = await statuses(runtime)
-    return bool(counts) and all(status in FINAL for status in counts)
 
 
 async def wait_for(
