@@ -18,6 +18,7 @@ from app.gates.guard import CompanyGuard
 from app.procore.budget import RateBudget
 from app.procore.client import ProcoreClient
 from app.procore.tokens import TokenService
+from app.procore.transport import AiohttpTransport
 from app.queue import create_queue_pool
 from app.settings import Settings
 
@@ -48,14 +49,19 @@ class Runtime:
         await self.engine.dispose()
 
 
-def create_http_client() -> httpx.AsyncClient:
+def create_http_client(wire: AiohttpTransport | None = None) -> httpx.AsyncClient:
+    """The client of the calls to Procore, over aiohttp's wire (app.procore.transport)."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(connect=5.0, read=20.0, write=10.0, pool=10.0),
-        # Keep-alive for as many connections as the Procore client lets fly at once
-        # (PROCORE_MAX_IN_FLIGHT): closing and reopening them costs more than the call.
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+        transport=wire or create_wire(),
         headers={"User-Agent": USER_AGENT},
     )
+
+
+def create_wire() -> AiohttpTransport:
+    # Keep-alive for as many connections as the Procore client lets fly at once
+    # (PROCORE_MAX_IN_FLIGHT): closing and reopening them costs more than the call.
+    return AiohttpTransport(limits=httpx.Limits(max_connections=100, max_keepalive_connections=100))
 
 
 def create_outbound_client(timeout_s: float) -> httpx.AsyncClient:
@@ -73,10 +79,12 @@ def create_outbound_client(timeout_s: float) -> httpx.AsyncClient:
 def open_runtime(settings: Settings, *, name: str) -> Runtime:
     engine = create_engine(settings, application_name=name)
     queue = create_queue_pool(settings)
-    http = create_http_client()
+    wire = create_wire()
+    http = create_http_client(wire)
     vault = Vault(settings.encryption_key)
     procore = ProcoreClient(
         http=http,
+        wire=wire,
         settings=settings,
         tokens=TokenService(engine=engine, http=http, settings=settings, vault=vault),
         budget=RateBudget(

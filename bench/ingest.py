@@ -1,9 +1,12 @@
-"""Ingest benchmark: the service's receiver against a bare endpoint and the naive stack.
+"""Ingest benchmark: the service's receiver against a raw ASGI endpoint, a bare FastAPI one and
+the naive stack.
 
-    python -m bench.ingest [--duration 15] [--connections 64] [--threads N]   (or: make bench)
+    python -m bench.ingest [--runs 3] [--duration 15] [--connections 64] [--threads N]
+    (or: make bench)
 
-Three servers, the same load, one run, on loopback; each is one uvicorn process with the same
-flags, started alone so they never compete for the two cores:
+Four servers, the same load, on loopback; each is one uvicorn process with the same flags,
+started alone so they never compete for the two cores, in turn (a, b, c, r, a, b, c, r, ...)
+for `--runs` rounds, so that the machine's other load falls on all of them alike:
 
   (a) receiver  `app.main:app`: POST /webhooks/procore stores every event durably in Postgres
                 (group commit) and hands it to the arq queue after the commit.
@@ -11,10 +14,14 @@ flags, started alone so they never compete for the two cores:
                 no I/O. The floor for a FastAPI endpoint.
   (c) naive     `bench.naive_app:app`: pydantic model + SQLAlchemy ORM insert + commit per
                 request + arq enqueue_job per request, on the same Postgres and Redis.
+  (r) raw       `bench.raw_app:app`: a raw ASGI callable that checks the Authorization header,
+                reads the body and answers 202. The floor of any endpoint on these flags.
 
 The load is wrk with a Lua script that sends a fresh v2.0 event (a new ULID) on every request,
-with the Authorization header. Printed: req/s, p50 and p99 latency, the ratios a/b and a/c,
-and, after (a) has shut down, whether every event it answered 2xx is in its database.
+with the Authorization header. Printed: req/s, p50 and p99 latency of every round, the median
+of each server over the rounds, the ratios a/r, a/b and a/c of the medians (and the median of
+the rounds' own a/r), and, after each round of (a) has shut down, whether every event it
+answered 2xx in that round is in its database.
 
 The script makes its own Postgres database (migrated with Alembic) and its own Redis queue
 names, and removes both at the end. wrk comes from Debian (`apt-get install wrk`); the script
@@ -32,6 +39,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -153,11 +161,18 @@ class Load:
 class Outcome:
     target: str
     label: str
+    run: int = 1
     load: Load | None = None
     answered_2xx_total: int = 0
     stored_rows: int | None = None
     skipped: str | None = None
     notes: list[str] = field(default_factory=list)
+    # The server process's own CPU per measured request, and how many cores the whole machine
+    # kept busy meanwhile (wrk, Postgres, Redis and anyone else included).
+    cpu_ms_per_request: float | None = None
+    machine_busy: float | None = None
+    # The CPU of the Postgres backends serving this run's database, per measured request.
+    postgres_ms_per_request: float | None = None
 
 
 # --- the machine ------------------------------------------------------------------------------
@@ -177,6 +192,36 @@ def ensure_wrk() -> str:
     if not found:
         sys.exit("bench: apt-get installed no wrk")
     return found
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+async def postgres_backends() -> list[int]:
+    """The Postgres backends connected to this run's database."""
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", DATABASE)
+        return [int(row["pid"]) for row in rows]
+    finally:
+        await conn.close()
+
+
+def machine_busy() -> float:
+    """CPU seconds the machine has been busy, all cores."""
+    with open("/proc/stat") as stat:
+        values = [int(v) for v in stat.readline().split()[1:]]
+    return (sum(values) - values[3] - values[4]) / _TICK
 
 
 def free_port() -> int:
@@ -355,9 +400,10 @@ def run_wrk(
 
 
 def bench_target(
-    target: Target, wrk: str, script: Path, args: argparse.Namespace, nonces: list[int]
+    target: Target, wrk: str, script: Path, args: argparse.Namespace, nonces: list[int], run: int
 ) -> Outcome:
-    outcome = Outcome(target=target.key, label=target.label)
+    outcome = Outcome(target=target.key, label=target.label, run=run)
+    rows_before = asyncio.run(count_rows(target.table)) if target.table is not None else None
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="ph-bench-") as workdir:
         server = start_server(target, port, Path(workdir))
@@ -374,7 +420,20 @@ def bench_target(
             if args.warmup > 0:
                 warm, _ = run_wrk(wrk, script, port, args, args.warmup, nonces.pop())
                 outcome.answered_2xx_total += warm.answered_2xx
+            backends = asyncio.run(postgres_backends()) if target.table is not None else []
+            postgres_before = {pid: process_cpu(pid) for pid in backends}
+            cpu_before, busy_before = process_cpu(server.pid), machine_busy()
             load, raw = run_wrk(wrk, script, port, args, args.duration, nonces.pop())
+            if load.requests:
+                cpu = process_cpu(server.pid) - cpu_before
+                outcome.cpu_ms_per_request = cpu * 1000 / load.requests
+                if target.table is not None:
+                    postgres = sum(
+                        process_cpu(pid) - postgres_before.get(pid, 0.0)
+                        for pid in asyncio.run(postgres_backends())
+                    )
+                    outcome.postgres_ms_per_request = postgres * 1000 / load.requests
+            outcome.machine_busy = (machine_busy() - busy_before) / args.duration
             outcome.load = load
             outcome.answered_2xx_total += load.answered_2xx
             if args.verbose:
@@ -384,7 +443,9 @@ def bench_target(
             # by the time the process is gone.
             stop_server(server)
     if target.table is not None:
-        outcome.stored_rows = asyncio.run(count_rows(target.table))
+        rows_after = asyncio.run(count_rows(target.table))
+        if rows_after is not None:
+            outcome.stored_rows = rows_after - (rows_before or 0)
     if outcome.load.non_2xx:
         outcome.notes.append(f"{outcome.load.non_2xx} non-2xx answers")
     if outcome.load.socket_errors:
@@ -427,10 +488,37 @@ def targets(database: str, run_queue: str, naive_queue: str) -> list[Target]:
             bench_env,
             "naive_webhook_events",
         ),
+        Target("r", "raw ASGI endpoint", "bench.raw_app:app", bench_env, None),
     ]
 
 
 # --- report -----------------------------------------------------------------------------------
+
+
+def medians(outcomes: list[Outcome]) -> dict[str, Load]:
+    """Per server, the median over its rounds of req/s, p50 and p99 (each on its own)."""
+    by_key: dict[str, list[Load]] = {}
+    for o in outcomes:
+        if o.load is not None:
+            by_key.setdefault(o.target, []).append(o.load)
+    return {
+        key: Load(
+            requests=round(statistics.median(x.requests for x in loads)),
+            rps=statistics.median(x.rps for x in loads),
+            p50_ms=statistics.median(x.p50_ms for x in loads),
+            p99_ms=statistics.median(x.p99_ms for x in loads),
+        )
+        for key, loads in by_key.items()
+    }
+
+
+def round_ratios(outcomes: list[Outcome], a: str, other: str) -> list[float]:
+    """a/other within each round (the two measured minutes apart, not across the run)."""
+    by_run: dict[int, dict[str, float]] = {}
+    for o in outcomes:
+        if o.load is not None and o.load.rps:
+            by_run.setdefault(o.run, {})[o.target] = o.load.rps
+    return [r[a] / r[other] for _, r in sorted(by_run.items()) if a in r and other in r]
 
 
 def report(outcomes: list[Outcome], args: argparse.Namespace) -> bool:
@@ -438,28 +526,48 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> bool:
     print()
     print(
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s (after {args.warmup}s "
-        f"warm-up), one uvicorn process each: {' '.join(UVICORN_FLAGS[2:])}"
+        f"warm-up), one uvicorn process each: {' '.join(UVICORN_FLAGS[2:])}; "
+        f"{args.runs} round(s), servers in turn"
     )
-    print(f"{'':4}{'server':30}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}  notes")
-    by_key = {o.target: o for o in outcomes}
+    print(
+        f"{'':4}{'server':30}{'round':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'CPU ms/req':>11}{'Postgres':>9}{'cores busy':>11}  notes"
+    )
     for o in outcomes:
         if o.load is None:
-            print(f"({o.target}) {o.label:30}{'-':>10}{'-':>9}{'-':>9}  skipped: {o.skipped}")
+            blank = f"{'-':>10}{'-':>9}{'-':>9}"
+            print(f"({o.target}) {o.label:30}{o.run:>6}{blank}  skipped: {o.skipped}")
             continue
         notes = "; ".join(o.notes)
+        cpu = "-" if o.cpu_ms_per_request is None else f"{o.cpu_ms_per_request:.3f}"
+        busy = "-" if o.machine_busy is None else f"{o.machine_busy:.2f}"
+        pg = "-" if o.postgres_ms_per_request is None else f"{o.postgres_ms_per_request:.3f}"
         print(
-            f"({o.target}) {o.label:30}{o.load.rps:>10.0f}{o.load.p50_ms:>9.2f}"
-            f"{o.load.p99_ms:>9.2f}  {notes}"
+            f"({o.target}) {o.label:30}{o.run:>6}{o.load.rps:>10.0f}{o.load.p50_ms:>9.2f}"
+            f"{o.load.p99_ms:>9.2f}{cpu:>11}{pg:>9}{busy:>11}  {notes}"
+        )
+    middle = medians(outcomes)
+    labels = {o.target: o.label for o in outcomes}
+    print()
+    for key, load in middle.items():
+        print(
+            f"({key}) {labels[key]:30}{'median':>6}{load.rps:>10.0f}{load.p50_ms:>9.2f}"
+            f"{load.p99_ms:>9.2f}"
         )
     print()
-    a = by_key.get("a")
-    for other, goal in (("b", 1.0), ("c", 3.0)):
-        against = by_key.get(other)
-        if a and a.load and against and against.load and against.load.rps:
-            ratio = a.load.rps / against.load.rps
-            print(f"a/{other} = {ratio:.2f}x   (goal >= {goal:.1f}x)")
-    if a and a.load:
-        print(f"a p99 = {a.load.p99_ms:.2f} ms   (goal < 50 ms)")
+    a = middle.get("a")
+    for other, goal in (("r", 0.3), ("b", 1.0), ("c", 3.0)):
+        against = middle.get(other)
+        if a and against and against.rps:
+            ratio = a.rps / against.rps
+            rounds = round_ratios(outcomes, "a", other)
+            each = ", ".join(f"{r:.2f}" for r in rounds)
+            print(
+                f"a/{other} = {ratio:.2f}x of the medians (goal >= {goal:.1f}x); "
+                f"round by round {each}, median {statistics.median(rounds):.2f}x"
+            )
+    if a:
+        print(f"a p99 = {a.p99_ms:.2f} ms, median of the rounds   (goal < 50 ms)")
     print()
     durable = True
     for o in outcomes:
@@ -468,8 +576,8 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> bool:
         extra = o.stored_rows - o.answered_2xx_total
         verdict = "ok" if extra >= 0 else f"LOST {-extra}"
         print(
-            f"({o.target}) answered 2xx {o.answered_2xx_total}, rows stored {o.stored_rows}: "
-            f"{verdict}"
+            f"({o.target}) round {o.run}: answered 2xx {o.answered_2xx_total}, rows stored "
+            f"{o.stored_rows}: {verdict}"
             + (f" (+{extra} cut off by wrk before their answer arrived)" if extra > 0 else "")
         )
         durable = durable and extra >= 0
@@ -486,7 +594,13 @@ def save(outcomes: list[Outcome], args: argparse.Namespace) -> Path:
         if o.load:
             record["load"]["answered_2xx"] = o.load.answered_2xx
         results.append(record)
-    payload = {"args": vars(args), "uvicorn_flags": list(UVICORN_FLAGS), "results": results}
+    payload = {
+        "args": vars(args),
+        "uvicorn_flags": list(UVICORN_FLAGS),
+        "results": results,
+        "medians": {key: asdict(load) for key, load in medians(outcomes).items()},
+        "round_ratios": {other: round_ratios(outcomes, "a", other) for other in ("r", "b", "c")},
+    }
     path.write_text(json.dumps(payload, indent=2))
     return path
 
@@ -503,7 +617,8 @@ def parse_args() -> argparse.Namespace:
         default=max(1, min(2, (os.cpu_count() or 2) - 1)),
         help="wrk threads (default: one less than the cores, at most 2)",
     )
-    parser.add_argument("--only", default="abc", help="which servers, e.g. 'bc'")
+    parser.add_argument("--only", default="abcr", help="which servers, e.g. 'ar'")
+    parser.add_argument("--runs", type=int, default=3, help="rounds of every server, in turn")
     parser.add_argument("--verbose", action="store_true", help="print wrk's own output")
     return parser.parse_args()
 
@@ -520,21 +635,23 @@ def main() -> int:
         print("bench: warning: the machine is busy; the numbers will be noisy")
     run_queue, naive_queue = f"{RUN_ID}:queue", f"{RUN_ID}:naive-queue"
     outcomes: list[Outcome] = []
-    nonces = secrets.SystemRandom().sample(range(32**4), 16)
+    nonces = secrets.SystemRandom().sample(range(32**4), 8 * len(args.only) * args.runs + 8)
     asyncio.run(create_database())
     try:
         migrate()
         with tempfile.TemporaryDirectory(prefix="ph-bench-wrk-") as scripts:
             script = Path(scripts) / "procore_v2.lua"
             script.write_text(WRK_SCRIPT)
-            for target in targets(database_url(), run_queue, naive_queue):
-                if target.key not in args.only:
-                    continue
-                print(f"bench: ({target.key}) {target.label} ...", flush=True)
-                outcomes.append(bench_target(target, wrk, script, args, nonces))
-                if target.table is not None:
-                    asyncio.run(checkpoint())
-                    time.sleep(2)
+            chosen = [
+                t for t in targets(database_url(), run_queue, naive_queue) if t.key in args.only
+            ]
+            for run in range(1, args.runs + 1):
+                for target in chosen:
+                    print(f"bench: ({target.key}) {target.label}, round {run} ...", flush=True)
+                    outcomes.append(bench_target(target, wrk, script, args, nonces, run))
+                    if target.table is not None:
+                        asyncio.run(checkpoint())
+                        time.sleep(2)
         durable = report(outcomes, args)
         print(f"\nbench: results saved to {save(outcomes, args).relative_to(ROOT)}")
     finally:

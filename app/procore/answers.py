@@ -70,14 +70,14 @@ class Outcome:
 
 def classify(status: int | None, headers: Mapping[str, str], body: bytes | str) -> Outcome:
     """Classify one answer. `status` None means no answer; `body` then holds the error text."""
+    if status is not None and 200 <= status < 300:
+        return Outcome(OutcomeKind.OK, status)  # the body is the caller's to read
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     message = message_of(text)
     if status is None:
         return Outcome(OutcomeKind.TRANSIENT, None, message or "no answer")
     retry_after = retry_after_seconds(headers)
     reset = _number(_header(headers, "x-rate-limit-reset"))
-    if 200 <= status < 300:
-        return Outcome(OutcomeKind.OK, status)
     if status == 429 or (status == 503 and retry_after is not None):
         return Outcome(OutcomeKind.RATE_LIMITED, status, message, retry_after, reset)
     if status == 401:
@@ -179,7 +179,7 @@ def rate_headers(headers: Mapping[str, str]) -> RateHeaders:
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     value = headers.get(name)
-    if value is None:
+    if value is None and isinstance(headers, dict):
         # Plain dicts (tests, stored answers) are case-sensitive; httpx.Headers is not.
         lowered = {k.lower(): v for k, v in headers.items()}
         value = lowered.get(name)

@@ -33,6 +33,7 @@ from app.procore.answers import Outcome, OutcomeKind, classify, rate_headers
 from app.procore.budget import RateBudget, Ticket
 from app.procore.calls import CallRecord, Purpose
 from app.procore.tokens import AccessToken, CredentialRef, TokenService
+from app.procore.transport import ACCEPT_ENCODING, AiohttpTransport
 from app.settings import Settings
 
 # Short 429 waits are waited out in the job at most this many times per call.
@@ -70,8 +71,15 @@ class ProcoreClient:
         tokens: TokenService,
         budget: RateBudget,
         rng: random.Random | None = None,
+        wire: AiohttpTransport | None = None,
     ) -> None:
         self._http = http
+        # With the process's wire (Runtime), calls skip httpx's client layers, which a Procore
+        # call never uses (URL merging, cookies, redirects): a quarter of a call's CPU. The
+        # client's own headers (User-Agent) go with every call either way.
+        self._wire = wire
+        self._headers = {name.lower(): value for name, value in http.headers.items()}
+        self._headers["accept-encoding"] = ACCEPT_ENCODING
         self._settings = settings
         self.tokens = tokens
         self.budget = budget
@@ -279,11 +287,11 @@ class ProcoreClient:
         method: str = "GET",
         json: Any = None,
     ) -> Answer:
-        headers = {"Authorization": f"Bearer {token.value}", "Accept": "application/json"}
+        headers = {"authorization": f"Bearer {token.value}", "accept": "application/json"}
         if json is not None:
-            headers["Content-Type"] = "application/json"
+            headers["content-type"] = "application/json"
         if audit.company_id is not None:
-            headers["Procore-Company-Id"] = str(audit.company_id)
+            headers["procore-company-id"] = str(audit.company_id)
         status: int | None = None
         error: str | None = None
         answer_headers: httpx.Headers | None = None
@@ -293,14 +301,26 @@ class ProcoreClient:
                     flight.mark_sent()
                 sent_at = time.time()
                 started = time.perf_counter()
-                response = await self._http.request(
-                    method,
-                    self._base + path,
-                    headers=headers,
-                    timeout=self._timeout,
-                    content=None if json is None else orjson.dumps(json),
-                )
-            status, body, answer_headers = response.status_code, response.content, response.headers
+                content = None if json is None else orjson.dumps(json)
+                if self._wire is not None:
+                    exchange = await self._wire.exchange(
+                        method,
+                        self._base + path,
+                        headers=[*{**self._headers, **headers}.items()],
+                        content=content,
+                        limits=self._timeout,
+                    )
+                    status, body, answer_headers = exchange.status, exchange.body, exchange.headers
+                else:
+                    response = await self._http.request(
+                        method,
+                        self._base + path,
+                        headers=headers,
+                        timeout=self._timeout,
+                        content=content,
+                    )
+                    status, body = response.status_code, response.content
+                    answer_headers = response.headers
         except httpx.TimeoutException:
             error = "timeout"
             body = error.encode()

@@ -104,9 +104,8 @@ class WebhookEndpoint:
                 "field": "company_id",
             }
         try:
-            result = await asyncio.wait_for(
-                self._store(event), timeout=self._settings.webhook_store_timeout_seconds
-            )
+            async with asyncio.timeout(self._settings.webhook_store_timeout_seconds):
+                result = await self._store(event)
         except (StorageUnavailable, TimeoutError):
             metrics.webhook_rejected("storage")
             return 503, {"detail": "storage unavailable, retry later"}

@@ -259,6 +259,7 @@ class Ingester:
                 timeout=3,
                 command_timeout=10,
                 server_settings={"application_name": "procore-hooks-ingest"},
+                reset=_rollback_if_open,
             )
         return self._connections
 
@@ -342,6 +343,15 @@ class Ingester:
             with contextlib.suppress(SQLAlchemyError, OSError):
                 async with self._runtime.sessions() as session, session.begin():
                     await release_lease(session, event_ids)
+
+
+async def _rollback_if_open(connection: asyncpg.Connection) -> None:
+    """What a connection of the ingester needs before its next batch. Its one statement sets
+    nothing, locks nothing and listens to nothing, so asyncpg's full reset (a round trip per
+    batch: advisory unlocks, CLOSE ALL, UNLISTEN, RESET ALL) is left out; a statement cut
+    short inside its transaction is still rolled back."""
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
 
 
 def _is_unavailable(exc: asyncpg.PostgresError) -> bool:

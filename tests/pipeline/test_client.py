@@ -1,4 +1,8 @@
-"""The Procore client and the job around it, with Procore mocked at the HTTP layer (respx)."""
+"""The Procore client and the job around it, with Procore mocked at the HTTP layer (respx).
+
+respx answers at httpx's client layer, so these runtimes' Procore clients go through httpx
+rather than straight over the wire (`over_httpx`); the wire's own path is tested in
+test_transport.py."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from sqlalchemy import text
 from app.events.service import process_batch
 from app.procore.answers import OutcomeKind
 from app.procore.calls import CallRecord
+from app.procore.client import ProcoreClient
 from app.runtime import USER_AGENT, Runtime, open_runtime
 from app.settings import Settings
 from tests.factories import Spec, store_events
@@ -25,15 +30,24 @@ RFI = f"{API}/rest/v1.0/projects/900/rfis/5150"
 BODY = {"id": 5150, "subject": "Slab edge", "updated_at": "2026-03-02T10:15:30.123Z"}
 
 
+def over_httpx(runtime: Runtime) -> Runtime:
+    """The runtime with its Procore client calling through httpx, where respx answers."""
+    procore = runtime.procore
+    runtime.procore = ProcoreClient(
+        http=runtime.http, settings=runtime.settings, tokens=procore.tokens, budget=procore.budget
+    )
+    return runtime
+
+
 @pytest.fixture
 async def mocked(
     db: Runtime, pipeline_settings: Callable[..., Settings], redis: Any
 ) -> AsyncIterator[tuple[Runtime, respx.MockRouter]]:
-    runtime = open_runtime(
-        pipeline_settings(procore_api_base=API, procore_login_base=LOGIN), name="t"
+    runtime = over_httpx(
+        open_runtime(pipeline_settings(procore_api_base=API, procore_login_base=LOGIN), name="t")
     )
     minted = iter(range(1, 1000))
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
+    with respx.mock(assert_all_mocked=True, assert_all_called=False, using="httpx") as router:
         router.post(f"{LOGIN}/oauth/token").mock(
             side_effect=lambda request: httpx.Response(
                 200, json={"access_token": f"token-{next(minted)}", "expires_in": 5400}
@@ -228,14 +242,16 @@ async def test_the_shared_budget_defers_calls_once_procore_says_none_are_left(
 async def test_redis_down_means_no_pacing_not_failure(
     db: Runtime, pipeline_settings: Callable[..., Settings], redis: Any
 ) -> None:
-    runtime = open_runtime(
-        pipeline_settings(
-            procore_api_base=API, procore_login_base=LOGIN, redis_url="redis://127.0.0.1:1/0"
-        ),
-        name="t",
+    runtime = over_httpx(
+        open_runtime(
+            pipeline_settings(
+                procore_api_base=API, procore_login_base=LOGIN, redis_url="redis://127.0.0.1:1/0"
+            ),
+            name="t",
+        )
     )
     try:
-        with respx.mock(assert_all_called=False) as router:
+        with respx.mock(assert_all_called=False, using="httpx") as router:
             router.post(f"{LOGIN}/oauth/token").respond(
                 200, json={"access_token": "t", "expires_in": 5400}
             )
