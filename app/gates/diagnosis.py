@@ -27,22 +27,23 @@ from typing import Any
 
 from app.gates.policy import Diagnosis
 from app.models import GateScope
+from app.procore import paths
 from app.procore.answers import OutcomeKind
 from app.procore.calls import CallRecord, Purpose
 from app.procore.client import Answer, ProcoreClient
 from app.procore.tokens import CredentialRef
 from app.registry import resources
 
-ME_PATH = "/rest/v1.0/me"
+ME_PATH = paths.ME
 
 
 def projects_path(company_id: int) -> str:
     # One project is enough to tell an installed company from one that is not.
-    return f"/rest/v1.0/projects?company_id={company_id}&per_page=1"
+    return paths.projects(company_id, per_page=1)
 
 
 def project_path(company_id: int, project_id: int) -> str:
-    return f"/rest/v1.0/projects/{project_id}?company_id={company_id}"
+    return paths.project(company_id, project_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +264,7 @@ async def _tool_elsewhere(
     kind = resources.get(target.resource_name)
     if kind is None or not kind.lists:
         return None
-    listed: Answer = await get(f"/rest/v1.0/projects?company_id={company_id}&per_page=2")
+    listed: Answer = await get(paths.projects(company_id, per_page=2))
     if listed.outcome.kind is not OutcomeKind.OK:
         return None
     try:

@@ -22,6 +22,11 @@ def projects(company_id: int, **query: object) -> str:
     return f"/rest/v1.0/projects?{urlencode({'company_id': company_id, **query})}"
 
 
+def project(company_id: int, project_id: int) -> str:
+    """One project (`RestV10ProjectsIdGet`): 404/403 tell a project the principal cannot see."""
+    return f"/rest/v1.0/projects/{project_id}?{urlencode({'company_id': company_id})}"
+
+
 def hook(hook_id: int) -> str:
     return f"{HOOKS}/{hook_id}"
 
