@@ -55,7 +55,7 @@ async def operator_park(session: AsyncSession, gate_id: int, *, reason: str) -> 
         row,
         policy.park_by_operator(transitions.view(row), datetime.now(UTC)),
         by="operator",
-        diagnosis="operator",
+        diagnosis=policy.Diagnosis.OPERATOR.value,
         remediation=reason,
     )
     return True

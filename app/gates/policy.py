@@ -95,6 +95,8 @@ class Diagnosis(StrEnum):
     UPDATE_PENDING = "update_pending"
     # No usable answer (5xx, timeout, rate limit): nothing learned, probe again later.
     UNREACHABLE = "unreachable"
+    # Parked by hand (no probe reopens it): the operator knows, nobody else is asked to act.
+    OPERATOR = "operator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +245,7 @@ def project_lost(diagnosis: str | None) -> bool:
 
 def needs_admin(before: str | None, after: Diagnosis) -> bool:
     """A probe found a new diagnosis that only an administrator can fix."""
-    if after in (Diagnosis.PENDING, Diagnosis.UNREACHABLE, Diagnosis.OK):
+    if after in (Diagnosis.PENDING, Diagnosis.UNREACHABLE, Diagnosis.OK, Diagnosis.OPERATOR):
         return False
     return before != after.value
 

@@ -192,6 +192,24 @@ async def test_operator_park_then_unpark_releases_and_is_audited(
     ]
 
 
+@pytest.mark.parametrize("scope", [s for s in GateScope if s is not GateScope.CREDENTIAL])
+async def test_parking_by_hand_a_gate_the_policy_parked_takes_it_over(
+    client: httpx.AsyncClient, db: Runtime, admin: dict[str, str], scope: GateScope
+) -> None:
+    """A gate already parked (here: not installed) parked again by hand, twice: the operator's
+    park stands, once in the feed's terms, never a 500 (schemathesis found one)."""
+    gate = await add_gate(db, scope=scope, project_id=900, resource_name="RFIs")
+    for _ in range(2):
+        parked = await client.post(
+            f"/admin/gates/{gate.id}/park", json={"reason": "0"}, headers=admin
+        )
+        assert parked.status_code == 200, parked.text
+        assert (parked.json()["state"], parked.json()["parked_by"]) == ("parked", "operator")
+        assert parked.json()["diagnosis"] == "operator"
+    listed = await client.get("/admin/gate-transitions", headers=admin)
+    assert [t["kind"] for t in listed.json()["items"] if t["gate_id"] == gate.id] == []
+
+
 @pytest.mark.parametrize("company", ["0", "-3", "acme", "99999999999999999999999"])
 async def test_confirm_install_validates_the_company_id(
     client: httpx.AsyncClient, db: Runtime, admin: dict[str, str], company: str
