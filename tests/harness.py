@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -146,13 +145,6 @@ class RunningWorker:
             # arq 0.28 closes its pool with redis' deprecated close().
             warnings.simplefilter("ignore", DeprecationWarning)
             await self.worker.close()
-        if not graceful:
-            # A job cancelled inside one of arq's Redis pipelines leaves it unclosed, as a
-            # killed process would: collected here, where that is expected, not in whichever
-            # test the garbage collector happens to run next.
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", "Unclosed client session", ResourceWarning)
-                gc.collect()
 
 
 def start_worker(settings: Settings, **kwargs: Any) -> RunningWorker:
