@@ -46,8 +46,8 @@ from app.db import TRANSACTION_TRIES, retryable
 from app.fields import ID_MAX, RESOURCE_ENUM, Moment, known_resource
 from app.logs import get_logger
 from app.models import EventStatus, GateScope, GateState
-from app.resync import runs
 from app.runtime import Runtime, runtime_of
+from app.schedule import runs
 from app.setup import links
 from app.subscriptions import views
 from app.subscriptions.views import HooksOut, ResyncIn, ResyncRunOut, SyncOut

@@ -57,8 +57,8 @@ from app.models import (
 )
 from app.procore import revocation
 from app.procore.tokens import retire_tokens
-from app.resync import runs
 from app.runtime import Runtime
+from app.schedule import runs
 from app.settings import Settings
 from app.setup import links
 from app.subscriptions import service as subscriptions

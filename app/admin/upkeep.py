@@ -10,9 +10,9 @@ from sqlalchemy import text
 
 from app import audit
 from app.admin import service as admin
-from app.resync import runs
 from app.resync import service as resync
 from app.runtime import open_runtime
+from app.schedule import runs
 from app.settings import Settings
 from app.subscriptions import service
 

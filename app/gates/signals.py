@@ -22,8 +22,8 @@ from app.gates.policy import Action, Diagnosis, Policy
 from app.gates.scopes import Scope, Work
 from app.models import GateState
 from app.procore.answers import Outcome, OutcomeKind
+from app.schedule import hooks as schedule
 from app.settings import Settings
-from app.subscriptions import schedule
 
 _rng = random.Random()
 

@@ -27,7 +27,7 @@ from app.gates.policy import Diagnosis, GateView, Transition
 from app.gates.scopes import Scope
 from app.logs import get_logger
 from app.models import Gate, GateState, GateTransition
-from app.subscriptions import schedule
+from app.schedule import hooks as schedule
 
 log = get_logger(__name__)
 

@@ -2,6 +2,6 @@
 
 - `plan` (pure): the parts of a run (resource by project), their list paths, pagination,
   and which listed resources differ from the mirror.
-- `runs`: the `resync_runs` rows: request, lease, cursor, progress.
+- the `resync_runs` rows themselves (request, lease, cursor) are `app.schedule.runs`.
 - `service`: run one resync (page by page, resumable) and hand due runs to the workers.
 """

@@ -37,8 +37,9 @@ from app.procore.patient import Failed
 from app.procore.tokens import CredentialRef
 from app.queue import enqueue_resync
 from app.registry import resources
-from app.resync import plan, runs
+from app.resync import plan
 from app.runtime import Runtime
+from app.schedule import runs
 from app.webhooks import intake
 
 log = get_logger(__name__)

@@ -35,13 +35,13 @@ from app.procore.calls import CallRecord, record_calls
 from app.procore.patient import Failed
 from app.procore.tokens import CredentialRef
 from app.queue import enqueue_hooks_sync
-from app.resync import runs
 from app.resync import service as resync
 from app.runtime import Runtime
+from app.schedule import runs
+from app.schedule.hooks import request_sync
 from app.settings import Settings
 from app.subscriptions import plan as planning
 from app.subscriptions.hooks import HooksApi
-from app.subscriptions.schedule import request_sync
 from app.webhooks import intake, payloads
 from app.webhooks.payloads import NormalisedEvent
 from app.webhooks.tokens import hook_authorization

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.fields import BodyId, ResourceName
 from app.models import CompanyHook, HookTrigger, TriggerState
-from app.resync import runs
+from app.schedule import runs
 from app.subscriptions.service import SyncReport
 
 

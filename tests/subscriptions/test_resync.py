@@ -13,9 +13,9 @@ from sqlalchemy import text
 
 from app.gates import service as gates
 from app.registry import resources
-from app.resync import runs
 from app.resync import service as resync
 from app.runtime import Runtime, open_runtime
+from app.schedule import runs
 from app.settings import Settings
 from app.subscriptions import service as subscriptions
 from tests.harness import running_worker, sim_calls, start_worker, wait_for

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.logs import get_logger
-from app.resync import runs
+from app.schedule import runs
 
 log = get_logger(__name__)
 
