@@ -56,13 +56,11 @@ class ServiceApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            if (
-                scope["path"] == WEBHOOK_PATH
-                and scope["method"] == "POST"
-                and hasattr(self.state, "webhook_endpoint")
-            ):
-                await self.state.webhook_endpoint(scope, receive, send)
-                return
+            if scope["path"] == WEBHOOK_PATH and scope["method"] == "POST":
+                endpoint = getattr(self.state, "webhook_endpoint", None)
+                if endpoint is not None:
+                    await endpoint(scope, receive, send)
+                    return
             # Bounded before routing, parsing or authentication see a byte of it.
             limit = self.body_limits.get(scope["path"], self.body_limit)
             bounded = await bodies.buffered(

@@ -24,6 +24,9 @@ from typing import Any
 
 import orjson
 from arq.connections import ArqRedis, RedisSettings
+from arq.constants import job_key_prefix
+from arq.jobs import serialize_job as arq_job_record
+from arq.utils import timestamp_ms
 from redis.asyncio import ConnectionPool
 
 from app.settings import Settings
@@ -92,15 +95,28 @@ def create_queue_pool(settings: Settings) -> ArqRedis:
     )
 
 
-async def enqueue_events(pool: ArqRedis, event_ids: Sequence[int]) -> None:
-    """Hand a batch of event ids to the workers (a fresh id per hand-off)."""
+async def enqueue_events(pool: ArqRedis, event_ids: Sequence[int], *, per_job: int = 0) -> None:
+    """Hand event ids to the workers: one job, or one job per `per_job` ids, in one round trip.
+
+    Each job's id is fresh (a random part), so it cannot be one arq still remembers: the
+    records are written the way arq's `enqueue_job` writes them (the job under its key, its
+    id in the queue's sorted set, in one MULTI/EXEC), without its WATCH and existence check,
+    which cost two more round trips per job and guard only ids that may repeat.
+    """
     if not event_ids:
         return
-    await pool.enqueue_job(
-        PROCESS_EVENTS,
-        list(event_ids),
-        _job_id=f"{pool.default_queue_name}:events:{event_ids[0]}:{uuid.uuid4().hex[:12]}",
-    )
+    size = per_job if per_job > 0 else len(event_ids)
+    now = timestamp_ms()
+    async with pool.pipeline(transaction=True) as pipe:
+        for start in range(0, len(event_ids), size):
+            batch = list(event_ids[start : start + size])
+            job_id = f"{pool.default_queue_name}:events:{batch[0]}:{uuid.uuid4().hex[:12]}"
+            record = arq_job_record(
+                PROCESS_EVENTS, (batch,), {}, None, now, serializer=pool.job_serializer
+            )
+            pipe.psetex(job_key_prefix + job_id, pool.expires_extra_ms, record)
+            pipe.zadd(pool.default_queue_name, {job_id: now})
+        await pipe.execute()
 
 
 async def enqueue_hooks_sync(pool: ArqRedis, company_id: int, due_at: datetime) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from arq.connections import ArqRedis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.events.dispatch import dispatch_once
 from app.gates.service import operator_unpark, release_opened
@@ -395,6 +395,32 @@ async def test_postgres_unreachable_answers_503_and_readiness_fails(settings: Se
     assert "storage unavailable" in response.json()["detail"]
     assert ready.status_code == 503
     assert live.status_code == 200
+
+
+async def test_postgres_that_hangs_is_answered_503_in_time_and_the_retry_completes(
+    settings: Settings, db: Runtime
+) -> None:
+    """A Postgres that takes the connection but not the row (here: a lock held on `events`)
+    gets the delivery answered 503 within WEBHOOK_STORE_TIMEOUT_SECONDS, before Procore's own
+    5 s delivery timeout (FACTS.md §2), so Procore retries; the retry after the lock is gone
+    stores the event, or finds it stored by the batch that waited."""
+    app = create_app(settings.model_copy(update={"webhook_store_timeout_seconds": 0.5}))
+    body = payloads.v2()
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            async with db.engine.connect() as holder:
+                await holder.execute(text("LOCK TABLE events IN ACCESS EXCLUSIVE MODE"))
+                started = asyncio.get_running_loop().time()
+                held = await post(client, body)
+                waited = asyncio.get_running_loop().time() - started
+                await holder.rollback()
+            retried = await post(client, body)
+    assert held.status_code == 503, held.text
+    assert "storage unavailable" in held.json()["detail"]
+    assert 0.5 <= waited < 2.0
+    assert retried.status_code in {200, 202}, retried.text
+    assert await count_events(db) == 1
 
 
 async def test_events_written_while_shutting_down_are_answered(

@@ -261,8 +261,16 @@ GATE_STATES = ("open", "suspect", "parked")
 # --- call sites -----------------------------------------------------------------------------
 
 
+# The received counter of each payload version (a handful), looked up once: `labels()` costs
+# more than the increment on the receiver's path.
+_RECEIVED_BY_VERSION: dict[str, Counter] = {}
+
+
 def webhook_received(payload_version: str, *, duplicate: bool) -> None:
-    EVENTS_RECEIVED.labels(payload_version).inc()
+    received = _RECEIVED_BY_VERSION.get(payload_version)
+    if received is None:
+        received = _RECEIVED_BY_VERSION[payload_version] = EVENTS_RECEIVED.labels(payload_version)
+    received.inc()
     if duplicate:
         EVENTS_DUPLICATE.inc()
 

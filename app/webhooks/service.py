@@ -26,22 +26,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
+from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.db import SessionFactory
 from app.events.dispatch import release_lease
 from app.gates.scopes import holding_gate_sql
 from app.logs import get_logger
 from app.models import EventStatus
 from app.queue import enqueue_events
-from app.runtime import Runtime
+from app.settings import Settings
 from app.webhooks.payloads import NormalisedEvent
 
 log = get_logger(__name__)
@@ -76,6 +79,17 @@ _INSERT = f"""
 
 # How often the receiver looks at the queue's length (one ZCARD) to decide on direct hand-off.
 _HANDOFF_CHECK_S = 0.5
+# How often waiting requests are checked against WEBHOOK_STORE_TIMEOUT_SECONDS (at most).
+_DEADLINE_CHECK_S = 0.1
+
+
+class IngestDeps(Protocol):
+    """What the ingester uses: the settings, Postgres (a lease released after a failed
+    hand-off; the batches themselves go through its own asyncpg pool) and the queue."""
+
+    settings: Settings
+    sessions: SessionFactory
+    queue: ArqRedis
 
 
 class IngestStatus(StrEnum):
@@ -103,17 +117,19 @@ class StorageRefused(Exception):
 class _Pending:
     event: NormalisedEvent
     future: asyncio.Future[IngestResult]
+    # The loop's clock past which the request is answered 503 (WEBHOOK_STORE_TIMEOUT_SECONDS).
+    deadline: float
 
 
 class Ingester:
-    def __init__(self, runtime: Runtime, *, concurrency: int = 2) -> None:
-        self._runtime = runtime
+    def __init__(self, deps: IngestDeps, *, concurrency: int = 2) -> None:
+        self._deps = deps
         # None is the stop mark: everything queued before it is still written.
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._concurrency = concurrency
         self._flush_slots = asyncio.Semaphore(concurrency)
         self._connections: asyncpg.Pool | None = None
-        self._max_batch = runtime.settings.ingest_batch_max
+        self._max_batch = deps.settings.ingest_batch_max
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         # Whether new rows go to the queue directly (see the module's docstring); refreshed
@@ -125,11 +141,18 @@ class Ingester:
         # trickle of webhooks makes jobs of several events (a job's fixed cost is shared).
         self._outgoing: list[int] = []
         self._outgoing_task: asyncio.Task[None] | None = None
-        self._window = runtime.settings.ingest_handoff_window_seconds
-        self._job_size = runtime.settings.job_batch_size
+        self._window = deps.settings.ingest_handoff_window_seconds
+        self._job_size = deps.settings.job_batch_size
+        # Every request still waiting for its batch, oldest first. They all wait at most the
+        # same WEBHOOK_STORE_TIMEOUT_SECONDS, so the oldest is also the first to expire: one
+        # periodic check answers them all, instead of a timer per request.
+        self._timeout = deps.settings.webhook_store_timeout_seconds
+        self._waiting: deque[_Pending] = deque()
+        self._watch_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="ingester")
+        self._watch_task = asyncio.create_task(self._watch_deadlines(), name="ingest-deadlines")
 
     async def stop(self) -> None:
         """Write everything handed in so far (its requests still wait for it), then stop."""
@@ -140,15 +163,49 @@ class Ingester:
         self._loop_task = None
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+            self._watch_task = None
         if self._outgoing:
             await self._hand_to_queue(self._take_outgoing())
         if self._connections is not None:
             await self._connections.close()
 
     async def submit(self, event: NormalisedEvent) -> IngestResult:
-        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(event, future))
+        """The event stored (or found a duplicate); StorageUnavailable when Postgres could not
+        take it within WEBHOOK_STORE_TIMEOUT_SECONDS, StorageRefused for a value it refuses."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[IngestResult] = loop.create_future()
+        pending = _Pending(event, future, loop.time() + self._timeout)
+        self._waiting.append(pending)
+        self._queue.put_nowait(pending)
         return await future
+
+    async def _watch_deadlines(self) -> None:
+        every = min(_DEADLINE_CHECK_S, self._timeout / 10)
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(every)
+            self._expire(loop.time())
+
+    def _expire(self, now: float) -> None:
+        """Answer every request past its deadline 503 (Procore retries it). Its batch may still
+        commit: the retry is then a duplicate, which completes it."""
+        waiting, expired = self._waiting, 0
+        while waiting:
+            first = waiting[0]
+            if not first.future.done():
+                if first.deadline > now:
+                    break
+                first.future.set_exception(
+                    StorageUnavailable("not stored within WEBHOOK_STORE_TIMEOUT_SECONDS")
+                )
+                expired += 1
+            waiting.popleft()
+        if expired:
+            log.error("webhook.store_timeout", events=expired, timeout_s=self._timeout)
 
     async def _run(self) -> None:
         stopping = False
@@ -182,9 +239,9 @@ class Ingester:
         self._spawn(self._measure_queue())
 
     async def _measure_queue(self) -> None:
-        limit = self._runtime.settings.ingest_handoff_max_jobs
+        limit = self._deps.settings.ingest_handoff_max_jobs
         try:
-            jobs = await self._runtime.queue.zcard(self._runtime.settings.queue_name)
+            jobs = await self._deps.queue.zcard(self._deps.settings.queue_name)
         except (RedisError, OSError):
             # Redis is away: leave new rows to the dispatcher, which retries its hand-off.
             jobs = limit
@@ -224,7 +281,7 @@ class Ingester:
         not enqueue it too; without a lease (0) the dispatcher takes it.
         """
         pool = await self._pool()
-        lease = self._runtime.settings.dispatch_lease_seconds if handoff else 0.0
+        lease = self._deps.settings.dispatch_lease_seconds if handoff else 0.0
         rows = await pool.fetch(
             _INSERT,
             lease,
@@ -251,7 +308,7 @@ class Ingester:
         an ORM session, a BEGIN/COMMIT pair or a pre-ping per batch. Opened on first use so
         the api starts while Postgres is down."""
         if self._connections is None:
-            url = make_url(self._runtime.settings.database_url)
+            url = make_url(self._deps.settings.database_url)
             self._connections = await asyncpg.create_pool(
                 url.set(drivername="postgresql").render_as_string(hide_password=False),
                 min_size=0,
@@ -331,17 +388,14 @@ class Ingester:
         return taken
 
     async def _hand_to_queue(self, event_ids: list[int]) -> None:
-        for start in range(0, len(event_ids), self._job_size):
-            await self._enqueue(event_ids[start : start + self._job_size])
-
-    async def _enqueue(self, event_ids: list[int]) -> None:
+        """One job per JOB_BATCH_SIZE ids, all in one round trip to Redis."""
         try:
-            await enqueue_events(self._runtime.queue, event_ids)
+            await enqueue_events(self._deps.queue, event_ids, per_job=self._job_size)
         except (RedisError, OSError) as exc:
             log.warning("webhook.enqueue_failed", events=len(event_ids), error=str(exc))
             # Let the dispatcher take them at its next tick instead of after the lease.
             with contextlib.suppress(SQLAlchemyError, OSError):
-                async with self._runtime.sessions() as session, session.begin():
+                async with self._deps.sessions() as session, session.begin():
                     await release_lease(session, event_ids)
 
 
