@@ -423,6 +423,41 @@ async def test_postgres_that_hangs_is_answered_503_in_time_and_the_retry_complet
     assert await count_events(db) == 1
 
 
+async def test_a_value_postgres_refuses_is_refused_alone_and_its_batch_is_stored(
+    settings: Settings, db: Runtime
+) -> None:
+    """One INSERT carries a whole batch; an event whose values cannot be stored (a payload
+    that is not JSON text, a string no encoder takes) fails only itself, with a reason."""
+    from dataclasses import replace
+
+    from app.webhooks.payloads import read_event
+    from app.webhooks.service import Ingester, IngestStatus, StorageRefused
+
+    def event() -> Any:
+        return read_event(json.dumps(payloads.v2()).encode(), own_client_id=CLIENT_ID)
+
+    good = [event() for _ in range(6)]
+    not_json = replace(event(), raw="{not json")
+    unencodable = replace(event(), resource_name="RFIs\ud800")
+    ingester = Ingester(db)
+    ingester.start()
+    try:
+        outcomes = await asyncio.gather(
+            *(ingester.submit(e) for e in [*good[:3], not_json, unencodable, *good[3:]]),
+            return_exceptions=True,
+        )
+    finally:
+        await ingester.stop()
+    refused = [o for o in outcomes if isinstance(o, StorageRefused)]
+    accepted = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(refused) == 2, outcomes
+    assert [o.status for o in accepted] == [IngestStatus.ACCEPTED] * 6
+    assert await count_events(db) == 6
+    async with db.sessions() as session:
+        stored = set((await session.execute(select(Event.dedupe_key))).scalars())
+    assert stored == {e.dedupe_key for e in good}
+
+
 async def test_events_written_while_shutting_down_are_answered(
     settings: Settings, db: Runtime
 ) -> None:
