@@ -53,14 +53,15 @@ class ServiceApp(FastAPI):
     body_timeout: float = 10.0
     # Routes whose bodies may be larger (the write jobs' submissions), by exact path.
     body_limits: Mapping[str, int] = MappingProxyType({})
+    # POST /webhooks/procore, served before the framework (set by the lifespan).
+    webhook_endpoint: WebhookEndpoint | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            if scope["path"] == WEBHOOK_PATH and scope["method"] == "POST":
-                endpoint = getattr(self.state, "webhook_endpoint", None)
-                if endpoint is not None:
-                    await endpoint(scope, receive, send)
-                    return
+            endpoint = self.webhook_endpoint
+            if endpoint is not None and scope["path"] == WEBHOOK_PATH and scope["method"] == "POST":
+                await endpoint(scope, receive, send)
+                return
             # Bounded before routing, parsing or authentication see a byte of it.
             limit = self.body_limits.get(scope["path"], self.body_limit)
             bounded = await bodies.buffered(
@@ -116,7 +117,8 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         ingester.start()
         app.state.runtime = runtime
         app.state.ingester = ingester
-        app.state.webhook_endpoint = WebhookEndpoint(settings, ingester)
+        if isinstance(app, ServiceApp):
+            app.webhook_endpoint = WebhookEndpoint(settings, ingester)
         app.state.migration_head = head_revision()
         if settings.api_gc_freeze:
             # Everything built at start-up lives as long as the process: out of the

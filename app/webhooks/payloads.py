@@ -274,9 +274,13 @@ def _version(data: dict[str, Any], is_v4: bool) -> str:
     return "v2"
 
 
+# Parsed values that are never ids, though `int` and `str` subclasses.
+_NEVER_IDS = (bool, HugeInteger)
+
+
 def _int64(value: object) -> int | None:
     """Ids arrive as JSON numbers (v2/v3, beyond 2^53) or strings (v4)."""
-    if isinstance(value, bool | HugeInteger):
+    if isinstance(value, _NEVER_IDS):
         return None
     if isinstance(value, int):
         number = value

@@ -10,7 +10,12 @@ After the commit, new rows are handed to the queue in the background: the answer
 on Redis, and a row whose hand-off failed is picked up by the dispatcher (it is in Postgres).
 Rows committed within `INGEST_HANDOFF_WINDOW_SECONDS` of each other go in one job (up to
 `JOB_BATCH_SIZE`): a job's fixed cost (claim, gate verdicts, one transaction to apply) is
-shared, so a steady trickle of webhooks does not turn into as many one-event jobs.
+shared, so a steady trickle of webhooks does not turn into as many one-event jobs; under load
+the jobs of a few batches reach Redis in one round trip.
+
+A request waits at most WEBHOOK_STORE_TIMEOUT_SECONDS for its batch, then is answered 503 (so
+Procore retries, within its own 5 s delivery timeout): one periodic check of the waiting
+requests, oldest first, keeps that deadline, not a timer per request.
 
 Two cases skip the hand-off, so Redis stays small whatever the load:
 
@@ -84,6 +89,8 @@ _INSERT = f"""
 
 # How often the receiver looks at the queue's length (one ZCARD) to decide on direct hand-off.
 _HANDOFF_CHECK_S = 0.5
+# Jobs of JOB_BATCH_SIZE events handed to the queue in one round trip, at most.
+_JOBS_PER_HANDOFF = 4
 # How often waiting requests are checked against WEBHOOK_STORE_TIMEOUT_SECONDS (at most).
 _DEADLINE_CHECK_S = 0.1
 
@@ -355,7 +362,9 @@ class Ingester:
 
     def _gather_outgoing(self, event_ids: list[int]) -> None:
         self._outgoing += event_ids
-        if len(self._outgoing) >= self._job_size:
+        # Handed off at the end of the window, or as soon as a few jobs' worth gathered (one
+        # round trip to Redis carries them all).
+        if len(self._outgoing) >= self._job_size * _JOBS_PER_HANDOFF:
             self._spawn(self._hand_to_queue(self._take_outgoing()))
         elif self._outgoing_task is None:
             self._outgoing_task = asyncio.create_task(self._hand_after_window())
