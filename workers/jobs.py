@@ -22,16 +22,6 @@ def _runtime(ctx: dict[str, Any]) -> Runtime:
     return runtime
 
 
-def delivery_deps(runtime: Runtime) -> delivery.DeliveryDeps:
-    """The pieces of the Runtime a delivery round uses."""
-    return delivery.DeliveryDeps(
-        sessions=runtime.sessions,
-        vault=runtime.vault,
-        settings=runtime.settings,
-        outbound=runtime.outbound,
-    )
-
-
 def _job(ctx: dict[str, Any], **ids: int) -> Any:
     return bound_contextvars(job_id=ctx.get("job_id"), job_try=ctx.get("job_try"), **ids)
 
@@ -84,7 +74,7 @@ async def tend_writes(ctx: dict[str, Any]) -> None:
 
 async def deliver(ctx: dict[str, Any], destination_id: int) -> int:
     with _job(ctx, destination_id=destination_id):
-        return await delivery.deliver(delivery_deps(_runtime(ctx)), destination_id)
+        return await delivery.deliver(_runtime(ctx), destination_id)
 
 
 async def tend_deliveries(ctx: dict[str, Any]) -> int:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import orjson
+from arq.connections import ArqRedis
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from redis.exceptions import RedisError
@@ -33,6 +34,8 @@ from app.admin.router import (
     cursor_param,
 )
 from app.admin.schemas import Problem
+from app.crypto import Vault
+from app.db import SessionFactory
 from app.delivery import destinations, service
 from app.delivery.addresses import AddressRules
 from app.delivery.schemas import (
@@ -53,9 +56,20 @@ from app.feed.messages import Source
 from app.feed.sources import Interest
 from app.logs import get_logger
 from app.registry import resources
-from app.runtime import Runtime
+from app.settings import Settings
 
 log = get_logger(__name__)
+
+
+class DestinationsDeps(Protocol):
+    """What the helpers of these routes use (the vault's readiness, a kick on the queue, the
+    stream's reads); the routes hold the Runtime, which has all of these, and pass it."""
+
+    sessions: SessionFactory
+    settings: Settings
+    vault: Vault
+    queue: ArqRedis
+
 
 router = APIRouter(
     prefix="/admin",
@@ -73,15 +87,15 @@ _NO_KEY: dict[int | str, dict[str, Any]] = {
 _MISSING: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
 
 
-def _vault_ready(runtime: Runtime) -> None:
-    if not runtime.vault.ready:
+def _vault_ready(deps: DestinationsDeps) -> None:
+    if not deps.vault.ready:
         raise HTTPException(409, "ENCRYPTION_KEY is not set: destination secrets cannot be kept")
 
 
-async def _kick(runtime: Runtime, destination_id: int) -> None:
+async def _kick(deps: DestinationsDeps, destination_id: int) -> None:
     """Deliver now rather than at the next tick (best effort: the tick covers it)."""
     try:
-        await service.kick(runtime.queue, destination_id)
+        await service.kick(deps.queue, destination_id)
     except (RedisError, OSError) as exc:
         log.warning("delivery.kick_failed", error=str(exc) or type(exc).__name__)
 
@@ -387,7 +401,7 @@ async def stream(
 
 async def _events(
     request: Request,
-    runtime: Runtime,
+    deps: DestinationsDeps,
     position: int,
     interest: Interest,
     include_object: bool,
@@ -395,14 +409,14 @@ async def _events(
 ) -> AsyncIterator[bytes]:
     """One batch at a time: the next is read only once this one was written (the server
     pauses a slow reader's writes), so a stream holds at most a batch in memory."""
-    settings = runtime.settings
+    settings = deps.settings
     ends = time.monotonic() + settings.stream_max_seconds
     quiet_since = time.monotonic()
     try:
         yield b"retry: 2000\n\n"
         while time.monotonic() < ends and not await request.is_disconnected():
             batch = await sources.read(
-                runtime.sessions, Source.RESOURCES, position, _STREAM_BATCH, interest
+                deps.sessions, Source.RESOURCES, position, _STREAM_BATCH, interest
             )
             for message in batch.messages:
                 data = orjson.dumps(message.body(include_object=include_object)).decode()

@@ -28,7 +28,6 @@ from app.admin.router import (
 from app.admin.schemas import Problem
 from app.logs import get_logger
 from app.models import JobStatus
-from app.runtime import runtime_of
 from app.settings import Settings
 from app.writes import policy
 from app.writes import service as writes
@@ -72,11 +71,12 @@ _bearer = HTTPBearer(
 
 async def jobs_actor(
     request: Request,
+    runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     """The caller as the audit names it: `admin:<fingerprint>` for an admin token,
     `jobs:<fingerprint>` for a jobs token; 401 otherwise."""
-    settings = runtime_of(request).settings
+    settings = runtime.settings
     token = None if credentials is None else credentials.credentials
     for scope, accepted in (("admin", settings.admin_token), ("jobs", settings.jobs_token)):
         matched = bearer.matching(token, accepted)

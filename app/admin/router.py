@@ -41,7 +41,7 @@ from app.admin.schemas import (
     SetupLinkOut,
     SummaryOut,
 )
-from app.connect.service import CredentialDeps, TooManyLinks
+from app.connect.service import TooManyLinks
 from app.db import TRANSACTION_TRIES, retryable
 from app.fields import ID_MAX, RESOURCE_ENUM, Moment, known_resource
 from app.logs import get_logger
@@ -434,13 +434,7 @@ async def remove_credential(
 ) -> CredentialRemovedOut:
     try:
         removed = await service.remove_credential(
-            CredentialDeps(
-                sessions=runtime.sessions,
-                vault=runtime.vault,
-                http=runtime.http,
-                procore=runtime.procore,
-                settings=runtime.settings,
-            ),
+            runtime,
             credential_id,
             actor=actor,
         )

@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+from arq.connections import ArqRedis
 from sqlalchemy import ColumnElement, Select, func, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
@@ -56,8 +57,8 @@ from app.models import (
     WorkerHeartbeat,
 )
 from app.procore import revocation
+from app.procore.client import ProcoreClient
 from app.procore.tokens import retire_tokens
-from app.runtime import Runtime
 from app.schedule import runs
 from app.settings import Settings
 from app.setup import links
@@ -85,6 +86,18 @@ JOBS_CURSOR = "jobs"
 JOB_EVENTS_CURSOR = "job-events"
 
 MAX_PAGE = 500
+
+
+class AdminDeps(Protocol):
+    """What the admin actions that call Procore use: confirming an install (a probe, app.gates)
+    and syncing a company's hook (app.subscriptions), so the union of what those flows take.
+    The edges (the admin API, the CLI) pass the process's Runtime, which has all of these."""
+
+    sessions: SessionFactory
+    settings: Settings
+    procore: ProcoreClient
+    queue: ArqRedis
+
 
 # Final events an operator may send back to the queue. `done`, `ignored` (caused by this app)
 # and `unsupported` need `force`: replaying them is rarely what anyone wants.
@@ -181,10 +194,10 @@ async def _recent_calls(session: AsyncSession, gate: Gate, limit: int) -> list[C
     return [CallOut.model_validate(call) for call in rows]
 
 
-async def confirm_install(runtime: Runtime, company_id: int, *, actor: str) -> ProbeOut:
+async def confirm_install(deps: AdminDeps, company_id: int, *, actor: str) -> ProbeOut:
     """Probe the company at once (never trust blindly); the probe opens its gates if it
     succeeds. The action and what the probe found are audited."""
-    report = await gates.confirm_install(runtime, company_id)
+    report = await gates.confirm_install(deps, company_id)
     result = ProbeOut(
         company_id=company_id,
         gate_id=report.gate_id,
@@ -194,7 +207,7 @@ async def confirm_install(runtime: Runtime, company_id: int, *, actor: str) -> P
         remediation=report.remediation,
         message=report.message,
     )
-    async with runtime.sessions() as session, session.begin():
+    async with deps.sessions() as session, session.begin():
         await audit.record(
             session,
             actor=actor,
@@ -604,11 +617,11 @@ async def gate_transitions(
 # --- subscriptions and resync ---------------------------------------------------------------
 
 
-async def sync_hooks(runtime: Runtime, company_id: int, *, actor: str) -> SyncOut:
+async def sync_hooks(deps: AdminDeps, company_id: int, *, actor: str) -> SyncOut:
     """Sync the company's hook now (calls Procore outside any transaction), audited."""
-    report = await subscriptions.sync_company(runtime, company_id, on_demand=True)
+    report = await subscriptions.sync_company(deps, company_id, on_demand=True)
     result = SyncOut.of(report)
-    async with runtime.sessions() as session, session.begin():
+    async with deps.sessions() as session, session.begin():
         await audit.record(
             session,
             actor=actor,

@@ -31,7 +31,7 @@ import secrets
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import httpx
@@ -188,11 +188,11 @@ class ConnectFailed:
     link_usable: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class CredentialDeps:
+class CredentialDeps(Protocol):
     """What attaching or removing a credential needs: Postgres, the vault for its tokens, the
     plain HTTP client for Procore's token and revoke endpoints, the Procore client (its calls
-    with the new token, and its token cache to forget) and the settings."""
+    with the new token, and its token cache to forget) and the settings. The edges pass the
+    process's Runtime, which has all of these (mypy checks it)."""
 
     sessions: SessionFactory
     vault: Vault

@@ -32,7 +32,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -68,10 +68,10 @@ class LeaseLost(Exception):
     """Another worker holds the destination now (this one's lease ran out)."""
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryDeps:
+class DeliveryDeps(Protocol):
     """What a delivery round needs: Postgres, the vault for the destinations' secrets, the
-    settings and the outbound client (never the one that calls Procore)."""
+    settings and the outbound client (never the one that calls Procore). The edges pass the
+    process's Runtime, which has all of these (mypy checks it)."""
 
     sessions: SessionFactory
     vault: Vault

@@ -12,16 +12,29 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Protocol
 
+from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import SessionFactory
 from app.logs import get_logger
 from app.queue import enqueue_events
-from app.runtime import Runtime
+from app.settings import Settings
 
 log = get_logger(__name__)
+
+
+class DispatchDeps(Protocol):
+    """What dispatching due events to the queue uses. The edges pass the process's Runtime, which
+    has all of these (mypy checks it)."""
+
+    sessions: SessionFactory
+    settings: Settings
+    queue: ArqRedis
+
 
 # Work is taken fairly: each company gets at most `per_company` rows a tick, and when the tick
 # cannot take them all the companies take turns (every company's first row, then every
@@ -144,15 +157,15 @@ def batches(rows: Iterable[DueRow], size: int) -> list[list[int]]:
     return out
 
 
-async def dispatch_once(runtime: Runtime) -> int:
+async def dispatch_once(deps: DispatchDeps) -> int:
     """One dispatcher tick: rounds of (lease due rows, commit, then enqueue) until nothing is
     due or the queue's backlog is full. Each round gives every company at most
     `dispatch_per_company` rows, so a tick is fair and still fills the queue when one company
     has all the work."""
-    settings = runtime.settings
+    settings = deps.settings
     handed = 0
     while handed < settings.dispatch_max_backlog:
-        taken, more = await _dispatch_round(runtime)
+        taken, more = await _dispatch_round(deps)
         handed += taken
         if not more:
             break
@@ -161,10 +174,10 @@ async def dispatch_once(runtime: Runtime) -> int:
     return handed
 
 
-async def _dispatch_round(runtime: Runtime) -> tuple[int, bool]:
+async def _dispatch_round(deps: DispatchDeps) -> tuple[int, bool]:
     """Returns the rows handed to the queue, and whether another round may find more."""
-    settings = runtime.settings
-    async with runtime.sessions() as session, session.begin():
+    settings = deps.settings
+    async with deps.sessions() as session, session.begin():
         rows = await take_due(
             session,
             total=settings.dispatch_batch_size,
@@ -176,10 +189,10 @@ async def _dispatch_round(runtime: Runtime) -> tuple[int, bool]:
     pending = batches(rows, settings.job_batch_size)
     while pending:
         try:
-            await enqueue_events(runtime.queue, pending[0])
+            await enqueue_events(deps.queue, pending[0])
         except (RedisError, OSError) as exc:
             log.warning("dispatch.enqueue_failed", events=sum(map(len, pending)), error=str(exc))
-            async with runtime.sessions() as session, session.begin():
+            async with deps.sessions() as session, session.begin():
                 await release_lease(session, [i for batch in pending for i in batch])
             return handed, False
         handed += len(pending.pop(0))

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import cast
+from typing import Protocol, cast
 
 import httpx
 import orjson
@@ -32,21 +32,33 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from structlog.contextvars import bind_contextvars
 
 from app import metrics
-from app.db import TRANSACTION_TRIES, retryable
+from app.db import TRANSACTION_TRIES, SessionFactory, retryable
 from app.events import mirror
 from app.events.policy import Decision, RetryPolicy, decide
 from app.gates import service as gates
+from app.gates.guard import CompanyGuard
 from app.gates.scopes import Work
 from app.logs import get_logger
 from app.models import EventStatus
 from app.procore.answers import Outcome, OutcomeKind
 from app.procore.calls import CallRecord, record_calls
+from app.procore.client import ProcoreClient
 from app.procore.tokens import CredentialRef
 from app.registry import resources
-from app.runtime import Runtime
 from app.settings import Settings
 
 log = get_logger(__name__)
+
+
+class EventsDeps(Protocol):
+    """What processing a batch of events uses. The edges pass the process's Runtime, which has all
+    of these (mypy checks it)."""
+
+    sessions: SessionFactory
+    settings: Settings
+    procore: ProcoreClient
+    guard: CompanyGuard
+
 
 _rng = random.Random()
 
@@ -199,18 +211,18 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-async def process_batch(runtime: Runtime, event_ids: Sequence[int]) -> int:
+async def process_batch(deps: EventsDeps, event_ids: Sequence[int]) -> int:
     """Claim and process a batch of events; returns how many reached a final state."""
-    claimed = await _claim(runtime, event_ids)
+    claimed = await _claim(deps, event_ids)
     if not claimed:
         return 0
     try:
-        return await _process(runtime, claimed)
+        return await _process(deps, claimed)
     except _INFRASTRUCTURE:
         raise  # Postgres, Redis or the network: the leases make the events due again
     except Exception as exc:
         # A defect, not the infrastructure: find the event that triggers it.
-        return await _isolate(runtime, claimed, exc)
+        return await _isolate(deps, claimed, exc)
 
 
 # Failures of what the service stands on. Anything else escaping a batch is a defect that one
@@ -236,7 +248,7 @@ _POISONED = text(
 )
 
 
-async def _isolate(runtime: Runtime, claimed: Sequence[Claimed], exc: Exception) -> int:
+async def _isolate(deps: EventsDeps, claimed: Sequence[Claimed], exc: Exception) -> int:
     """A batch failed on a defect: find the event that causes it by processing the batch's
     events one by one; the one that fails alone ends `dead` with the error (replayable once
     the defect is fixed), and the others are processed normally."""
@@ -244,7 +256,7 @@ async def _isolate(runtime: Runtime, claimed: Sequence[Claimed], exc: Exception)
         event = claimed[0]
         error = f"internal error: {type(exc).__name__}: {exc}"[:500]
         log.error("events.poison", event_id=event.id, error=error, exc_info=exc)
-        async with runtime.sessions() as session, session.begin():
+        async with deps.sessions() as session, session.begin():
             dead = (
                 await session.execute(
                     _POISONED, {"id": event.id, "claims": event.claims, "error": error}
@@ -255,7 +267,7 @@ async def _isolate(runtime: Runtime, claimed: Sequence[Claimed], exc: Exception)
         metrics.event_finished("dead", None)
         return 1
     log.warning("events.batch_failed", events=len(claimed), error=f"{type(exc).__name__}: {exc}")
-    async with runtime.sessions() as session, session.begin():
+    async with deps.sessions() as session, session.begin():
         released = (
             await session.execute(
                 _RELEASE_CLAIMED,
@@ -265,20 +277,20 @@ async def _isolate(runtime: Runtime, claimed: Sequence[Claimed], exc: Exception)
         ids = sorted(released)
     finished = 0
     for event_id in ids:
-        finished += await process_batch(runtime, [event_id])
+        finished += await process_batch(deps, [event_id])
     return finished
 
 
-async def _process(runtime: Runtime, claimed: Sequence[Claimed]) -> int:
+async def _process(deps: EventsDeps, claimed: Sequence[Claimed]) -> int:
     targets, unservable = coalesce(claimed)
-    await _resolve(runtime, targets)
-    semaphore = asyncio.Semaphore(runtime.settings.process_concurrency)
+    await _resolve(deps, targets)
+    semaphore = asyncio.Semaphore(deps.settings.process_concurrency)
     # Targets not started by then are deferred, so a batch ends well inside its lease.
-    deadline = time.monotonic() + runtime.settings.processing_lease_seconds / 2
+    deadline = time.monotonic() + deps.settings.processing_lease_seconds / 2
     calls: list[CallRecord] = []
-    await asyncio.gather(*(_serve(runtime, t, semaphore, calls, deadline) for t in targets))
-    results = _decide(runtime.settings, targets, unservable)
-    written = await _apply(runtime, targets, results, calls)
+    await asyncio.gather(*(_serve(deps, t, semaphore, calls, deadline) for t in targets))
+    results = _decide(deps.settings, targets, unservable)
+    written = await _apply(deps, targets, results, calls)
     finished = _count(claimed, written)
     log.debug("events.batch_done", claimed=len(claimed), finished=finished, calls=len(calls))
     return finished
@@ -310,11 +322,11 @@ def _count(claimed: Sequence[Claimed], written: Sequence[tuple[int, str]]) -> in
     return finished
 
 
-async def _claim(runtime: Runtime, event_ids: Sequence[int]) -> list[Claimed]:
-    async with runtime.sessions() as session, session.begin():
+async def _claim(deps: EventsDeps, event_ids: Sequence[int]) -> list[Claimed]:
+    async with deps.sessions() as session, session.begin():
         rows = await session.execute(
             _CLAIM,
-            {"ids": list(event_ids), "lease": runtime.settings.processing_lease_seconds},
+            {"ids": list(event_ids), "lease": deps.settings.processing_lease_seconds},
         )
         return [Claimed(*row) for row in rows.all()]
 
@@ -344,11 +356,11 @@ def coalesce(claimed: Sequence[Claimed]) -> tuple[list[Target], list[Claimed]]:
     return list(targets.values()), unservable
 
 
-async def _resolve(runtime: Runtime, targets: Sequence[Target]) -> None:
+async def _resolve(deps: EventsDeps, targets: Sequence[Target]) -> None:
     """Which credential serves each target, and may its scope be called (gates)."""
-    tokens = runtime.procore.tokens
+    tokens = deps.procore.tokens
     verdicts: dict[Work, gates.GateVerdict] = {}
-    async with runtime.sessions() as session:
+    async with deps.sessions() as session:
         for target in targets:
             target.credential, target.credential_recorded = await tokens.credential_for(
                 target.company_id
@@ -358,12 +370,12 @@ async def _resolve(runtime: Runtime, targets: Sequence[Target]) -> None:
                 verdicts[work] = await gates.verdict(session, work)
             target.verdict = verdicts[work]
             if target.verdict.opened_at is not None:
-                runtime.guard.gate_opened(target.verdict.opened_at, work)
+                deps.guard.gate_opened(target.verdict.opened_at, work)
         await session.commit()
 
 
 async def _serve(
-    runtime: Runtime,
+    deps: EventsDeps,
     target: Target,
     semaphore: asyncio.Semaphore,
     calls: list[CallRecord],
@@ -373,7 +385,7 @@ async def _serve(
     bind_contextvars(event_id=target.events[0].id, company_id=target.company_id)
     if not target.verdict.open:
         return
-    guard = runtime.guard
+    guard = deps.guard
     # The company lock first: waiting for it must not hold one of the batch's call slots.
     async with guard.calling(target.company_id), semaphore:
         if time.monotonic() > deadline:
@@ -383,7 +395,7 @@ async def _serve(
             target.outcome = HELD
             return
         try:
-            await _fetch(runtime, target, calls)
+            await _fetch(deps, target, calls)
         except Exception as exc:
             # A bug or an outage of ours must not sink the batch: retry this one later.
             log.exception("events.fetch_failed", company_id=target.company_id)
@@ -412,7 +424,7 @@ def _confirm_delete(target: Target) -> None:
     )
 
 
-async def _fetch(runtime: Runtime, target: Target, calls: list[CallRecord]) -> None:
+async def _fetch(deps: EventsDeps, target: Target, calls: list[CallRecord]) -> None:
     if target.credential is None:
         target.outcome = Outcome(
             OutcomeKind.UNAUTHORIZED,
@@ -433,7 +445,7 @@ async def _fetch(runtime: Runtime, target: Target, calls: list[CallRecord]) -> N
         target.outcome = Outcome(OutcomeKind.REJECTED, None, str(exc))
         return
     target.path = path
-    answer = await runtime.procore.get(
+    answer = await deps.procore.get(
         path,
         credential=target.credential,
         company_id=target.company_id,
@@ -507,12 +519,12 @@ def _decide(
 
 
 async def _apply(
-    runtime: Runtime, targets: Sequence[Target], results: Sequence[Result], calls: list[CallRecord]
+    deps: EventsDeps, targets: Sequence[Target], results: Sequence[Result], calls: list[CallRecord]
 ) -> list[tuple[int, str]]:
     for attempt in range(1, TRANSACTION_TRIES + 1):
         try:
-            async with runtime.sessions() as session, session.begin():
-                return await _apply_once(session, runtime.settings, targets, results, calls)
+            async with deps.sessions() as session, session.begin():
+                return await _apply_once(session, deps.settings, targets, results, calls)
         except DBAPIError as exc:
             sqlstate = retryable(exc)
             if sqlstate is None or attempt == TRANSACTION_TRIES:

@@ -12,10 +12,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.gates import incidents, policy, probes, transitions
+from app.gates.deps import GatesDeps
 from app.gates.probes import ProbeReport
 from app.gates.scopes import Scope
 from app.models import GateScope
-from app.runtime import Runtime
 from app.settings import Settings
 
 # The setting's default when the caller has no settings at hand.
@@ -31,18 +31,18 @@ _GATE = text(
 )
 
 
-async def confirm_install(runtime: Runtime, company_id: int) -> ProbeReport:
+async def confirm_install(deps: GatesDeps, company_id: int) -> ProbeReport:
     """Probe the company now (never trust blindly); on success its gate opens and the parked
     events are released by the next tick."""
     scope = Scope(GateScope.COMPANY, company_id)
-    async with runtime.sessions() as session, session.begin():
+    async with deps.sessions() as session, session.begin():
         await transitions.ensure(session, scope)
         gate_id = (
             await session.execute(
                 text("SELECT id FROM gates WHERE scope_key = :k"), {"k": scope.key}
             )
         ).scalar_one()
-    return await probes.probe_now(runtime, gate_id)
+    return await probes.probe_now(deps, gate_id)
 
 
 async def operator_park(session: AsyncSession, gate_id: int, *, reason: str) -> bool:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
 from app.gates import incidents, policy, scopes, transitions
+from app.gates.deps import GatesDeps
 from app.gates.diagnosis import Finding, GateTarget, probe, remediation
 from app.gates.policy import Diagnosis
 from app.gates.scopes import Scope
@@ -26,7 +27,6 @@ from app.logs import get_logger
 from app.models import CredentialKind, GateScope, GateState
 from app.procore.calls import CallRecord, record_calls
 from app.procore.tokens import CredentialRef
-from app.runtime import Runtime
 from app.settings import Settings
 
 log = get_logger(__name__)
@@ -84,40 +84,40 @@ _SPENT = text(
 )
 
 
-async def run_due_probes(runtime: Runtime, *, limit: int = 20) -> list[ProbeReport]:
+async def run_due_probes(deps: GatesDeps, *, limit: int = 20) -> list[ProbeReport]:
     """Probe parked gates whose next probe is due (one in flight per gate, by lease), the
     most overdue first, within PROBE_BUDGET_PER_HOUR across all gates: a probe that does not
     fit waits for the next tick."""
-    async with runtime.sessions() as session, session.begin():
+    async with deps.sessions() as session, session.begin():
         spent = int((await session.execute(_SPENT)).scalar_one())
-        room = min(limit, runtime.settings.probe_budget_per_hour - spent)
+        room = min(limit, deps.settings.probe_budget_per_hour - spent)
         if room <= 0:
             metrics.probe("deferred")
             return []
         rows = (
             await session.execute(
-                _LEASE_DUE, {"lease": runtime.settings.probe_lease_seconds, "limit": room}
+                _LEASE_DUE, {"lease": deps.settings.probe_lease_seconds, "limit": room}
             )
         ).all()
     if not rows:
         return []
-    return list(await asyncio.gather(*(_probe_leased(runtime, row) for row in rows)))
+    return list(await asyncio.gather(*(_probe_leased(deps, row) for row in rows)))
 
 
-async def probe_now(runtime: Runtime, gate_id: int) -> ProbeReport:
+async def probe_now(deps: GatesDeps, gate_id: int) -> ProbeReport:
     """Probe one gate at once (an operator asked), unless a probe of it is running."""
-    async with runtime.sessions() as session, session.begin():
+    async with deps.sessions() as session, session.begin():
         row = (
             await session.execute(
-                _LEASE_ONE, {"id": gate_id, "lease": runtime.settings.probe_lease_seconds}
+                _LEASE_ONE, {"id": gate_id, "lease": deps.settings.probe_lease_seconds}
             )
         ).first()
     if row is None:
         return ProbeReport(gate_id, False, None, None, None, "a probe is already running")
-    return await _probe_leased(runtime, row)
+    return await _probe_leased(deps, row)
 
 
-async def _probe_leased(runtime: Runtime, row: Any) -> ProbeReport:
+async def _probe_leased(deps: GatesDeps, row: Any) -> ProbeReport:
     target = GateTarget(
         scope=GateScope(row.scope),
         company_id=row.company_id,
@@ -126,21 +126,21 @@ async def _probe_leased(runtime: Runtime, row: Any) -> ProbeReport:
         diagnosis=row.diagnosis,
         probe_path=row.probe_path,
     )
-    credential = await _credential_for(runtime, row)
+    credential = await _credential_for(deps, row)
     if credential is not None:
         # A probe asks Procore for real: a failure this process remembers for the hot path
         # (a refused token, say) must not answer for it, or a fixed credential stays parked.
-        runtime.procore.tokens.forget(credential.id)
+        deps.procore.tokens.forget(credential.id)
     calls: list[CallRecord] = []
     try:
-        finding = await probe(runtime.procore, target, credential, calls)
+        finding = await probe(deps.procore, target, credential, calls)
     except Exception as exc:  # a probe must never take the tending loop down
         log.exception("gate.probe_failed", gate_id=row.id)
         finding = Finding(Diagnosis.UNREACHABLE, None, None, f"internal: {type(exc).__name__}")
-    async with runtime.sessions() as session, session.begin():
+    async with deps.sessions() as session, session.begin():
         report = await apply_finding(
             session,
-            runtime.settings,
+            deps.settings,
             row,
             finding,
             credential_id=None if credential is None else credential.id,
@@ -155,14 +155,14 @@ async def _probe_leased(runtime: Runtime, row: Any) -> ProbeReport:
     return report
 
 
-async def _credential_for(runtime: Runtime, row: Any) -> CredentialRef | None:
+async def _credential_for(deps: GatesDeps, row: Any) -> CredentialRef | None:
     """The credential a probe calls as: the gate's own, or the one the token service says
     serves the company (the same choice the pipeline makes)."""
     if row.scope == GateScope.CREDENTIAL.value:
-        async with runtime.sessions() as session:
+        async with deps.sessions() as session:
             kind = (await session.execute(_CREDENTIAL_KIND, {"id": row.credential_id})).scalar()
         return None if kind is None else CredentialRef(row.credential_id, CredentialKind(kind))
-    credential, _ = await runtime.procore.tokens.credential_for(row.company_id)
+    credential, _ = await deps.procore.tokens.credential_for(row.company_id)
     return credential
 
 

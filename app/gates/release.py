@@ -11,8 +11,8 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from app import metrics
+from app.gates.deps import GatesDeps
 from app.logs import get_logger
-from app.runtime import Runtime
 
 log = get_logger(__name__)
 
@@ -65,12 +65,12 @@ _EXPIRE = text(
 )
 
 
-async def release_opened(runtime: Runtime) -> int:
+async def release_opened(deps: GatesDeps) -> int:
     """Return parked events of opened gates to the queue, a batch per gate per tick, and only
     once the company's previous batch has drained (no stampede on Procore)."""
-    batch = runtime.settings.release_batch_size
+    batch = deps.settings.release_batch_size
     released = 0
-    async with runtime.sessions() as session, session.begin():
+    async with deps.sessions() as session, session.begin():
         gates = (await session.execute(_OPENED_WITH_PARKED)).all()
         for gate in gates:
             backlog = (
@@ -90,12 +90,12 @@ async def release_opened(runtime: Runtime) -> int:
     return released
 
 
-async def expire_parked(runtime: Runtime, *, batch: int = 1000) -> int:
-    async with runtime.sessions() as session, session.begin():
+async def expire_parked(deps: GatesDeps, *, batch: int = 1000) -> int:
+    async with deps.sessions() as session, session.begin():
         rows = (
             await session.execute(
                 _EXPIRE,
-                {"seconds": runtime.settings.parked_retention_days * 86400, "batch": batch},
+                {"seconds": deps.settings.parked_retention_days * 86400, "batch": batch},
             )
         ).all()
     if rows:

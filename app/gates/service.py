@@ -18,13 +18,13 @@ top-down:
 
 from __future__ import annotations
 
+from app.gates.deps import GatesDeps
 from app.gates.operator import confirm_install, operator_park, operator_unpark
 from app.gates.probes import ProbeReport, run_due_probes
 from app.gates.release import expire_parked, release_opened
 from app.gates.signals import ScopeOutcome, connected, record_outcome, record_outcomes
 from app.gates.verdicts import OPEN, GateVerdict, verdict
 from app.gates.wakes import companies_installed, wake_on_webhooks
-from app.runtime import Runtime
 
 __all__ = [
     "OPEN",
@@ -47,9 +47,9 @@ __all__ = [
 ]
 
 
-async def tend(runtime: Runtime) -> None:
+async def tend(deps: GatesDeps) -> None:
     """One tick of gate upkeep (an arq cron): wakes, probes, release, expiry."""
-    await wake_on_webhooks(runtime)
-    await run_due_probes(runtime)
-    await release_opened(runtime)
-    await expire_parked(runtime)
+    await wake_on_webhooks(deps)
+    await run_due_probes(deps)
+    await release_opened(deps)
+    await expire_parked(deps)

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.gates import policy, transitions
-from app.runtime import Runtime
+from app.gates.deps import GatesDeps
 from app.settings import Settings
 
 _COLUMNS = """
@@ -51,12 +51,12 @@ _LISTED = text(
 )
 
 
-async def wake_on_webhooks(runtime: Runtime, *, limit: int = 100) -> int:
+async def wake_on_webhooks(deps: GatesDeps, *, limit: int = 100) -> int:
     """Wake dormant gates that parked new work (a webhook) since they fell asleep."""
-    rules = policy.from_settings(runtime.settings)
+    rules = policy.from_settings(deps.settings)
     now = datetime.now(UTC)
     woken = 0
-    async with runtime.sessions() as session, session.begin():
+    async with deps.sessions() as session, session.begin():
         for row in (await session.execute(_NEW_WORK, {"limit": limit})).all():
             gate = policy.wake(transitions.view(row), now, rules, last_probe_at=row.last_probe_at)
             if gate is not None:

@@ -17,13 +17,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
+from arq.connections import ArqRedis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
+from app.db import SessionFactory
 from app.events import mirror
 from app.feed import messages, outbox
 from app.gates import service as gates
@@ -32,17 +34,28 @@ from app.logs import get_logger
 from app.procore import paths, patient
 from app.procore.answers import Outcome, OutcomeKind
 from app.procore.calls import CallRecord, Purpose, record_calls
-from app.procore.client import Answer
+from app.procore.client import Answer, ProcoreClient
 from app.procore.patient import Failed
 from app.procore.tokens import CredentialRef
 from app.queue import enqueue_resync
 from app.registry import resources
 from app.resync import plan
-from app.runtime import Runtime
 from app.schedule import runs
+from app.settings import Settings
 from app.webhooks import intake
 
 log = get_logger(__name__)
+
+
+class ResyncDeps(Protocol):
+    """What a resync run and the listings it shares use. The edges pass the process's Runtime,
+    which has all of these (mypy checks it)."""
+
+    sessions: SessionFactory
+    settings: Settings
+    procore: ProcoreClient
+    queue: ArqRedis
+
 
 # A job hands its run back (to be resumed by the next job) after this long, well inside
 # arq's job timeout.
@@ -58,7 +71,7 @@ Progress = Callable[[runs.RunView], None]
 
 
 async def fetch(
-    runtime: Runtime,
+    deps: ResyncDeps,
     credential: CredentialRef,
     company_id: int | None,
     path: str,
@@ -69,7 +82,7 @@ async def fetch(
 ) -> Answer:
     """GET one page, patiently (app.procore.patient)."""
     return await patient.request(
-        runtime.procore,
+        deps.procore,
         "GET",
         path,
         credential=credential,
@@ -78,12 +91,12 @@ async def fetch(
         project_id=project_id,
         purpose=Purpose.FETCH,
         waits=waits,
-        transient_attempts=runtime.settings.retry_max_attempts,
+        transient_attempts=deps.settings.retry_max_attempts,
     )
 
 
 async def list_all(
-    runtime: Runtime,
+    deps: ResyncDeps,
     credential: CredentialRef,
     company_id: int | None,
     path: str,
@@ -91,22 +104,22 @@ async def list_all(
 ) -> list[Any] | Failed:
     """Every page of a list call, at the resync's page size."""
     return await patient.list_all(
-        runtime.procore,
+        deps.procore,
         credential,
         company_id,
         path,
         calls,
-        per_page=runtime.settings.resync_page_size,
+        per_page=deps.settings.resync_page_size,
         purpose=Purpose.FETCH,
-        transient_attempts=runtime.settings.retry_max_attempts,
+        transient_attempts=deps.settings.retry_max_attempts,
     )
 
 
 async def list_projects(
-    runtime: Runtime, credential: CredentialRef, company_id: int, calls: list[CallRecord]
+    deps: ResyncDeps, credential: CredentialRef, company_id: int, calls: list[CallRecord]
 ) -> list[int] | Failed:
     """The projects the principal may see (a project it may not is not listed)."""
-    listed = await list_all(runtime, credential, company_id, paths.projects(company_id), calls)
+    listed = await list_all(deps, credential, company_id, paths.projects(company_id), calls)
     if isinstance(listed, Failed):
         return listed
     return sorted(int(p["id"]) for p in listed if isinstance(p, dict) and "id" in p)
@@ -176,7 +189,7 @@ _FORGET_SEEN = text("DELETE FROM resync_seen WHERE run_id = :run")
 
 
 async def run(
-    runtime: Runtime,
+    deps: ResyncDeps,
     run_id: int,
     *,
     budget_seconds: float = JOB_BUDGET_SECONDS,
@@ -184,8 +197,8 @@ async def run(
 ) -> runs.RunView | None:
     """Run (or resume) one resync until it ends or the budget is spent; None if it is not
     runnable now (finished, or another worker holds it)."""
-    settings = runtime.settings
-    async with runtime.sessions() as session, session.begin():
+    settings = deps.settings
+    async with deps.sessions() as session, session.begin():
         row = (
             await session.execute(_CLAIM, {"id": run_id, "lease": settings.resync_lease_seconds})
         ).first()
@@ -194,8 +207,8 @@ async def run(
     deadline = time.monotonic() + budget_seconds
     company_id, project_id = int(row.company_id), row.project_id
     cursor: dict[str, Any] = dict(row.cursor or {})
-    credential, _ = await runtime.procore.tokens.credential_for(company_id)
-    async with runtime.sessions() as session:
+    credential, _ = await deps.procore.tokens.credential_for(company_id)
+    async with deps.sessions() as session:
         verdict = await gates.verdict(
             session,
             Work(
@@ -205,13 +218,13 @@ async def run(
     if not verdict.open or credential is None:
         # Waits for the gate: the hand-off skips runs of parked scopes.
         why = verdict.reason if not verdict.open else "no credential serves this company"
-        return await _end(runtime, run_id, cursor, "pending", why, backoff=not verdict.open)
+        return await _end(deps, run_id, cursor, "pending", why, backoff=not verdict.open)
     if row.attempts > MAX_CLAIMS:
         return await _end(
-            runtime, run_id, cursor, "failed", "gave up after repeated failures", backoff=False
+            deps, run_id, cursor, "failed", "gave up after repeated failures", backoff=False
         )
 
-    context = _Run(runtime, run_id, company_id, credential, cursor, progress)
+    context = _Run(deps, run_id, company_id, credential, cursor, progress)
     if "parts" not in cursor:
         failure = await context.make_plan(row.project_id, row.resource_name)
         if failure is not None:
@@ -220,7 +233,7 @@ async def run(
         while not part_state.get("done"):
             if time.monotonic() > deadline:
                 # Handed back: the next tick's job resumes from the cursor.
-                return await _end(runtime, run_id, cursor, "running", None, backoff=False)
+                return await _end(deps, run_id, cursor, "running", None, backoff=False)
             failure = await context.page(part_state)
             if failure is not None:
                 if failure.outcome.kind in (
@@ -236,11 +249,11 @@ async def run(
                     await context.save()
                     continue
                 return await context.stop(failure)
-    async with runtime.sessions() as session, session.begin():
+    async with deps.sessions() as session, session.begin():
         await session.execute(_FORGET_SEEN, {"run": run_id})
     metrics.resync_finished("done")
     log.info("resync.done", run_id=run_id, company_id=company_id, **_summary(cursor))
-    return await _end(runtime, run_id, cursor, "done", None, backoff=False)
+    return await _end(deps, run_id, cursor, "done", None, backoff=False)
 
 
 class _Run:
@@ -248,14 +261,14 @@ class _Run:
 
     def __init__(
         self,
-        runtime: Runtime,
+        deps: ResyncDeps,
         run_id: int,
         company_id: int,
         credential: CredentialRef,
         cursor: dict[str, Any],
         progress: Progress | None,
     ) -> None:
-        self.runtime = runtime
+        self.deps = deps
         self.run_id = run_id
         self.company_id = company_id
         self.credential = credential
@@ -263,7 +276,7 @@ class _Run:
         self.progress = progress
 
     async def make_plan(self, project_id: int | None, resource_name: str | None) -> Failed | None:
-        settings = self.runtime.settings
+        settings = self.deps.settings
         calls: list[CallRecord] = []
         projects: list[int] = []
         needs_projects = project_id is None and any(
@@ -272,7 +285,7 @@ class _Run:
             if resource_name in (None, r)
         )
         if needs_projects:
-            listed = await list_projects(self.runtime, self.credential, self.company_id, calls)
+            listed = await list_projects(self.deps, self.credential, self.company_id, calls)
             if isinstance(listed, Failed):
                 await self._record(calls)
                 return listed
@@ -295,7 +308,7 @@ class _Run:
 
     async def page(self, state: dict[str, Any]) -> Failed | None:
         """List the part's next page and write it, with the cursor, in one transaction."""
-        settings = self.runtime.settings
+        settings = self.deps.settings
         part = plan.Part.of_state(state)
         page, per_page = int(state["page"]), settings.resync_page_size
         if "started" not in state:
@@ -303,7 +316,7 @@ class _Run:
         calls: list[CallRecord] = []
         waits: list[float] = []
         answer = await fetch(
-            self.runtime,
+            self.deps,
             self.credential,
             self.company_id,
             plan.page_path(part, self.company_id, page, per_page),
@@ -323,7 +336,7 @@ class _Run:
         fetched_at = datetime.fromtimestamp(answer.sent_at, UTC)
         last = plan.is_last_page(part, answer.headers, page, per_page, len(items))
         total = answer.headers.get("total") if answer.headers is not None else None
-        async with self.runtime.sessions() as session, session.begin():
+        async with self.deps.sessions() as session, session.begin():
             written = await self._write(session, part, items, fetched_at)
             # Pre-upgrade cursors have one part per group.
             ends = bool(state.get("group_ends", True))
@@ -437,12 +450,12 @@ class _Run:
         """A refusal is evidence for the gates, like any other call's."""
         if not failure.outcome.is_gate_signal:
             return
-        async with self.runtime.sessions() as session, session.begin():
+        async with self.deps.sessions() as session, session.begin():
             await gates.record_outcome(
                 session,
                 Work(self.company_id, project_id, credential_id=self.credential.id),
                 failure.outcome,
-                settings=self.runtime.settings,
+                settings=self.deps.settings,
             )
 
     async def stop(self, failure: Failed) -> runs.RunView | None:
@@ -451,10 +464,10 @@ class _Run:
         await self.signal(failure, None)
         error = f"{failure.what}: {failure.outcome.status} {failure.outcome.message}"
         log.warning("resync.stopped", run_id=self.run_id, company_id=self.company_id, error=error)
-        return await _end(self.runtime, self.run_id, self.cursor, "pending", error, backoff=True)
+        return await _end(self.deps, self.run_id, self.cursor, "pending", error, backoff=True)
 
     async def save(self, calls: Sequence[CallRecord] = ()) -> None:
-        async with self.runtime.sessions() as session, session.begin():
+        async with self.deps.sessions() as session, session.begin():
             await self._save_in(session, calls)
 
     async def _save_in(self, session: AsyncSession, calls: Sequence[CallRecord]) -> None:
@@ -463,13 +476,13 @@ class _Run:
             {
                 "id": self.run_id,
                 "cursor": orjson.dumps(self.cursor).decode(),
-                "lease": self.runtime.settings.resync_lease_seconds,
+                "lease": self.deps.settings.resync_lease_seconds,
             },
         )
         await record_calls(session, calls)
 
     async def _record(self, calls: Sequence[CallRecord]) -> None:
-        async with self.runtime.sessions() as session, session.begin():
+        async with self.deps.sessions() as session, session.begin():
             await record_calls(session, calls)
 
     def _report(self) -> None:
@@ -485,7 +498,7 @@ class _Run:
 
 
 async def _end(
-    runtime: Runtime,
+    deps: ResyncDeps,
     run_id: int,
     cursor: dict[str, Any],
     status: str,
@@ -496,7 +509,7 @@ async def _end(
     if status == "failed":
         metrics.resync_finished("failed")
     not_before = datetime.fromtimestamp(time.time() + _BACKOFF_SECONDS, UTC) if backoff else None
-    async with runtime.sessions() as session, session.begin():
+    async with deps.sessions() as session, session.begin():
         await session.execute(
             _END,
             {
@@ -554,10 +567,10 @@ _DUE_RUNS = text(
 )
 
 
-async def enqueue_due(runtime: Runtime, *, limit: int = 50) -> int:
+async def enqueue_due(deps: ResyncDeps, *, limit: int = 50) -> int:
     """Hand runnable runs to the workers (job ids per claim, so a retry is never refused)."""
-    async with runtime.sessions() as session:
+    async with deps.sessions() as session:
         due = (await session.execute(_DUE_RUNS, {"limit": limit})).all()
     for row in due:
-        await enqueue_resync(runtime.queue, int(row.id), int(row.attempts))
+        await enqueue_resync(deps.queue, int(row.id), int(row.attempts))
     return len(due)

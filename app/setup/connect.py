@@ -74,14 +74,7 @@ async def callback(request: Request, state: str = "", code: str = "", error: str
         )
     if not code:
         return _page(settings, 400, "Not connected", "Procore sent no authorization code.")
-    deps = service.CredentialDeps(
-        sessions=runtime.sessions,
-        vault=runtime.vault,
-        http=runtime.http,
-        procore=runtime.procore,
-        settings=settings,
-    )
-    result = await service.complete(deps, state=state, code=code)
+    result = await service.complete(runtime, state=state, code=code)
     if isinstance(result, service.ConnectFailed):
         spent = (
             " The link can be used again."

@@ -16,14 +16,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
+from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
+from app.db import SessionFactory
 from app.feed import messages, outbox
 from app.gates import service as gates
 from app.gates.scopes import Work, holding_gate_sql
@@ -32,11 +34,11 @@ from app.models import TriggerState
 from app.procore import paths
 from app.procore.answers import OutcomeKind
 from app.procore.calls import CallRecord, record_calls
+from app.procore.client import ProcoreClient
 from app.procore.patient import Failed
 from app.procore.tokens import CredentialRef
 from app.queue import enqueue_hooks_sync
 from app.resync import service as resync
-from app.runtime import Runtime
 from app.schedule import runs
 from app.schedule.hooks import request_sync
 from app.settings import Settings
@@ -47,6 +49,17 @@ from app.webhooks.payloads import NormalisedEvent
 from app.webhooks.tokens import hook_authorization
 
 log = get_logger(__name__)
+
+
+class SubscriptionsDeps(Protocol):
+    """What a hooks sync, discovery and the tend use (the listings of app.resync.service included).
+    The edges pass the process's Runtime, which has all of these (mypy checks it)."""
+
+    sessions: SessionFactory
+    settings: Settings
+    procore: ProcoreClient
+    queue: ArqRedis
+
 
 # A failed sync is asked again after this long (or the interval, if shorter).
 RETRY_SECONDS = 300.0
@@ -148,11 +161,13 @@ _RECORD_TRIGGERS = text(
 )
 
 
-async def sync_company(runtime: Runtime, company_id: int, *, on_demand: bool = False) -> SyncReport:
+async def sync_company(
+    deps: SubscriptionsDeps, company_id: int, *, on_demand: bool = False
+) -> SyncReport:
     """Reconcile one company's hook. On demand (operator), the company need not be due."""
     report = SyncReport(company_id)
-    settings = runtime.settings
-    async with runtime.sessions() as session, session.begin():
+    settings = deps.settings
+    async with deps.sessions() as session, session.begin():
         if on_demand:
             await session.execute(_ENSURE, {"c": company_id})
         row = (
@@ -163,8 +178,8 @@ async def sync_company(runtime: Runtime, company_id: int, *, on_demand: bool = F
     if row is None:
         report.skipped = "not due, or another worker is syncing it"
         return report
-    credential, _ = await runtime.procore.tokens.credential_for(company_id)
-    async with runtime.sessions() as session:
+    credential, _ = await deps.procore.tokens.credential_for(company_id)
+    async with deps.sessions() as session:
         verdict = await gates.verdict(
             session, Work(company_id, credential_id=None if credential is None else credential.id)
         )
@@ -176,27 +191,27 @@ async def sync_company(runtime: Runtime, company_id: int, *, on_demand: bool = F
             if credential is None
             else "WEBHOOK_AUTH_TOKENS is not set"
         )
-        async with runtime.sessions() as session, session.begin():
+        async with deps.sessions() as session, session.begin():
             await session.execute(_RELEASE, {"c": company_id})
         metrics.hook_sync("skipped")
         return report
 
     calls: list[CallRecord] = []
-    api = HooksApi(runtime.procore, credential, company_id, calls)
+    api = HooksApi(deps.procore, credential, company_id, calls)
     authorization = hook_authorization(settings, company_id)
     failure = await _reconcile(api, settings, authorization, row.auth_fingerprint, report)
     if failure is None and report.hook_id is not None:
-        failure = await _recover_missed(runtime, api, report)
+        failure = await _recover_missed(deps, api, report)
     projects: list[int] | None = None
     if failure is None:
-        listed = await resync.list_projects(runtime, credential, company_id, calls)
+        listed = await resync.list_projects(deps, credential, company_id, calls)
         if isinstance(listed, Failed):
             failure = listed
         else:
             projects = listed
             if row.project_ids is not None:
                 report.new_projects = sorted(set(listed) - set(row.project_ids))
-    await _finish(runtime, row, report, authorization, failure, projects, calls, credential.id)
+    await _finish(deps, row, report, authorization, failure, projects, calls, credential.id)
     return report
 
 
@@ -294,7 +309,9 @@ def _trigger_results(
     return found
 
 
-async def _recover_missed(runtime: Runtime, api: HooksApi, report: SyncReport) -> Failed | None:
+async def _recover_missed(
+    deps: SubscriptionsDeps, api: HooksApi, report: SyncReport
+) -> Failed | None:
     """Deliveries Procore discarded after 12 h of failure are changes the receiver never
     saw: their events are taken in (deduplicated on their ULID, like any delivery), so the
     pipeline fetches exactly those resources."""
@@ -308,13 +325,13 @@ async def _recover_missed(runtime: Runtime, api: HooksApi, report: SyncReport) -
     for item in found:
         try:
             event = payloads.read_event(
-                orjson.dumps(item), own_client_id=runtime.settings.procore_client_id
+                orjson.dumps(item), own_client_id=deps.settings.procore_client_id
             )
         except payloads.PayloadRejected:
             continue
         if event.company_id == report.company_id:
             events.append(event)
-    async with runtime.sessions() as session, session.begin():
+    async with deps.sessions() as session, session.begin():
         report.recovered = await intake.store(session, events)
     if report.recovered:
         log.warning("hooks.missed_recovered", company_id=report.company_id, events=report.recovered)
@@ -342,7 +359,7 @@ def _describe(change: planning.Change) -> str:
 
 
 async def _finish(
-    runtime: Runtime,
+    deps: SubscriptionsDeps,
     row: Any,
     report: SyncReport,
     authorization: str,
@@ -351,7 +368,7 @@ async def _finish(
     calls: Sequence[CallRecord],
     credential_id: int,
 ) -> None:
-    settings = runtime.settings
+    settings = deps.settings
     company_id = report.company_id
     if failure is not None:
         report.error = failure.text
@@ -361,7 +378,7 @@ async def _finish(
         report.error = None
     ok = failure is None
     reconciled = ok or bool(report.triggers)
-    async with runtime.sessions() as session, session.begin():
+    async with deps.sessions() as session, session.begin():
         await session.execute(
             _FINISH,
             {
@@ -489,33 +506,33 @@ _KNOWN_COMPANIES = text(
 )
 
 
-async def tend(runtime: Runtime) -> tuple[int, int]:
+async def tend(deps: SubscriptionsDeps) -> tuple[int, int]:
     """Mark stale companies, discover installs once per interval, and enqueue due syncs and
     resync runs. Returns (syncs, resyncs) enqueued."""
-    interval = runtime.settings.hooks_sync_interval_seconds
-    async with runtime.sessions() as session, session.begin():
+    interval = deps.settings.hooks_sync_interval_seconds
+    async with deps.sessions() as session, session.begin():
         await session.execute(_MARK_STALE, {"interval": interval})
-    if await _discovery_due(runtime, interval):
-        await discover(runtime)
-    async with runtime.sessions() as session:
+    if await _discovery_due(deps, interval):
+        await discover(deps)
+    async with deps.sessions() as session:
         due = (await session.execute(_DUE_SYNCS, {"limit": _ENQUEUE_LIMIT})).all()
     for row in due:
-        await enqueue_hooks_sync(runtime.queue, int(row.company_id), row.sync_due_at)
-    resyncs = await resync.enqueue_due(runtime)
+        await enqueue_hooks_sync(deps.queue, int(row.company_id), row.sync_due_at)
+    resyncs = await resync.enqueue_due(deps)
     return len(due), resyncs
 
 
-async def _discovery_due(runtime: Runtime, interval: float) -> bool:
+async def _discovery_due(deps: SubscriptionsDeps, interval: float) -> bool:
     """Once per interval across all workers (Redis holds the mark; if it is lost, discovery
     merely runs again early)."""
-    key = f"{runtime.settings.queue_name}:subscriptions:discovered"
+    key = f"{deps.settings.queue_name}:subscriptions:discovered"
     try:
-        return bool(await runtime.queue.set(key, str(time.time()), nx=True, ex=int(interval)))
+        return bool(await deps.queue.set(key, str(time.time()), nx=True, ex=int(interval)))
     except (RedisError, OSError):
         return False
 
 
-async def discover(runtime: Runtime) -> list[int]:
+async def discover(deps: SubscriptionsDeps) -> list[int]:
     """Ask for a sync of every company where the app is installed: the service account's
     `GET /rest/v1.0/companies` lists exactly those (FACTS.md §7). Procore sends no event
     for an install, so this is how a fresh deployment finds its first companies, and a
@@ -525,19 +542,19 @@ async def discover(runtime: Runtime) -> list[int]:
     A service account in a multi-region setup must send the header even there (FACTS.md
     §4): when Procore asks for it, the call is made once per company of
     PROCORE_DISCOVERY_COMPANY_IDS (one per region) and per known company (a few)."""
-    async with runtime.sessions() as session:
+    async with deps.sessions() as session:
         known = sorted(int(c) for c in (await session.execute(_KNOWN_COMPANIES)).scalars())
     found: set[int] = set(known)
-    credential = await runtime.procore.tokens.app_credential()
+    credential = await deps.procore.tokens.app_credential()
     if credential is not None:
         calls: list[CallRecord] = []
-        installed = await _installed_companies(runtime, credential, known, calls)
+        installed = await _installed_companies(deps, credential, known, calls)
         found |= installed
-        async with runtime.sessions() as session, session.begin():
+        async with deps.sessions() as session, session.begin():
             await record_calls(session, calls)
             # One call covers every company: dormant gates of listed companies probe now.
-            await gates.companies_installed(session, runtime.settings, installed)
-    async with runtime.sessions() as session, session.begin():
+            await gates.companies_installed(session, deps.settings, installed)
+    async with deps.sessions() as session, session.begin():
         new = await request_sync(session, found)
     if new:
         log.info("subscriptions.discovered", companies=new)
@@ -549,9 +566,12 @@ _DISCOVERY_KNOWN = 5
 
 
 async def _installed_companies(
-    runtime: Runtime, credential: CredentialRef, known: Sequence[int], calls: list[CallRecord]
+    deps: SubscriptionsDeps,
+    credential: CredentialRef,
+    known: Sequence[int],
+    calls: list[CallRecord],
 ) -> set[int]:
-    listed = await resync.list_all(runtime, credential, None, paths.COMPANIES, calls)
+    listed = await resync.list_all(deps, credential, None, paths.COMPANIES, calls)
     if not isinstance(listed, Failed):
         return _company_ids(listed)
     if listed.outcome.kind is not OutcomeKind.REJECTED:
@@ -559,11 +579,9 @@ async def _installed_companies(
         return set()
     # "Missing Procore-Company-Id header": one call per region's company instead.
     found: set[int] = set()
-    asked = list(dict.fromkeys([*runtime.settings.procore_discovery_company_ids, *known]))
-    for company_id in asked[
-        : len(runtime.settings.procore_discovery_company_ids) + _DISCOVERY_KNOWN
-    ]:
-        listed = await resync.list_all(runtime, credential, company_id, paths.COMPANIES, calls)
+    asked = list(dict.fromkeys([*deps.settings.procore_discovery_company_ids, *known]))
+    for company_id in asked[: len(deps.settings.procore_discovery_company_ids) + _DISCOVERY_KNOWN]:
+        listed = await resync.list_all(deps, credential, company_id, paths.COMPANIES, calls)
         if not isinstance(listed, Failed):
             found |= _company_ids(listed)
     return found

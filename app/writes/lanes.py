@@ -14,17 +14,31 @@ parked jobs of scopes the gates open again, expire jobs parked past the retentio
 
 from __future__ import annotations
 
+from typing import Protocol
+
+from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 from sqlalchemy import text
 
+from app.db import SessionFactory
 from app.gates import service as gates
 from app.gates.scopes import Work
 from app.logs import get_logger
 from app.queue import enqueue_writes
-from app.runtime import Runtime
+from app.settings import Settings
 from app.writes import outcomes
 
 log = get_logger(__name__)
+
+
+class LanesDeps(Protocol):
+    """What dispatching and tending the write lanes uses. The edges pass the process's Runtime,
+    which has all of these (mypy checks it)."""
+
+    sessions: SessionFactory
+    settings: Settings
+    queue: ArqRedis
+
 
 _DUE_LANES = text(
     """
@@ -74,10 +88,10 @@ _RELEASE_LEASE = text(
 )
 
 
-async def dispatch_once(runtime: Runtime, *, limit: int = 500) -> int:
+async def dispatch_once(deps: LanesDeps, *, limit: int = 500) -> int:
     """Hand every due lane to the workers (one job per company); returns how many."""
-    settings = runtime.settings
-    async with runtime.sessions() as session, session.begin():
+    settings = deps.settings
+    async with deps.sessions() as session, session.begin():
         heads = (await session.execute(_DUE_LANES, {"limit": limit})).all()
         if not heads:
             return 0
@@ -90,10 +104,10 @@ async def dispatch_once(runtime: Runtime, *, limit: int = 500) -> int:
     handed = 0
     for row in leased:
         try:
-            await enqueue_writes(runtime.queue, int(row.company_id))
+            await enqueue_writes(deps.queue, int(row.company_id))
         except (RedisError, OSError) as exc:
             log.warning("write_jobs.enqueue_failed", company_id=row.company_id, error=str(exc))
-            async with runtime.sessions() as session, session.begin():
+            async with deps.sessions() as session, session.begin():
                 rest = [int(r.id) for r in leased[handed:]]
                 await session.execute(_RELEASE_LEASE, {"ids": rest})
             break
@@ -128,12 +142,12 @@ _RELEASE = text(
 )
 
 
-async def release_opened(runtime: Runtime, *, scopes: int = 200) -> int:
+async def release_opened(deps: LanesDeps, *, scopes: int = 200) -> int:
     """Parked jobs of scopes the gates no longer hold go back to the queue (in id order,
     a batch per scope per tick)."""
-    batch = runtime.settings.release_batch_size
+    batch = deps.settings.release_batch_size
     released = 0
-    async with runtime.sessions() as session, session.begin():
+    async with deps.sessions() as session, session.begin():
         rows = (await session.execute(_PARKED_SCOPES, {"limit": scopes})).all()
         for row in rows:
             verdict = await gates.verdict(
@@ -177,14 +191,14 @@ _EXPIRE = text(
 )
 
 
-async def expire_parked(runtime: Runtime, *, batch: int = 1000) -> int:
+async def expire_parked(deps: LanesDeps, *, batch: int = 1000) -> int:
     """Jobs parked longer than PARKED_RETENTION_DAYS fail (`expired_while_parked`),
     visible and replayable."""
-    async with runtime.sessions() as session, session.begin():
+    async with deps.sessions() as session, session.begin():
         rows = (
             await session.execute(
                 _EXPIRE,
-                {"seconds": runtime.settings.parked_retention_days * 86400, "batch": batch},
+                {"seconds": deps.settings.parked_retention_days * 86400, "batch": batch},
             )
         ).all()
         await outcomes.emit(
@@ -196,8 +210,8 @@ async def expire_parked(runtime: Runtime, *, batch: int = 1000) -> int:
     return len(rows)
 
 
-async def tend(runtime: Runtime) -> None:
+async def tend(deps: LanesDeps) -> None:
     """One tick: release what the gates opened, expire, hand out the due lanes."""
-    await release_opened(runtime)
-    await expire_parked(runtime)
-    await dispatch_once(runtime)
+    await release_opened(deps)
+    await expire_parked(deps)
+    await dispatch_once(deps)

@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
+from app.db import SessionFactory
 from app.events import mirror
 from app.events.service import retry_policy
 from app.gates import service as gates
@@ -41,14 +42,24 @@ from app.logs import get_logger
 from app.models import JobStatus
 from app.procore.answers import EXCERPT_CHARS, Outcome, OutcomeKind
 from app.procore.calls import CallRecord, Purpose, record_calls
-from app.procore.client import Answer
+from app.procore.client import Answer, ProcoreClient
 from app.procore.tokens import CredentialRef
 from app.registry import resources
-from app.runtime import Runtime
+from app.settings import Settings
 from app.writes import outcomes, policy
 from app.writes.policy import Call, Decision, Job
 
 log = get_logger(__name__)
+
+
+class WritesDeps(Protocol):
+    """What running a company's lane of write jobs uses. The edges pass the process's Runtime,
+    which has all of these (mypy checks it)."""
+
+    sessions: SessionFactory
+    settings: Settings
+    procore: ProcoreClient
+
 
 _rng = random.Random()
 
@@ -142,24 +153,24 @@ _APPLY = text(
 )
 
 
-async def run_lane(runtime: Runtime, company_id: int) -> int:
+async def run_lane(deps: WritesDeps, company_id: int) -> int:
     """Run the company's due jobs, batch after batch, while its lane has due work and the
     time allows; returns how many jobs reached a final state."""
-    budget = runtime.settings.processing_lease_seconds / 2
+    budget = deps.settings.processing_lease_seconds / 2
     started = time.monotonic()
     finished = 0
     while time.monotonic() - started < budget:
-        batch = await claim(runtime, company_id)
+        batch = await claim(deps, company_id)
         if not batch:
             break
-        finished += await _run(runtime, company_id, batch)
+        finished += await _run(deps, company_id, batch)
     return finished
 
 
-async def claim(runtime: Runtime, company_id: int) -> list[Job]:
+async def claim(deps: WritesDeps, company_id: int) -> list[Job]:
     """The head of the company's lane, claimed; empty if the lane is busy or not due."""
-    settings = runtime.settings
-    async with runtime.sessions() as session, session.begin():
+    settings = deps.settings
+    async with deps.sessions() as session, session.begin():
         await session.execute(_LANE_LOCK, {"company_id": company_id})
         if (await session.execute(_BUSY, {"company_id": company_id})).first() is not None:
             return []
@@ -201,7 +212,7 @@ def _job(row: Any) -> Job:
 
 @dataclass(slots=True)
 class _Context:
-    runtime: Runtime
+    deps: WritesDeps
     company_id: int
     credential: CredentialRef | None
     deadline: float
@@ -211,14 +222,14 @@ class _Context:
         return None if self.credential is None else self.credential.id
 
 
-async def _run(runtime: Runtime, company_id: int, batch: Sequence[Job]) -> int:
-    settings = runtime.settings
-    credential, _ = await runtime.procore.tokens.credential_for(company_id)
+async def _run(deps: WritesDeps, company_id: int, batch: Sequence[Job]) -> int:
+    settings = deps.settings
+    credential, _ = await deps.procore.tokens.credential_for(company_id)
     ctx = _Context(
-        runtime, company_id, credential, time.monotonic() + settings.processing_lease_seconds / 2
+        deps, company_id, credential, time.monotonic() + settings.processing_lease_seconds / 2
     )
     verdicts: dict[Work, gates.GateVerdict] = {}
-    async with runtime.sessions() as session:
+    async with deps.sessions() as session:
         for work in dict.fromkeys(_work(ctx, j) for j in batch):
             verdicts[work] = await gates.verdict(session, work)
         await session.commit()
@@ -252,7 +263,7 @@ async def _run(runtime: Runtime, company_id: int, batch: Sequence[Job]) -> int:
             # A gate signal may have parked the scope: the next claim asks the gates again.
             break
     if untried:
-        await _unclaim(runtime, list(untried.values()))
+        await _unclaim(deps, list(untried.values()))
     return finished
 
 
@@ -273,7 +284,7 @@ class _Served:
 
 async def _serve(ctx: _Context, call: Call) -> _Served:
     """Make one call (after a look-up, for a create in doubt)."""
-    runtime = ctx.runtime
+    deps = ctx.deps
     job = call.first
     if ctx.credential is None:
         refused = Outcome(
@@ -287,11 +298,11 @@ async def _serve(ctx: _Context, call: Call) -> _Served:
         settled = await _look_up(ctx, job)
         if settled is not None:
             return settled
-    if not call.synced and not await _mark_sent(runtime, job):
+    if not call.synced and not await _mark_sent(deps, job):
         return _Served({})  # the claim was lost (lease ran out): another run owns the job now
     records: list[CallRecord] = []
     path, body = _request(call)
-    answer = await runtime.procore.request(
+    answer = await deps.procore.request(
         call.call.method,
         path,
         credential=ctx.credential,
@@ -327,7 +338,7 @@ def _request(call: Call) -> tuple[str, dict[str, Any] | None]:
 async def _answered(
     ctx: _Context, call: Call, answer: Answer, records: list[CallRecord]
 ) -> _Served:
-    settings = ctx.runtime.settings
+    settings = ctx.deps.settings
     outcome = answer.outcome
     body = _parsed(answer)
     items: dict[int, policy.Item] = {}
@@ -380,7 +391,7 @@ async def _look_up(ctx: _Context, job: Job) -> _Served | None:
         lookup, value, company_id=job.company_id, project_id=job.project_id
     )
     records: list[CallRecord] = []
-    answer = await ctx.runtime.procore.request(
+    answer = await ctx.deps.procore.request(
         "GET",
         path,
         credential=ctx.credential,
@@ -410,8 +421,8 @@ async def _look_up(ctx: _Context, job: Job) -> _Served | None:
             outcome,
             body=_parsed(answer),
             item=None,
-            policy=retry_policy(ctx.runtime.settings),
-            lost_answer_delay=ctx.runtime.settings.procore_timeout_seconds,
+            policy=retry_policy(ctx.deps.settings),
+            lost_answer_delay=ctx.deps.settings.procore_timeout_seconds,
             now=time.time(),
             rng=_rng,
         )
@@ -433,14 +444,14 @@ def _parsed(answer: Answer) -> Any:
         return answer.body.decode("utf-8", "replace")[:EXCERPT_CHARS]
 
 
-async def _mark_sent(runtime: Runtime, job: Job) -> bool:
-    async with runtime.sessions() as session, session.begin():
+async def _mark_sent(deps: WritesDeps, job: Job) -> bool:
+    async with deps.sessions() as session, session.begin():
         row = (await session.execute(_MARK_SENT, {"id": job.id, "claims": job.claims})).first()
     return row is not None
 
 
-async def _unclaim(runtime: Runtime, jobs: Sequence[Job]) -> None:
-    async with runtime.sessions() as session, session.begin():
+async def _unclaim(deps: WritesDeps, jobs: Sequence[Job]) -> None:
+    async with deps.sessions() as session, session.begin():
         await session.execute(
             _UNCLAIM, {"id": [j.id for j in jobs], "claims": [j.claims for j in jobs]}
         )
@@ -470,8 +481,8 @@ async def _apply(
     gate_ids: dict[int, int | None] | None = None,
 ) -> None:
     """Everything one call led to, in one transaction."""
-    runtime = ctx.runtime
-    async with runtime.sessions() as session, session.begin():
+    deps = ctx.deps
+    async with deps.sessions() as session, session.begin():
         written = await _write(session, ctx, jobs, decisions, gate_ids or {})
         fetched_at = datetime.fromtimestamp(answer.sent_at, UTC) if answer else datetime.now(UTC)
         await _mirror(session, jobs, decisions, fetched_at)
@@ -479,7 +490,7 @@ async def _apply(
             job = jobs[0]
             await gates.record_outcomes(
                 session,
-                runtime.settings,
+                deps.settings,
                 [
                     gates.ScopeOutcome(_work(ctx, job), outcome, _probe_path(job))
                 ],

@@ -33,7 +33,6 @@ from tests.pipeline.test_redis_outage import PrivateRedis, private_redis
 from tests.pipeline.test_resilience import ROOT, _worker_env
 from tests.pipeline.test_tokens import new_rfis
 from tests.subscriptions.conftest import free_port, serving_api
-from workers.jobs import delivery_deps
 
 __all__ = ["private_redis"]
 
@@ -165,7 +164,7 @@ async def test_every_delivery_is_verified_and_equals_the_change_feed_through_fau
 
             async def caught_up() -> bool:
                 return (await _destination(runtime, created.id))["state"] == "open" and not (
-                    await service.pending(delivery_deps(runtime), created.id)
+                    await service.pending(runtime, created.id)
                 )
 
             await wait_for(caught_up, timeout=120, interval=0.2)

@@ -22,7 +22,6 @@ from app.settings import Settings
 from tests.conftest import make_settings
 from tests.delivery.receiver import Delivery, Destination
 from tests.factories import DEV_RULES, add_destination, change, delete, snapshot
-from workers.jobs import delivery_deps
 
 
 async def test_changes_are_delivered_signed_in_change_order(
@@ -34,7 +33,7 @@ async def test_changes_are_delivered_signed_in_change_order(
     await delete(drt, 2)
 
     # The feed holds each resource's newest state once: 1 (changed twice) and 2 (deleted).
-    assert await service.deliver(delivery_deps(drt), created.id) == 2
+    assert await service.deliver(drt, created.id) == 2
 
     got = destination.delivered()
     assert destination.unverified == []
@@ -47,7 +46,7 @@ async def test_changes_are_delivered_signed_in_change_order(
     assert all(d.signatures[0].startswith("v1,") for d in got)
 
     await change(drt, [snapshot(1, title="third")])
-    assert await service.deliver(delivery_deps(drt), created.id) == 1
+    assert await service.deliver(drt, created.id) == 1
     [last] = destination.delivered()[2:]
     assert (last.type, last.data["resource_id"]) == ("resource.updated", 1)
     assert last.data["change_seq"] > got[1].data["change_seq"]
@@ -86,7 +85,7 @@ async def _deliver_until(
     deadline = time.monotonic() + timeout_s
     while not done():
         assert time.monotonic() < deadline, "not delivered in time"
-        await service.deliver(delivery_deps(runtime), destination_id, budget_s=1.0)
+        await service.deliver(runtime, destination_id, budget_s=1.0)
         await asyncio.sleep(0.02)
 
 
@@ -109,7 +108,7 @@ async def test_a_destination_down_is_parked_at_the_threshold_probed_and_released
         await change(runtime, [snapshot(i) for i in range(1, 6)])
         # Three failures in a row (retried with backoff, one message at a time) park it.
         for expected in ("suspect", "suspect", "parked"):
-            while (await service.deliver(delivery_deps(runtime), created.id, budget_s=1.0)) == 0:
+            while (await service.deliver(runtime, created.id, budget_s=1.0)) == 0:
                 state = await _state(runtime, created.id)
                 if state["failures"] and state["state"] == expected:
                     break
@@ -125,7 +124,7 @@ async def test_a_destination_down_is_parked_at_the_threshold_probed_and_released
         next_at = (await _state(runtime, created.id))["next_attempt_at"]
         assert isinstance(next_at, datetime)
         if datetime.now(UTC) < next_at:  # (the pure rule itself: tests/delivery/test_policy.py)
-            assert await service.deliver(delivery_deps(runtime), created.id) == 0
+            assert await service.deliver(runtime, created.id) == 0
             assert len(await _attempts(runtime, created.id)) == 3
         probes_at: list[datetime] = []
         while len(probes_at) < 3:
@@ -134,7 +133,7 @@ async def test_a_destination_down_is_parked_at_the_threshold_probed_and_released
             assert isinstance(next_at, datetime)
             await asyncio.sleep(max(0.0, (next_at - datetime.now(UTC)).total_seconds()) + 0.01)
             before = len(await _attempts(runtime, created.id))
-            await service.deliver(delivery_deps(runtime), created.id)
+            await service.deliver(runtime, created.id)
             after = await _attempts(runtime, created.id)
             assert len(after) == before + 1, "one probe per interval, never more"
             probes_at.append(after[-1]["at"])  # type: ignore[arg-type]
@@ -163,7 +162,7 @@ async def test_a_refused_message_becomes_a_dead_letter_and_is_replayed_one_by_on
     await change(drt, [snapshot(1)])
     await change(drt, [snapshot(2)])
     await change(drt, [snapshot(3)])
-    await service.deliver(delivery_deps(drt), created.id)
+    await service.deliver(drt, created.id)
     assert [d.status for d in destination.deliveries] == [422, 200, 410]
     state = await _state(drt, created.id)
     assert (state["state"], state["dead"], state["delivered"]) == ("open", 2, 1)
@@ -178,7 +177,7 @@ async def test_a_refused_message_becomes_a_dead_letter_and_is_replayed_one_by_on
         one = await destinations.replay_letter(session, created.id, page.items[0].id, actor="t")
     assert one is not None
     assert one.replay_requested_at is not None
-    await service.deliver(delivery_deps(drt), created.id)
+    await service.deliver(drt, created.id)
     replayed = destination.deliveries[-1]
     assert (replayed.id, replayed.data["resource_id"]) == (page.items[0].message_id, 1)
 
@@ -191,7 +190,7 @@ async def test_a_refused_message_becomes_a_dead_letter_and_is_replayed_one_by_on
             )
             == 1
         )
-    await service.deliver(delivery_deps(drt), created.id)
+    await service.deliver(drt, created.id)
     assert destination.deliveries[-1].data["resource_id"] == 3
     async with drt.sessions() as session:
         left = await destinations.dead_letters(
@@ -232,7 +231,7 @@ async def test_a_name_that_now_resolves_to_a_metadata_address_is_refused_at_deli
     await runtime.outbound.aclose()
     runtime.outbound = httpx.AsyncClient(transport=httpx.MockTransport(never))
     try:
-        await service.deliver(delivery_deps(runtime), created.id, resolver=rebound)
+        await service.deliver(runtime, created.id, resolver=rebound)
     finally:
         await runtime.close()
     attempts = await _attempts(drt, created.id)
@@ -256,7 +255,7 @@ async def test_after_a_rotation_both_secrets_sign_until_the_overlap_ends(
     assert rotated is not None
     destination.secrets.append(rotated.secret)
     await change(drt, [snapshot(1)])
-    await service.deliver(delivery_deps(drt), created.id)
+    await service.deliver(drt, created.id)
     [first] = destination.delivered()
     assert len(first.signatures) == 2
     for secret in (created.secret, rotated.secret):
@@ -267,7 +266,7 @@ async def test_after_a_rotation_both_secrets_sign_until_the_overlap_ends(
             {"id": created.id},
         )
     await change(drt, [snapshot(2)])
-    await service.deliver(delivery_deps(drt), created.id)
+    await service.deliver(drt, created.id)
     second = destination.delivered()[1]
     assert len(second.signatures) == 1
     Webhook(rotated.secret).verify(orjson.dumps(second.body), _headers(second))
@@ -296,15 +295,15 @@ async def test_filters_and_the_object_setting_shape_what_a_destination_receives(
         await change(drt, [snapshot(3, company_id=32, resource_name="Submittals")])
         await delete(drt, 2, company_id=32)
         await delete(drt, 1, company_id=31)
-        assert await service.deliver(delivery_deps(drt), wide.id) == 3
-        await service.deliver(delivery_deps(drt), few.id)
+        assert await service.deliver(drt, wide.id) == 3
+        await service.deliver(drt, few.id)
         [(kind, data)] = [(d.type, d.data) for d in narrow.delivered()]
         assert (kind, data["company_id"], data["resource_id"]) == ("resource.deleted", 32, 2)
         assert "object" not in data
         objects = {d.data["resource_id"]: d.data["object"] for d in everything.delivered()}
         assert objects[3]["id"] == 3
         # Everything it did not want was passed over: nothing is held for it.
-        assert not await service.pending(delivery_deps(drt), few.id)
+        assert not await service.pending(drt, few.id)
 
 
 async def test_redirects_are_not_followed_and_answers_are_read_only_up_to_the_bound(
@@ -328,7 +327,7 @@ async def test_redirects_are_not_followed_and_answers_are_read_only_up_to_the_bo
                 {"u": f"http://127.0.0.1:{port}/in", "id": created.id},
             )
         await change(drt, [snapshot(1)])
-        await service.deliver(delivery_deps(drt), created.id)
+        await service.deliver(drt, created.id)
     # (A retry may already be due before the round ends: every attempt is the same refusal.)
     attempts = await _attempts(drt, created.id)
     assert attempts
@@ -375,7 +374,7 @@ async def test_outbox_facts_are_delivered_with_their_own_types(
             session, messages.RESYNC_FINISHED, company_id=31, data={"run_id": 3, "status": "done"}
         )
     await change(drt, [snapshot(1)])  # not wanted
-    await service.deliver(delivery_deps(drt), created.id)
+    await service.deliver(drt, created.id)
     got = destination.delivered()
     assert [(d.type, d.data["company_id"]) for d in got] == [
         ("hook.disabled", 31),
