@@ -8,6 +8,8 @@ BODY_READ_TIMEOUT_SECONDS of waiting: a body trickled at one byte a second is cu
   API_MAX_BODY_BYTES) before the framework, its routing or any authentication runs. A
   declared `Content-Length` over the cap is refused without reading a byte.
 - The framework then gets the body from memory, as if it had just arrived.
+- The webhook endpoint's deadline is kept by one periodic check of all its reads
+  (`app.deadlines`), every other route's by a timer of its own (`asyncio.timeout`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import asyncio
 
 import orjson
 from starlette.types import Message, Receive, Scope, Send
+
+from app.deadlines import Deadlines
 
 
 class BodyTooLarge(Exception):
@@ -38,30 +42,58 @@ def declared_length(scope: Scope) -> int | None:
     return None
 
 
-async def read_bounded(receive: Receive, scope: Scope, *, limit: int, within: float) -> bytes:
+async def read_bounded(
+    receive: Receive,
+    scope: Scope,
+    *,
+    limit: int,
+    within: float,
+    deadlines: Deadlines | None = None,
+) -> bytes:
     """The whole body, or BodyTooLarge past `limit` bytes, BodyTooSlow past `within` seconds
-    in all, ClientGone if the client left."""
+    in all, ClientGone if the client left. With `deadlines` (of `within` seconds), the
+    deadline is theirs: one periodic check for every read, not a timer each."""
     declared = declared_length(scope)
     if declared is not None and declared > limit:
         raise BodyTooLarge
+    if deadlines is None:
+        # One deadline for the whole body, in this task (no task per chunk, as wait_for makes).
+        try:
+            async with asyncio.timeout(within):
+                return await _read(receive, limit)
+        except TimeoutError as exc:
+            raise BodyTooSlow from exc
+    task = asyncio.current_task()
+    if task is None:
+        raise RuntimeError("read_bounded runs in a task")
+    cancelling = task.cancelling()
+    wait = deadlines.add(task.cancel)
+    try:
+        return await _read(receive, limit)
+    except asyncio.CancelledError:
+        # Given up by the deadline, and cancelled by nobody else: too slow.
+        if wait.expired and task.uncancel() <= cancelling:
+            raise BodyTooSlow from None
+        raise
+    finally:
+        wait.done = True
+
+
+async def _read(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    # One deadline for the whole body, in this task (no task per chunk, as wait_for makes).
-    try:
-        async with asyncio.timeout(within):
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ClientGone
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    raise BodyTooLarge
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    return b"".join(chunks)
-    except TimeoutError as exc:
-        raise BodyTooSlow from exc
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        if not message.get("more_body", False):
+            # The usual case: the whole body in one message.
+            return chunk if not chunks else b"".join((*chunks, chunk))
+        chunks.append(chunk)
 
 
 async def answer(send: Send, status: int, detail: str) -> None:

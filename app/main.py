@@ -44,6 +44,9 @@ ROUTERS: list[APIRouter] = [
 ]
 
 
+_GC_YOUNG_THRESHOLD = 10_000
+
+
 class ServiceApp(FastAPI):
     """FastAPI, with Procore's deliveries handed straight to their lean endpoint."""
 
@@ -117,18 +120,25 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         ingester.start()
         app.state.runtime = runtime
         app.state.ingester = ingester
+        endpoint = WebhookEndpoint(settings, ingester)
+        endpoint.start()
         if isinstance(app, ServiceApp):
-            app.webhook_endpoint = WebhookEndpoint(settings, ingester)
+            app.webhook_endpoint = endpoint
         app.state.migration_head = head_revision()
         if settings.api_gc_freeze:
             # Everything built at start-up lives as long as the process: out of the
             # collector's way, so full collections under load walk only what requests allocate.
             gc.collect()
             gc.freeze()
+            # The youngest generation is collected after this many new container objects, not
+            # 700: the requests in flight alone hold more than that, so under load the default
+            # collects every few requests and finds nothing (their objects die by refcount).
+            gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         try:
             yield
         finally:
             # uvicorn has stopped accepting and drained requests: write what they handed in.
+            await endpoint.stop()
             await ingester.stop()
             await runtime.close()
 

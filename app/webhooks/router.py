@@ -18,6 +18,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from app import bodies, metrics
+from app.deadlines import Deadlines
 from app.logs import get_logger
 from app.settings import Settings
 from app.webhooks.payloads import NormalisedEvent, PayloadRejected, read_event
@@ -45,6 +46,14 @@ class WebhookEndpoint:
         self._ingester = ingester
         self._tokens = WebhookTokens(settings)
         self._limit = settings.webhook_max_body_bytes
+        # Every body read within BODY_READ_TIMEOUT_SECONDS, kept by one periodic check.
+        self._body_deadlines = Deadlines(settings.body_read_timeout_seconds)
+
+    def start(self) -> None:
+        self._body_deadlines.start()
+
+    async def stop(self) -> None:
+        await self._body_deadlines.stop()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -75,6 +84,7 @@ class WebhookEndpoint:
                 scope,
                 limit=self._limit,
                 within=self._settings.body_read_timeout_seconds,
+                deadlines=self._body_deadlines,
             )
         except bodies.BodyTooLarge:
             metrics.webhook_rejected("too_large")

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -45,6 +44,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import SessionFactory
+from app.deadlines import Deadlines
 from app.events.dispatch import release_lease
 from app.gates.scopes import holding_gate_sql
 from app.logs import get_logger
@@ -91,8 +91,6 @@ _INSERT = f"""
 _HANDOFF_CHECK_S = 0.5
 # Jobs of JOB_BATCH_SIZE events handed to the queue in one round trip, at most.
 _JOBS_PER_HANDOFF = 4
-# How often waiting requests are checked against WEBHOOK_STORE_TIMEOUT_SECONDS (at most).
-_DEADLINE_CHECK_S = 0.1
 
 
 class IngestDeps(Protocol):
@@ -129,8 +127,6 @@ class StorageRefused(Exception):
 class _Pending:
     event: NormalisedEvent
     future: asyncio.Future[IngestResult]
-    # The loop's clock past which the request is answered 503 (WEBHOOK_STORE_TIMEOUT_SECONDS).
-    deadline: float
 
 
 class Ingester:
@@ -155,16 +151,14 @@ class Ingester:
         self._outgoing_task: asyncio.Task[None] | None = None
         self._window = deps.settings.ingest_handoff_window_seconds
         self._job_size = deps.settings.job_batch_size
-        # Every request still waiting for its batch, oldest first. They all wait at most the
-        # same WEBHOOK_STORE_TIMEOUT_SECONDS, so the oldest is also the first to expire: one
-        # periodic check answers them all, instead of a timer per request.
-        self._timeout = deps.settings.webhook_store_timeout_seconds
-        self._waiting: deque[_Pending] = deque()
-        self._watch_task: asyncio.Task[None] | None = None
+        # Each request waits at most WEBHOOK_STORE_TIMEOUT_SECONDS for its batch.
+        self._deadlines = Deadlines(
+            deps.settings.webhook_store_timeout_seconds, report=self._report_timeouts
+        )
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="ingester")
-        self._watch_task = asyncio.create_task(self._watch_deadlines(), name="ingest-deadlines")
+        self._deadlines.start()
 
     async def stop(self) -> None:
         """Write everything handed in so far (its requests still wait for it), then stop."""
@@ -175,11 +169,7 @@ class Ingester:
         self._loop_task = None
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
-            self._watch_task = None
+        await self._deadlines.stop()
         if self._outgoing:
             await self._hand_to_queue(self._take_outgoing())
         if self._connections is not None:
@@ -188,36 +178,18 @@ class Ingester:
     async def submit(self, event: NormalisedEvent) -> IngestResult:
         """The event stored (or found a duplicate); StorageUnavailable when Postgres could not
         take it within WEBHOOK_STORE_TIMEOUT_SECONDS, StorageRefused for a value it refuses."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[IngestResult] = loop.create_future()
-        pending = _Pending(event, future, loop.time() + self._timeout)
-        self._waiting.append(pending)
-        self._queue.put_nowait(pending)
-        return await future
+        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        wait = self._deadlines.add(lambda: _give_up(future))
+        self._queue.put_nowait(_Pending(event, future))
+        try:
+            return await future
+        finally:
+            wait.done = True
 
-    async def _watch_deadlines(self) -> None:
-        every = min(_DEADLINE_CHECK_S, self._timeout / 10)
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(every)
-            self._expire(loop.time())
-
-    def _expire(self, now: float) -> None:
-        """Answer every request past its deadline 503 (Procore retries it). Its batch may still
-        commit: the retry is then a duplicate, which completes it."""
-        waiting, expired = self._waiting, 0
-        while waiting:
-            first = waiting[0]
-            if not first.future.done():
-                if first.deadline > now:
-                    break
-                first.future.set_exception(
-                    StorageUnavailable("not stored within WEBHOOK_STORE_TIMEOUT_SECONDS")
-                )
-                expired += 1
-            waiting.popleft()
-        if expired:
-            log.error("webhook.store_timeout", events=expired, timeout_s=self._timeout)
+    def _report_timeouts(self, count: int) -> None:
+        # Answered 503, so Procore retries; their batch may still commit (the retry is then a
+        # duplicate, which completes it).
+        log.error("webhook.store_timeout", events=count, timeout_s=self._deadlines.seconds)
 
     async def _run(self) -> None:
         stopping = False
@@ -393,6 +365,13 @@ class Ingester:
             with contextlib.suppress(SQLAlchemyError, OSError):
                 async with self._deps.sessions() as session, session.begin():
                     await release_lease(session, event_ids)
+
+
+def _give_up(future: asyncio.Future[IngestResult]) -> bool:
+    if future.done():
+        return False
+    future.set_exception(StorageUnavailable("not stored within WEBHOOK_STORE_TIMEOUT_SECONDS"))
+    return True
 
 
 def _batch_json(events: Sequence[NormalisedEvent]) -> str:
