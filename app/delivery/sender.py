@@ -21,6 +21,7 @@ import httpx
 
 from app.delivery import addresses, signing
 from app.delivery.addresses import AddressRules, DestinationRefused, Resolver
+from app.headers import retry_after_seconds
 
 Outcome = Literal["delivered", "failed", "dead", "refused"]
 
@@ -100,7 +101,7 @@ async def send(
         if 300 <= status < 400:
             location = response.headers.get("location", "")[:300]
             error = f"redirect to {location!r} not followed"
-    return Answer(outcome, status, error, elapsed(), _retry_after(response))
+    return Answer(outcome, status, error, elapsed(), retry_after(response))
 
 
 async def _read_bounded(response: httpx.Response, limit: int) -> str:
@@ -115,12 +116,9 @@ async def _read_bounded(response: httpx.Response, limit: int) -> str:
     return b"".join(chunks)[:limit].decode("utf-8", "replace")
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if response.status_code not in (429, 503) or not value:
+def retry_after(response: httpx.Response) -> float | None:
+    """A 429's or 503's `Retry-After` (seconds or an HTTP date), if under a day."""
+    if response.status_code not in (429, 503):
         return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if 0 <= seconds < 86400 else None
+    seconds = retry_after_seconds(response.headers)
+    return seconds if seconds is not None and seconds < 86400 else None

@@ -20,7 +20,6 @@ Procore's error bodies vary by endpoint (`{"errors": [...]}`, `{"errors": "..."}
 
 from __future__ import annotations
 
-import email.utils
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +27,8 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
+
+from app.headers import header, number, retry_after_seconds
 
 EXCERPT_CHARS = 500
 
@@ -77,7 +78,7 @@ def classify(status: int | None, headers: Mapping[str, str], body: bytes | str) 
     if status is None:
         return Outcome(OutcomeKind.TRANSIENT, None, message or "no answer")
     retry_after = retry_after_seconds(headers)
-    reset = _number(_header(headers, "x-rate-limit-reset"))
+    reset = number(header(headers, "x-rate-limit-reset"))
     if status == 429 or (status == 503 and retry_after is not None):
         return Outcome(OutcomeKind.RATE_LIMITED, status, message, retry_after, reset)
     if status == 401:
@@ -138,28 +139,6 @@ def _excerpt(text: str) -> str:
     return one_line[: EXCERPT_CHARS - 1] + "…"
 
 
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """`Retry-After` as seconds: delta-seconds or an HTTP date (taken relative to its Date)."""
-    value = _header(headers, "retry-after")
-    if value is None:
-        return None
-    seconds = _number(value)
-    if seconds is not None:
-        return max(0.0, seconds)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    date = _header(headers, "date")
-    try:
-        base = email.utils.parsedate_to_datetime(date) if date else None
-    except (TypeError, ValueError):
-        base = None
-    if base is None or when.tzinfo is None or base.tzinfo is None:
-        return None
-    return max(0.0, (when - base).total_seconds())
-
-
 @dataclass(frozen=True, slots=True)
 class RateHeaders:
     limit: int | None
@@ -168,29 +147,10 @@ class RateHeaders:
 
 
 def rate_headers(headers: Mapping[str, str]) -> RateHeaders:
-    limit = _number(_header(headers, "x-rate-limit-limit"))
-    remaining = _number(_header(headers, "x-rate-limit-remaining"))
+    limit = number(header(headers, "x-rate-limit-limit"))
+    remaining = number(header(headers, "x-rate-limit-remaining"))
     return RateHeaders(
         None if limit is None else int(limit),
         None if remaining is None else int(remaining),
-        _number(_header(headers, "x-rate-limit-reset")),
+        number(header(headers, "x-rate-limit-reset")),
     )
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None and isinstance(headers, dict):
-        # Plain dicts (tests, stored answers) are case-sensitive; httpx.Headers is not.
-        lowered = {k.lower(): v for k, v in headers.items()}
-        value = lowered.get(name)
-    return value
-
-
-def _number(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value.strip())
-    except ValueError:
-        return None
-    return number if number == number and abs(number) != float("inf") else None
