@@ -32,7 +32,7 @@ async def process_events(ctx: dict[str, Any], event_ids: list[int]) -> int:
         done = await service.process_batch(runtime, event_ids)
         if done:
             # The mirror may have changed: destinations hear of it now, not at the next tick.
-            await delivery.wake(runtime.sessions, runtime.queue, runtime.settings)
+            await delivery.wake(runtime)
     ctx["jobs_done"] = ctx.get("jobs_done", 0) + 1
     return done
 
@@ -79,4 +79,4 @@ async def deliver(ctx: dict[str, Any], destination_id: int) -> int:
 
 async def tend_deliveries(ctx: dict[str, Any]) -> int:
     runtime = _runtime(ctx)
-    return await delivery.tend(runtime.sessions, runtime.queue, runtime.settings)
+    return await delivery.tend(runtime)

@@ -79,6 +79,15 @@ class DeliveryDeps(Protocol):
     outbound: httpx.AsyncClient
 
 
+class HandOffDeps(Protocol):
+    """What handing destinations to the workers needs (`wake`, `tend`): Postgres, the queue
+    and the settings."""
+
+    sessions: SessionFactory
+    queue: ArqRedis
+    settings: Settings
+
+
 @dataclass(frozen=True, slots=True)
 class Held:
     """A destination as a round needs it, read under its lease."""
@@ -664,22 +673,22 @@ _awake_cache: dict[str, tuple[float, list[int]]] = {}
 _AWAKE_TTL_S = 1.0
 
 
-async def wake(sessions: SessionFactory, queue: ArqRedis, settings: Settings) -> int:
+async def wake(deps: HandOffDeps) -> int:
     """After changes committed: a `deliver` job for every destination that can receive now.
 
     One waiting job per destination (a fixed job id: arq refuses a second while one waits or
     runs, and the one running looks again before it ends). The list of destinations is kept a
     second in this process. Redis being down costs only the delay until the next `tend`."""
-    key = settings.database_url
+    key = deps.settings.database_url
     cached = _awake_cache.get(key)
     now = time.monotonic()
     if cached is None or cached[0] < now:
-        async with sessions() as session:
+        async with deps.sessions() as session:
             ids = [int(i) for i in (await session.execute(_AWAKE)).scalars()]
         _awake_cache[key] = cached = (now + _AWAKE_TTL_S, ids)
     try:
         for destination_id in cached[1]:
-            await kick(queue, destination_id)
+            await kick(deps.queue, destination_id)
     except (RedisError, OSError) as exc:
         log.warning("delivery.wake_failed", error=str(exc) or type(exc).__name__)
         return 0
@@ -737,12 +746,12 @@ _PRUNE_BATCH = 5000
 _TICK_LIMIT = 200
 
 
-async def tend(sessions: SessionFactory, queue: ArqRedis, settings: Settings) -> int:
+async def tend(deps: HandOffDeps) -> int:
     """Hand due destinations (retries, probes, anything left behind) to the workers, and
     prune old attempts. Returns how many jobs were enqueued."""
-    heads = {source: await sources.head(sessions, source) for source in SOURCES}
-    age = settings.delivery_attempts_retention_hours * 3600
-    async with sessions() as session, session.begin():
+    heads = {source: await sources.head(deps.sessions, source) for source in SOURCES}
+    age = deps.settings.delivery_attempts_retention_hours * 3600
+    async with deps.sessions() as session, session.begin():
         due = [
             int(i)
             for i in (
@@ -760,5 +769,5 @@ async def tend(sessions: SessionFactory, queue: ArqRedis, settings: Settings) ->
         await session.execute(_PRUNE_OUTBOX, {"age": age, "batch": _PRUNE_BATCH})
     stamp = int(time.time())
     for destination_id in due:
-        await enqueue_delivery_tick(queue, destination_id, stamp)
+        await enqueue_delivery_tick(deps.queue, destination_id, stamp)
     return len(due)
