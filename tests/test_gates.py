@@ -231,7 +231,9 @@ async def test_operator_park_holds_against_successes_and_unpark_opens(db: Runtim
     await record(db, outcome(7, OK))  # a stray success does not undo an operator's park
     assert not (await verdict(db, 7)).open
     async with db.sessions() as session, session.begin():
-        assert await gates.operator_unpark(session, gate_id, reason="done")
+        assert await gates.operator_unpark(
+            session, gate_id, reason="done", threshold=db.settings.update_pending_projects
+        )
     assert (await verdict(db, 7)).open
 
 
@@ -337,7 +339,9 @@ async def test_a_parent_holds_its_children_and_a_child_releases_alone(db: Runtim
             assert (await gates.verdict(session, Work(7, project, "RFIs", 1))).open
 
     async with db.sessions() as session, session.begin():
-        assert await gates.operator_unpark(session, first, reason="tool enabled in 900")
+        assert await gates.operator_unpark(
+            session, first, reason="tool enabled in 900", threshold=3
+        )
     assert await gates.release_opened(db) == 3
     async with db.sessions() as session:
         left = (

@@ -631,7 +631,9 @@ async def test_event_of_a_parked_company_is_stored_parked_without_a_job(
 
     # The gate opens: the release sweep returns the event to the queue.
     async with db.sessions() as session, session.begin():
-        assert await operator_unpark(session, gate_id, reason="installed")
+        assert await operator_unpark(
+            session, gate_id, reason="installed", threshold=db.settings.update_pending_projects
+        )
     assert await release_opened(db) == 1
     event = await load(db, parked_body["ulid"])
     assert event.status is EventStatus.QUEUED

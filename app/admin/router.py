@@ -48,6 +48,7 @@ from app.logs import get_logger
 from app.models import EventStatus, GateScope, GateState
 from app.runtime import Runtime, runtime_of
 from app.schedule import runs
+from app.settings import Settings
 from app.setup import links
 from app.subscriptions import views
 from app.subscriptions.views import HooksOut, ResyncIn, ResyncRunOut, SyncOut
@@ -197,8 +198,12 @@ async def confirm_install(runtime: RuntimeDep, actor: Actor, company_id: PathId)
     summary="Park a gate by hand (no probe reopens it; unpark does)",
     responses={404: {"model": Problem}},
 )
-async def park_gate(session: Session, actor: Actor, gate_id: PathId, body: ReasonIn) -> GateOut:
-    return await _operate(session, actor, gate_id, service.GateAction.PARK, body.reason)
+async def park_gate(
+    runtime: RuntimeDep, session: Session, actor: Actor, gate_id: PathId, body: ReasonIn
+) -> GateOut:
+    return await _operate(
+        runtime.settings, session, actor, gate_id, service.GateAction.PARK, body.reason
+    )
 
 
 @router.post(
@@ -206,12 +211,21 @@ async def park_gate(session: Session, actor: Actor, gate_id: PathId, body: Reaso
     summary="Open a gate by hand; its parked events are released in order",
     responses={404: {"model": Problem}},
 )
-async def unpark_gate(session: Session, actor: Actor, gate_id: PathId, body: ReasonIn) -> GateOut:
-    return await _operate(session, actor, gate_id, service.GateAction.UNPARK, body.reason)
+async def unpark_gate(
+    runtime: RuntimeDep, session: Session, actor: Actor, gate_id: PathId, body: ReasonIn
+) -> GateOut:
+    return await _operate(
+        runtime.settings, session, actor, gate_id, service.GateAction.UNPARK, body.reason
+    )
 
 
 async def _operate(
-    session: AsyncSession, actor: str, gate_id: int, action: service.GateAction, reason: str
+    settings: Settings,
+    session: AsyncSession,
+    actor: str,
+    gate_id: int,
+    action: service.GateAction,
+    reason: str,
 ) -> GateOut:
     # Opening a gate asks for a hooks sync in the same transaction; a worker syncing that
     # company at the same moment can deadlock with it: Postgres cancels one, run it again.
@@ -219,7 +233,7 @@ async def _operate(
         try:
             async with session.begin():
                 gate = await service.operate_gate(
-                    session, gate_id, action, reason=reason, actor=actor
+                    session, settings, gate_id, action, reason=reason, actor=actor
                 )
                 if gate is None:
                     raise _not_found(f"gate {gate_id}")

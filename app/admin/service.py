@@ -224,13 +224,24 @@ class GateAction(StrEnum):
 
 
 async def operate_gate(
-    session: AsyncSession, gate_id: int, action: GateAction, *, reason: str, actor: str
+    session: AsyncSession,
+    settings: Settings,
+    gate_id: int,
+    action: GateAction,
+    *,
+    reason: str,
+    actor: str,
 ) -> GateOut | None:
     """Park or unpark by hand, in the caller's transaction; None if there is no such gate."""
     if await session.get(Gate, gate_id) is None:
         return None
-    operate = gates.operator_park if action is GateAction.PARK else gates.operator_unpark
-    if not await operate(session, gate_id, reason=reason):
+    if action is GateAction.PARK:
+        done = await gates.operator_park(session, gate_id, reason=reason)
+    else:
+        done = await gates.operator_unpark(
+            session, gate_id, reason=reason, threshold=settings.update_pending_projects
+        )
+    if not done:
         return None
     await audit.record(
         session, actor=actor, action=f"gate_{action}", target=f"gate:{gate_id}",
@@ -719,7 +730,10 @@ async def remove_credential(
         ).scalar()
         if gate_id is not None:
             await gates.operator_unpark(
-                session, gate_id, reason=f"credential {credential_id} was removed"
+                session,
+                gate_id,
+                reason=f"credential {credential_id} was removed",
+                threshold=deps.settings.update_pending_projects,
             )
         await audit.record(
             session,

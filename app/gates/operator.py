@@ -16,10 +16,6 @@ from app.gates.deps import GatesDeps
 from app.gates.probes import ProbeReport
 from app.gates.scopes import Scope
 from app.models import GateScope
-from app.settings import Settings
-
-# The setting's default when the caller has no settings at hand.
-_UPDATE_PENDING: int = Settings.model_fields["update_pending_projects"].default
 
 _GATE = text(
     """
@@ -62,9 +58,10 @@ async def operator_park(session: AsyncSession, gate_id: int, *, reason: str) -> 
 
 
 async def operator_unpark(
-    session: AsyncSession, gate_id: int, *, reason: str, threshold: int = _UPDATE_PENDING
+    session: AsyncSession, gate_id: int, *, reason: str, threshold: int
 ) -> bool:
-    """Open a gate by hand; its parked events are released; False if there is no such gate."""
+    """Open a gate by hand; its parked events are released; False if there is no such gate.
+    `threshold` is UPDATE_PENDING_PROJECTS (a project opened may end an update-pending)."""
     row = (await session.execute(_GATE, {"id": gate_id})).first()
     if row is None:
         return False

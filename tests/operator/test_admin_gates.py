@@ -11,7 +11,15 @@ from sqlalchemy import select
 
 from app.gates.service import release_opened
 from app.main import create_app
-from app.models import Credential, CredentialKind, EventStatus, Gate, GateScope, GateState
+from app.models import (
+    Credential,
+    CredentialKind,
+    EventStatus,
+    Gate,
+    GateScope,
+    GateState,
+    GateTransition,
+)
 from app.runtime import Runtime
 from app.settings import Settings
 from tests.factories import add_calls, add_events, add_gate, audit_rows, load_event
@@ -267,3 +275,58 @@ async def test_confirm_install_of_a_company_without_the_app_stays_parked(
     assert body["diagnosis"] == "not_installed"
     assert body["status"] in (401, 403)
     assert "install" in (body["remediation"] or "")
+
+
+@pytest.mark.parametrize(("threshold", "still_pending"), [(3, True), (4, False)])
+async def test_unparking_a_project_reviews_the_update_pending_incident_with_the_setting(
+    settings: Settings, db: Runtime, admin: dict[str, str], threshold: int, still_pending: bool
+) -> None:
+    """Four projects of installed company 31 lost at once are one update-pending incident on
+    the company's gate. The operator opens one: three are left, an incident still only if
+    UPDATE_PENDING_PROJECTS (not its default) says three are enough."""
+    lost = {
+        "scope": GateScope.PROJECT,
+        "diagnosis": "update_pending",
+        "remediation": "re-add the project",
+        "last_status": 403,
+    }
+    projects = [await add_gate(db, project_id=p, **lost) for p in (900, 901, 902, 903)]
+    await add_gate(
+        db,
+        state=GateState.OPEN,
+        diagnosis="update_pending",
+        remediation="re-add projects 900, 901, 902, 903",
+        parked_at=None,
+        next_probe_at=None,
+    )
+    app = create_app(settings.model_copy(update={"update_pending_projects": threshold}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            opened = await client.post(
+                f"/admin/gates/{projects[0].id}/unpark", headers=admin, json={"reason": "re-added"}
+            )
+    assert opened.status_code == 200, opened.text
+    async with db.sessions() as session:
+        company = (
+            await session.execute(select(Gate).where(Gate.scope_key == "company:31"))
+        ).scalar_one()
+        told = (
+            (
+                await session.execute(
+                    select(GateTransition.detail).where(
+                        GateTransition.scope_key == "company:31",
+                        GateTransition.kind == "needs_admin",
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    # Either way the company's gate stays open and names the three projects still to re-add.
+    assert company.state == GateState.OPEN
+    assert company.diagnosis == "update_pending"
+    assert "900" not in (company.remediation or "")
+    assert "903" in (company.remediation or "")
+    # Only while three are an incident is the new list told on the feed (needs_admin).
+    assert [d["projects"] for d in told] == ([[901, 902, 903]] if still_pending else [])

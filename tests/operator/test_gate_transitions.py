@@ -38,7 +38,9 @@ async def _park_and_open(db: Runtime, company: int) -> None:
             )
         ).scalar_one()
     async with db.sessions() as session, session.begin():
-        assert await gates.operator_unpark(session, gate_id, reason="installed, checked by hand")
+        assert await gates.operator_unpark(
+            session, gate_id, reason="installed, checked by hand", threshold=3
+        )
 
 
 async def test_each_transition_is_one_row_readable_by_cursor(

@@ -232,7 +232,9 @@ async def test_a_project_permitted_later_is_backfilled(
                     )
                 ).scalar_one()
             async with runtime.sessions() as session, session.begin():
-                assert await gates.operator_unpark(session, gate_id, reason="access restored")
+                assert await gates.operator_unpark(
+                    session, gate_id, reason="access restored", threshold=3
+                )
             await wait_for(all_done, timeout=30, interval=0.2)
         async with runtime.sessions() as session:
             reasons = (
