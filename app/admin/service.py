@@ -85,7 +85,7 @@ TRANSITIONS_CURSOR = "gate-transitions"
 JOBS_CURSOR = "jobs"
 JOB_EVENTS_CURSOR = "job-events"
 
-MAX_PAGE = 500
+MAX_PAGE = cursor.MAX_PAGE
 
 
 class AdminDeps(Protocol):
@@ -155,22 +155,18 @@ async def list_gates(
     after: str | None = None,
     limit: int = 100,
 ) -> GatePage:
-    query = _gates_query().order_by(Gate.id).limit(min(limit, MAX_PAGE) + 1)
+    query = _gates_query()
     if state:
         query = query.where(Gate.state.in_(state))
     if scope is not None:
         query = query.where(Gate.scope == scope)
     if company_id is not None:
         query = query.where(Gate.company_id == company_id)
-    if after:
-        query = query.where(Gate.id > cursor.decode(GATES_CURSOR, after))
-    rows = (await session.execute(query)).all()
-    page = rows[: min(limit, MAX_PAGE)]
-    items = [GateOut(**_gate_fields(gate, n, age)) for gate, n, age in page]
-    more = len(rows) > len(page)
-    return GatePage(
-        items=items, next_cursor=cursor.encode(GATES_CURSOR, page[-1][0].id) if more else None
+    page, next_cursor = await cursor.read_page(
+        session, query, Gate.id, kind=GATES_CURSOR, after=after, limit=limit
     )
+    items = [GateOut(**_gate_fields(gate, n, age)) for gate, n, age in page]
+    return GatePage(items=items, next_cursor=next_cursor)
 
 
 async def get_gate(session: AsyncSession, gate_id: int, *, calls: int = 20) -> GateDetail | None:
@@ -316,24 +312,18 @@ async def list_events(
 ) -> EventPage:
     """A page of events, newest first by default; `next_cursor` continues after its last row
     (rows received meanwhile never shift a page: the cursor is an id, not an offset)."""
-    kind = EVENTS_CURSOR  # a position: either order continues from it
-    size = min(limit, MAX_PAGE)
     query = select(Event).options(defer(Event.raw)).where(*where.conditions())
-    if order == "desc":
-        query = query.order_by(Event.id.desc())
-        if after:
-            query = query.where(Event.id < cursor.decode(kind, after))
-    else:
-        query = query.order_by(Event.id)
-        if after:
-            query = query.where(Event.id > cursor.decode(kind, after))
-    rows = (await session.scalars(query.limit(size + 1))).all()
-    page = rows[:size]
-    more = len(rows) > size
-    return EventPage(
-        items=[EventOut.model_validate(e) for e in page],
-        next_cursor=cursor.encode(kind, page[-1].id) if more else None,
+    # The cursor is a position: either order continues from it.
+    page, next_cursor = await cursor.read_page(
+        session,
+        query,
+        Event.id,
+        kind=EVENTS_CURSOR,
+        after=after,
+        limit=limit,
+        newest_first=order == "desc",
     )
+    return EventPage(items=[EventOut.model_validate(e) for (e,) in page], next_cursor=next_cursor)
 
 
 async def get_event(session: AsyncSession, event_id: int) -> EventDetail | None:
@@ -539,17 +529,16 @@ async def list_actions(
     session: AsyncSession, *, after: str | None = None, limit: int = 100
 ) -> ActionPage:
     """The audit trail, newest first."""
-    size = min(limit, MAX_PAGE)
-    query = select(AdminAction).order_by(AdminAction.id.desc()).limit(size + 1)
-    if after:
-        query = query.where(AdminAction.id < cursor.decode(ACTIONS_CURSOR, after))
-    rows = (await session.scalars(query)).all()
-    page = rows[:size]
-    more = len(rows) > size
-    return ActionPage(
-        items=[ActionOut.model_validate(a) for a in page],
-        next_cursor=cursor.encode(ACTIONS_CURSOR, page[-1].id) if more else None,
+    page, next_cursor = await cursor.read_page(
+        session,
+        select(AdminAction),
+        AdminAction.id,
+        kind=ACTIONS_CURSOR,
+        after=after,
+        limit=limit,
+        newest_first=True,
     )
+    return ActionPage(items=[ActionOut.model_validate(a) for (a,) in page], next_cursor=next_cursor)
 
 
 # --- the mirror's change feed ---------------------------------------------------------------

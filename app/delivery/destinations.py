@@ -34,7 +34,7 @@ from app.feed.messages import Source
 from app.models import DeadLetter, DeliveryAttempt, Destination, DestinationState
 from app.registry import resources
 
-MAX_PAGE = 500
+MAX_PAGE = cursor.MAX_PAGE
 
 # The listings' cursor kinds (app.cursor), named once for the router's schema too.
 ATTEMPTS_CURSOR = "attempts"
@@ -292,20 +292,17 @@ async def attempts(
     session: AsyncSession, destination_id: int, *, after: str | None, limit: int
 ) -> AttemptPage:
     """The destination's attempts, newest first."""
-    size = min(limit, MAX_PAGE)
-    query = (
-        select(DeliveryAttempt)
-        .where(DeliveryAttempt.destination_id == destination_id)
-        .order_by(DeliveryAttempt.id.desc())
-        .limit(size + 1)
+    page, next_cursor = await cursor.read_page(
+        session,
+        select(DeliveryAttempt).where(DeliveryAttempt.destination_id == destination_id),
+        DeliveryAttempt.id,
+        kind=ATTEMPTS_CURSOR,
+        after=after,
+        limit=limit,
+        newest_first=True,
     )
-    if after:
-        query = query.where(DeliveryAttempt.id < cursor.decode(ATTEMPTS_CURSOR, after))
-    rows = (await session.scalars(query)).all()
-    page = rows[:size]
     return AttemptPage(
-        items=[AttemptOut.model_validate(a) for a in page],
-        next_cursor=cursor.encode(ATTEMPTS_CURSOR, page[-1].id) if len(rows) > size else None,
+        items=[AttemptOut.model_validate(a) for (a,) in page], next_cursor=next_cursor
     )
 
 
@@ -318,22 +315,14 @@ async def dead_letters(
     limit: int,
 ) -> DeadLetterPage:
     """The destination's dead letters, oldest first (the order a bulk replay sends them)."""
-    size = min(limit, MAX_PAGE)
-    query = (
-        select(DeadLetter)
-        .where(DeadLetter.destination_id == destination_id)
-        .order_by(DeadLetter.id)
-        .limit(size + 1)
-    )
+    query = select(DeadLetter).where(DeadLetter.destination_id == destination_id)
     if pending_only:
         query = query.where(DeadLetter.replayed_at.is_(None))
-    if after:
-        query = query.where(DeadLetter.id > cursor.decode(DEAD_LETTERS_CURSOR, after))
-    rows = (await session.scalars(query)).all()
-    page = rows[:size]
+    page, next_cursor = await cursor.read_page(
+        session, query, DeadLetter.id, kind=DEAD_LETTERS_CURSOR, after=after, limit=limit
+    )
     return DeadLetterPage(
-        items=[DeadLetterOut.model_validate(x) for x in page],
-        next_cursor=cursor.encode(DEAD_LETTERS_CURSOR, page[-1].id) if len(rows) > size else None,
+        items=[DeadLetterOut.model_validate(x) for (x,) in page], next_cursor=next_cursor
     )
 
 
