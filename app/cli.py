@@ -694,6 +694,10 @@ def simulate(
     os.execv(sys.executable, args)  # noqa: S606
 
 
+# How long `dev`'s children get to stop gracefully (the api's own graceful shutdown is 20 s).
+_CHILDREN_STOP_S = 25.0
+
+
 def _supervise(children: list[subprocess.Popen[Any]]) -> None:
     """Wait until a child exits or we are interrupted, then stop them all gracefully."""
     stop = False
@@ -711,11 +715,14 @@ def _supervise(children: list[subprocess.Popen[Any]]) -> None:
     for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
+    # They stop side by side: one deadline for all of them, not one each.
+    deadline = time.monotonic() + _CHILDREN_STOP_S
     for child in children:
         try:
-            child.wait(timeout=25)
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             child.kill()
+            child.wait()
 
 
 def main() -> None:

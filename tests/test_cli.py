@@ -130,6 +130,9 @@ def _run_dev(settings: Settings, **env: str) -> tuple[str, int]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # Its own process group: whatever happens here, none of its children outlives the
+        # test (a worker left running would tend this suite's database under later tests).
+        start_new_session=True,
     )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(dev.stdout or ()), daemon=True)
@@ -142,7 +145,12 @@ def _run_dev(settings: Settings, **env: str) -> tuple[str, int]:
             time.sleep(0.2)
     finally:
         dev.send_signal(signal.SIGINT)
-        code = dev.wait(timeout=60)
+        try:
+            # dev gives its children 25 s together, then kills them.
+            code = dev.wait(timeout=90)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(dev.pid, signal.SIGKILL)
         reader.join(10)
         if dev.stdout is not None:
             dev.stdout.close()
