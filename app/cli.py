@@ -706,7 +706,10 @@ def _supervise(children: list[subprocess.Popen[Any]]) -> None:
         nonlocal stop
         stop = True
 
+    # Ctrl-C as well as SIGTERM, set explicitly: a program started from a script in the
+    # background inherits SIGINT ignored, and would then never stop on it.
     signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     try:
         while not stop and all(child.poll() is None for child in children):
             time.sleep(0.2)

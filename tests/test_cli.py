@@ -151,9 +151,9 @@ def _run_dev(settings: Settings, **env: str) -> tuple[str, int]:
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(dev.pid, signal.SIGKILL)
-        reader.join(10)
-        if dev.stdout is not None:
-            dev.stdout.close()
+            reader.join(10)
+            if dev.stdout is not None:
+                dev.stdout.close()
     return "".join(lines), code
 
 
