@@ -22,6 +22,7 @@ from arq.typing import WorkerCoroutine
 from arq.worker import Function, Worker, func, get_kwargs
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.health import heartbeat
@@ -235,6 +236,12 @@ class ReconnectingWorker(Worker):
         except REDIS_DOWN as exc:
             # Jobs in flight go on (they hold their rows' leases in Postgres); a job whose
             # result could not be written to Redis is simply not acknowledged there.
+            await self._redis_unavailable(exc)
+        except WatchError as exc:
+            # Redis dropping while arq WATCHes a job's key is reported as a WatchError that
+            # wraps the ConnectionError (redis-py): an outage like any other.
+            if not isinstance(exc.__cause__, REDIS_DOWN):
+                raise
             await self._redis_unavailable(exc)
         else:
             self._redis_back()

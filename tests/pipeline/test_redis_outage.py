@@ -199,3 +199,41 @@ async def test_worker_reconnects_when_redis_drops_and_goes_on(
             worker.kill()
             worker.wait(10)
         await runtime.close()
+
+
+@pytest.mark.parametrize("cause", ["connection", "none"])
+async def test_a_watch_cut_short_by_redis_dropping_is_an_outage_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch, cause: str
+) -> None:
+    """redis-py reports a connection lost while arq WATCHes a job's key as a WatchError
+    wrapping the ConnectionError: the worker waits for Redis as for any outage. A WatchError
+    of its own (no connection error behind it) is not an outage and still propagates."""
+    from arq.worker import Worker
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import WatchError
+
+    from workers.settings import ReconnectingWorker
+
+    async def poll(self: Any) -> None:
+        if cause == "connection":
+            raise WatchError("A ConnectionError occurred on while watching") from (
+                RedisConnectionError("Connection closed by server.")
+            )
+        raise WatchError("Watched variable changed.")
+
+    monkeypatch.setattr(Worker, "_poll_iteration", poll)
+    waited: list[BaseException] = []
+    worker = object.__new__(ReconnectingWorker)
+
+    async def unavailable(exc: BaseException) -> None:
+        waited.append(exc)
+
+    monkeypatch.setattr(worker, "_redis_unavailable", unavailable, raising=False)
+    if cause == "connection":
+        await worker._poll_iteration()
+        assert len(waited) == 1
+        assert isinstance(waited[0], WatchError)
+    else:
+        with pytest.raises(WatchError):
+            await worker._poll_iteration()
+        assert waited == []
