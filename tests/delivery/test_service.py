@@ -106,14 +106,18 @@ async def test_a_destination_down_is_parked_at_the_threshold_probed_and_released
         created = await add_destination(runtime, destination)
         await destination.down()
         await change(runtime, [snapshot(i) for i in range(1, 6)])
-        # Three failures in a row (retried with backoff, one message at a time) park it.
-        for expected in ("suspect", "suspect", "parked"):
-            while (await service.deliver(runtime, created.id, budget_s=1.0)) == 0:
-                state = await _state(runtime, created.id)
-                if state["failures"] and state["state"] == expected:
-                    break
-                await asyncio.sleep(0.02)
-        state = await _state(runtime, created.id)
+        # Three failures in a row (retried with backoff, one message at a time) park it. One
+        # round may see more than one of them: on a loaded machine the short retry backoff can
+        # be over before the round looks again.
+        deadline = time.monotonic() + 30
+        while True:
+            assert await service.deliver(runtime, created.id, budget_s=1.0) == 0
+            state = await _state(runtime, created.id)
+            if state["state"] == "parked":
+                break
+            assert state["state"] in ("open", "suspect")
+            assert time.monotonic() < deadline, f"not parked in time: {state}"
+            await asyncio.sleep(0.02)
         assert (state["state"], state["failures"]) == ("parked", 3)
         attempts = await _attempts(runtime, created.id)
         assert len(attempts) == 3
@@ -123,7 +127,8 @@ async def test_a_destination_down_is_parked_at_the_threshold_probed_and_released
         # Parked: a round before the probe is due sends nothing; when due, exactly one.
         next_at = (await _state(runtime, created.id))["next_attempt_at"]
         assert isinstance(next_at, datetime)
-        if datetime.now(UTC) < next_at:  # (the pure rule itself: tests/delivery/test_policy.py)
+        # (Checked only with time to spare; the pure rule itself: tests/delivery/test_policy.py.)
+        if (next_at - datetime.now(UTC)).total_seconds() > 0.3:
             assert await service.deliver(runtime, created.id) == 0
             assert len(await _attempts(runtime, created.id)) == 3
         probes_at: list[datetime] = []
