@@ -423,6 +423,68 @@ async def test_postgres_that_hangs_is_answered_503_in_time_and_the_retry_complet
     assert await count_events(db) == 1
 
 
+async def test_an_ingest_connection_postgres_drops_is_replaced_and_nothing_is_lost(
+    db: Runtime,
+) -> None:
+    """Each flush slot keeps its own connection; one that Postgres ends (a restart, a
+    failover, an operator's pg_terminate_backend) is replaced for the next batch. A batch on
+    the dying connection is answered unavailable (Procore retries it), never acknowledged."""
+    from app.webhooks.payloads import read_event
+    from app.webhooks.service import Ingester, IngestStatus, StorageUnavailable
+
+    def event() -> Any:
+        return read_event(json.dumps(payloads.v2()).encode(), own_client_id=CLIENT_ID)
+
+    ingester = Ingester(db, concurrency=1)
+    ingester.start()
+    accepted: list[str] = []
+    try:
+        first = event()
+        assert (await ingester.submit(first)).status is IngestStatus.ACCEPTED
+        accepted.append(first.dedupe_key)
+        async with db.engine.connect() as admin:
+            ended = await admin.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = 'procore-hooks-ingest'"
+                    " AND datname = current_database()"
+                )
+            )
+        assert ended == 1
+        unavailable = 0
+        for _ in range(5):
+            e = event()
+            try:
+                result = await ingester.submit(e)
+            except StorageUnavailable:
+                unavailable += 1
+                continue
+            assert result.status is IngestStatus.ACCEPTED
+            accepted.append(e.dedupe_key)
+    finally:
+        await ingester.stop()
+    assert unavailable <= 1
+    assert len(accepted) >= 5
+    async with db.sessions() as session:
+        stored = set((await session.execute(select(Event.dedupe_key))).scalars())
+    assert stored == set(accepted)
+
+
+async def test_a_database_that_refuses_the_login_answers_503_not_422(
+    settings: Settings, db: Runtime
+) -> None:
+    """Postgres answering but refusing the connection (here: no such database, 3D000) is the
+    storage being unavailable, not the event's fault: 503, so Procore retries."""
+    url = db.settings.database_url.rsplit("/", 1)[0] + "/ph_no_such_database"
+    app = create_app(make_settings(url, redis_url=settings.redis_url))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await post(client, payloads.v2())
+    assert response.status_code == 503, response.text
+    assert "storage unavailable" in response.json()["detail"]
+
+
 async def test_a_value_postgres_refuses_is_refused_alone_and_its_batch_is_stored(
     settings: Settings, db: Runtime
 ) -> None:

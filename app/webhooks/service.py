@@ -95,7 +95,7 @@ _JOBS_PER_HANDOFF = 4
 
 class IngestDeps(Protocol):
     """What the ingester uses: the settings, Postgres (a lease released after a failed
-    hand-off; the batches themselves go through its own asyncpg pool) and the queue."""
+    hand-off; the batches themselves go through its own asyncpg connections) and the queue."""
 
     settings: Settings
     sessions: SessionFactory
@@ -129,14 +129,26 @@ class _Pending:
     future: asyncio.Future[IngestResult]
 
 
+@dataclass(slots=True)
+class _Slot:
+    """One flush slot and the asyncpg connection it writes with (opened on first use, and
+    again after a failure). A pool would serve the same purpose at a cost per batch (an
+    acquire, a shielded release task, a reset), which is a measurable share of the receiver's
+    CPU, so each slot keeps its own connection."""
+
+    connection: asyncpg.Connection | None = None
+
+
 class Ingester:
     def __init__(self, deps: IngestDeps, *, concurrency: int = 2) -> None:
         self._deps = deps
         # None is the stop mark: everything queued before it is still written.
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
-        self._concurrency = concurrency
-        self._flush_slots = asyncio.Semaphore(concurrency)
-        self._connections: asyncpg.Pool | None = None
+        # The flush slots not in use: one batch at a time each.
+        self._all_slots = [_Slot() for _ in range(concurrency)]
+        self._slots: asyncio.Queue[_Slot] = asyncio.Queue()
+        for slot in self._all_slots:
+            self._slots.put_nowait(slot)
         self._max_batch = deps.settings.ingest_batch_max
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
@@ -172,8 +184,8 @@ class Ingester:
         await self._deadlines.stop()
         if self._outgoing:
             await self._hand_to_queue(self._take_outgoing())
-        if self._connections is not None:
-            await self._connections.close()
+        for slot in self._all_slots:
+            _close(slot)
 
     async def submit(self, event: NormalisedEvent) -> IngestResult:
         """The event stored (or found a duplicate); StorageUnavailable when Postgres could not
@@ -199,7 +211,7 @@ class Ingester:
                 return
             self._check_handoff()
             # While every flush slot is busy, arrivals gather into the next batch.
-            await self._flush_slots.acquire()
+            slot = await self._slots.get()
             batch = [first]
             while len(batch) < self._max_batch and not self._queue.empty():
                 item = self._queue.get_nowait()
@@ -207,7 +219,7 @@ class Ingester:
                     stopping = True
                     break
                 batch.append(item)
-            self._spawn(self._flush(batch))
+            self._spawn(self._flush(batch, slot))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -236,55 +248,67 @@ class Ingester:
             log.info("webhook.handoff_resumed" if handoff else "webhook.handoff_paused", jobs=jobs)
             self._handoff = handoff
 
-    async def _flush(self, batch: list[_Pending]) -> None:
+    async def _flush(self, batch: list[_Pending], slot: _Slot) -> None:
         # Decided once per batch: a row stored with a dispatch lease is the one handed off.
         handoff = self._handoff
         try:
-            stored = await self._insert([p.event for p in batch], handoff=handoff)
+            stored = await self._insert(slot, [p.event for p in batch], handoff=handoff)
         except (asyncpg.PostgresError, orjson.JSONEncodeError) as exc:
             if isinstance(exc, asyncpg.PostgresError) and _is_unavailable(exc):
                 self._fail(batch, exc)
             else:
                 # A value Postgres refuses: store the batch one by one so that one bad event
                 # is refused alone and the others are stored.
-                await self._insert_one_by_one(batch, handoff=handoff)
+                await self._insert_one_by_one(slot, batch, handoff=handoff)
             return
         except (asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             self._fail(batch, exc)
             return
         finally:
-            self._flush_slots.release()
+            self._slots.put_nowait(slot)
         self._settle(batch, stored, handoff=handoff)
 
     async def _insert(
-        self, events: Sequence[NormalisedEvent], *, handoff: bool
+        self, slot: _Slot, events: Sequence[NormalisedEvent], *, handoff: bool
     ) -> dict[str, tuple[int, str]]:
         """Store the events; returns {dedupe_key: (id, stored status)} of the new rows.
 
         A row to be handed to the queue directly gets a dispatch lease, so the dispatcher does
         not enqueue it too; without a lease (0) the dispatcher takes it.
+
+        The statement goes straight to the driver, without an ORM session, a BEGIN/COMMIT pair
+        or a pre-ping. After a failure that may have left the connection in doubt (anything
+        but a value Postgres refused), the slot opens a new one for its next batch.
         """
-        pool = await self._pool()
         lease = self._deps.settings.dispatch_lease_seconds if handoff else 0.0
-        rows = await pool.fetch(_INSERT, lease, _batch_json(events))
+        batch = _batch_json(events)
+        connection = slot.connection
+        if connection is None or connection.is_closed():
+            connection = slot.connection = await self._connect()
+        try:
+            rows = await connection.fetch(_INSERT, lease, batch)
+        except asyncpg.PostgresError as exc:
+            if _is_unavailable(exc):
+                _close(slot)
+            elif connection.is_in_transaction():  # (one statement: never, but be sure)
+                await connection.execute("ROLLBACK")
+            raise
+        except BaseException:
+            _close(slot)
+            raise
         return {key: (event_id, status) for event_id, key, status in rows}
 
-    async def _pool(self) -> asyncpg.Pool:
-        """The ingester's own small asyncpg pool: statements go straight to the driver, without
-        an ORM session, a BEGIN/COMMIT pair or a pre-ping per batch. Opened on first use so
-        the api starts while Postgres is down."""
-        if self._connections is None:
-            url = make_url(self._deps.settings.database_url)
-            self._connections = await asyncpg.create_pool(
-                url.set(drivername="postgresql").render_as_string(hide_password=False),
-                min_size=0,
-                max_size=self._concurrency,
-                timeout=3,
-                command_timeout=10,
-                server_settings={"application_name": "procore-hooks-ingest"},
-                reset=_rollback_if_open,
-            )
-        return self._connections
+    async def _connect(self) -> asyncpg.Connection:
+        """A connection of the ingester's own (opened on first use, so the api starts while
+        Postgres is down)."""
+        url = make_url(self._deps.settings.database_url)
+        connection: asyncpg.Connection = await asyncpg.connect(
+            url.set(drivername="postgresql").render_as_string(hide_password=False),
+            timeout=3,
+            command_timeout=10,
+            server_settings={"application_name": "procore-hooks-ingest"},
+        )
+        return connection
 
     def _settle(
         self, batch: list[_Pending], stored: dict[str, tuple[int, str]], *, handoff: bool
@@ -305,10 +329,12 @@ class Ingester:
         if to_queue and handoff:
             self._gather_outgoing(to_queue)
 
-    async def _insert_one_by_one(self, batch: list[_Pending], *, handoff: bool) -> None:
+    async def _insert_one_by_one(
+        self, slot: _Slot, batch: list[_Pending], *, handoff: bool
+    ) -> None:
         for pending in batch:
             try:
-                stored = await self._insert([pending.event], handoff=handoff)
+                stored = await self._insert(slot, [pending.event], handoff=handoff)
             except (asyncpg.PostgresError, orjson.JSONEncodeError) as exc:
                 if isinstance(exc, asyncpg.PostgresError) and _is_unavailable(exc):
                     self._fail([pending], exc)
@@ -402,18 +428,21 @@ def _batch_json(events: Sequence[NormalisedEvent]) -> str:
     ).decode()
 
 
-async def _rollback_if_open(connection: asyncpg.Connection) -> None:
-    """What a connection of the ingester needs before its next batch. Its one statement sets
-    nothing, locks nothing and listens to nothing, so asyncpg's full reset (a round trip per
-    batch: advisory unlocks, CLOSE ALL, UNLISTEN, RESET ALL) is left out; a statement cut
-    short inside its transaction is still rolled back."""
-    if connection.is_in_transaction():
-        await connection.execute("ROLLBACK")
+def _close(slot: _Slot) -> None:
+    """The slot's connection closed (at once: it may be in doubt, or the api is stopping)."""
+    connection, slot.connection = slot.connection, None
+    if connection is not None and not connection.is_closed():
+        connection.terminate()
 
 
 def _is_unavailable(exc: asyncpg.PostgresError) -> bool:
     """Connection-level failures (server gone, shutting down) versus a refused value."""
     sqlstate = getattr(exc, "sqlstate", None) or ""
     # 08: connection exception; 57: operator intervention (shutdown); 53: insufficient
-    # resources; 40001/40P01: serialization / deadlock (retryable, not the event's fault).
-    return sqlstate[:2] in {"08", "57", "53"} or sqlstate in {"40001", "40P01"} or not sqlstate
+    # resources; 28 / 3D: the login or the database refused (a connection being opened);
+    # 40001/40P01: serialization / deadlock (retryable, not the event's fault).
+    return (
+        sqlstate[:2] in {"08", "57", "53", "28", "3D"}
+        or sqlstate in {"40001", "40P01"}
+        or not sqlstate
+    )
