@@ -63,7 +63,7 @@ async def read_bounded(
                 return await _read(receive, limit)
         except TimeoutError as exc:
             raise BodyTooSlow from exc
-    task = asyncio.current_task()
+    task = asyncio.current_task(deadlines.loop)
     if task is None:
         raise RuntimeError("read_bounded runs in a task")
     cancelling = task.cancelling()

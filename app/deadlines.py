@@ -37,9 +37,17 @@ class Deadlines:
         self._report = report
         self._waits: deque[Wait] = deque()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._check(), name="deadlines")
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._check(), name="deadlines")
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the waits run on (kept: asking asyncio for it costs a system call per
+        request on Python 3.11, which checks the process id each time)."""
+        return self._loop or asyncio.get_running_loop()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -50,7 +58,7 @@ class Deadlines:
 
     def add(self, on_expiry: Callable[[], bool]) -> Wait:
         """A wait that starts now; `on_expiry` is called if it is not `done` in time."""
-        wait = Wait(asyncio.get_running_loop().time() + self.seconds, on_expiry)
+        wait = Wait(self.loop.time() + self.seconds, on_expiry)
         self._waits.append(wait)
         return wait
 
