@@ -135,7 +135,12 @@ class Event(Base):
             "resource_id",
             postgresql_where=text("status IN ('queued', 'retrying', 'processing', 'parked')"),
         ),
-        Index("ix_events_finished_at", "finished_at"),
+        # Finished rows only: a queued row costs no entry here when it is stored.
+        Index(
+            "ix_events_finished_at",
+            "finished_at",
+            postgresql_where=text("finished_at IS NOT NULL"),
+        ),
         Index(
             "ix_events_gate_parked",
             "gate_id",
