@@ -126,7 +126,7 @@ class WebhookEndpoint:
         metrics.webhook_received(event.payload_version, duplicate=duplicate)
         if duplicate:
             return 200, {"status": "duplicate"}
-        metrics.webhook_stored_as(result.stored_as or event.status.value)
+        metrics.webhook_stored_as(result.stored_as or event.status)
         return 202, {"status": "accepted", "event_id": result.event_id}
 
     async def _store(self, event: NormalisedEvent) -> IngestResult:

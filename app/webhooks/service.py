@@ -327,7 +327,7 @@ class Ingester:
             else:
                 event_id, status = row
                 result = IngestResult(IngestStatus.ACCEPTED, event_id, status)
-                if status == EventStatus.QUEUED.value:
+                if status == EventStatus.QUEUED:  # (a StrEnum: equal to its text)
                     to_queue.append(event_id)
             if not pending.future.done():
                 pending.future.set_result(result)
@@ -425,7 +425,7 @@ def _batch_json(events: Sequence[NormalisedEvent]) -> str:
                 e.source_application_id,
                 e.occurred_at,
                 orjson.Fragment(e.raw),
-                e.status.value,
+                e.status,  # (orjson writes an enum as its value)
                 e.note,
             )
             for e in events
