@@ -73,3 +73,33 @@ async def test_migrations_build_exactly_what_the_models_declare(database_url: st
     finally:
         await engine.dispose()
     assert diff == []
+
+
+async def test_the_finished_index_rebuild_reruns_over_a_build_cut_short() -> None:
+    """Migration 0008 builds the partial `ix_events_finished_at` CONCURRENTLY under a temporary
+    name. A build cut short leaves that name on an INVALID index; the rerun must not take it
+    for done (IF NOT EXISTS looks at the name only) and swap an index nothing can use in."""
+    name = f"ph_migrations_{uuid.uuid4().hex[:8]}"
+    url = await create_database(name)
+    try:
+        await asyncio.to_thread(migrate.upgrade, url, "0007")
+        conn = await asyncpg.connect(PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}")
+        try:
+            # What an interrupted CREATE INDEX CONCURRENTLY leaves behind.
+            await conn.execute("CREATE INDEX ix_events_finished_at_next ON events (finished_at)")
+            await conn.execute(
+                "UPDATE pg_index SET indisvalid = false"
+                " WHERE indexrelid = 'ix_events_finished_at_next'::regclass"
+            )
+            await asyncio.to_thread(migrate.upgrade, url)
+            rows = await conn.fetch(
+                "SELECT c.relname, i.indisvalid, pg_get_indexdef(i.indexrelid) AS definition"
+                " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                " WHERE c.relname LIKE 'ix_events_finished_at%'"
+            )
+        finally:
+            await conn.close()
+        assert [(r["relname"], r["indisvalid"]) for r in rows] == [("ix_events_finished_at", True)]
+        assert "WHERE (finished_at IS NOT NULL)" in rows[0]["definition"]
+    finally:
+        await drop_database(name)

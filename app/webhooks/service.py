@@ -296,7 +296,11 @@ class Ingester:
             if _is_unavailable(exc):
                 _close(slot)
             elif connection.is_in_transaction():  # (one statement: never, but be sure)
-                await connection.execute("ROLLBACK")
+                try:
+                    await connection.execute("ROLLBACK")
+                except BaseException:
+                    _close(slot)
+                    raise
             raise
         except BaseException:
             _close(slot)

@@ -20,41 +20,31 @@ down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+_NAME = "ix_events_finished_at"
 
-def upgrade() -> None:
-    # CONCURRENTLY: a live events table keeps taking webhooks while the index is rebuilt; the
-    # new one is built under a temporary name before the old one goes.
+
+def _rebuild(where: sa.TextClause | None) -> None:
+    """Replace the index with one of the given predicate, while the table keeps taking
+    webhooks: built CONCURRENTLY under a temporary name, then swapped in. A build cut short
+    (a killed deploy, a lock timeout) leaves an INVALID index under the temporary name, which
+    `IF NOT EXISTS` would take for done: it is dropped first, so a rerun builds it anew."""
+    temporary = f"{_NAME}_next"
     with op.get_context().autocommit_block():
+        op.drop_index(temporary, table_name="events", postgresql_concurrently=True, if_exists=True)
         op.create_index(
-            "ix_events_finished_at_new",
+            temporary,
             "events",
             ["finished_at"],
-            postgresql_where=sa.text("finished_at IS NOT NULL"),
+            postgresql_where=where,
             postgresql_concurrently=True,
-            if_not_exists=True,
         )
-        op.drop_index(
-            "ix_events_finished_at",
-            table_name="events",
-            postgresql_concurrently=True,
-            if_exists=True,
-        )
-        op.execute("ALTER INDEX ix_events_finished_at_new RENAME TO ix_events_finished_at")
+        op.drop_index(_NAME, table_name="events", postgresql_concurrently=True, if_exists=True)
+        op.execute(f"ALTER INDEX {temporary} RENAME TO {_NAME}")
+
+
+def upgrade() -> None:
+    _rebuild(sa.text("finished_at IS NOT NULL"))
 
 
 def downgrade() -> None:
-    with op.get_context().autocommit_block():
-        op.create_index(
-            "ix_events_finished_at_all",
-            "events",
-            ["finished_at"],
-            postgresql_concurrently=True,
-            if_not_exists=True,
-        )
-        op.drop_index(
-            "ix_events_finished_at",
-            table_name="events",
-            postgresql_concurrently=True,
-            if_exists=True,
-        )
-        op.execute("ALTER INDEX ix_events_finished_at_all RENAME TO ix_events_finished_at")
+    _rebuild(None)
