@@ -152,8 +152,6 @@ class Ingester:
         self._max_batch = deps.settings.ingest_batch_max
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
-        # Kept at start (asking asyncio for it costs a system call on Python 3.11).
-        self._loop: asyncio.AbstractEventLoop | None = None
         # Whether new rows go to the queue directly (see the module's docstring); refreshed
         # from the queue's length at most every `_HANDOFF_CHECK_S`.
         self._handoff = True
@@ -171,9 +169,9 @@ class Ingester:
         )
 
     def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._loop_task = self._loop.create_task(self._run(), name="ingester")
         self._deadlines.start()
+        # The loop the deadlines keep (asking asyncio for it costs a system call on 3.11).
+        self._loop_task = self._deadlines.loop.create_task(self._run(), name="ingester")
 
     async def stop(self) -> None:
         """Write everything handed in so far (its requests still wait for it), then stop."""
@@ -193,9 +191,7 @@ class Ingester:
     async def submit(self, event: NormalisedEvent) -> IngestResult:
         """The event stored (or found a duplicate); StorageUnavailable when Postgres could not
         take it within WEBHOOK_STORE_TIMEOUT_SECONDS, StorageRefused for a value it refuses."""
-        future: asyncio.Future[IngestResult] = (
-            self._loop or asyncio.get_running_loop()
-        ).create_future()
+        future: asyncio.Future[IngestResult] = self._deadlines.loop.create_future()
         wait = self._deadlines.add(lambda: _give_up(future))
         self._queue.put_nowait(_Pending(event, future))
         try:
@@ -232,7 +228,7 @@ class Ingester:
         task.add_done_callback(self._tasks.discard)
 
     def _check_handoff(self) -> None:
-        now = asyncio.get_running_loop().time()
+        now = self._deadlines.loop.time()
         if self._handoff_checking or now - self._handoff_checked < _HANDOFF_CHECK_S:
             return
         self._handoff_checking = True
@@ -293,14 +289,10 @@ class Ingester:
         try:
             rows = await connection.fetch(_INSERT, lease, batch)
         except asyncpg.PostgresError as exc:
+            # A refused value leaves the connection as it was: one statement, outside any
+            # transaction, which Postgres has already ended.
             if _is_unavailable(exc):
                 _close(slot)
-            elif connection.is_in_transaction():  # (one statement: never, but be sure)
-                try:
-                    await connection.execute("ROLLBACK")
-                except BaseException:
-                    _close(slot)
-                    raise
             raise
         except BaseException:
             _close(slot)
