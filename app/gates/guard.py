@@ -59,11 +59,15 @@ class CompanyGuard:
 
     def held(self, work: Work, now: float | None = None) -> bool:
         """Too many recent refusals from one of the work's scopes: do not call it now."""
+        if not self._refusals:
+            return False  # nothing refused lately: the common case costs no scope keys
         moment = time.time() if now is None else now
         return any(len(self._recent(key, moment)) >= self._threshold for key in scopes.keys(work))
 
     def succeeded(self, work: Work) -> None:
         self._companies.setdefault(work.company_id, _Company()).proven = True
+        if not self._refusals:
+            return
         for key in scopes.keys(work):
             self._refusals.pop(key, None)
 
@@ -81,6 +85,8 @@ class CompanyGuard:
     def gate_opened(self, opened_at: datetime, work: Work) -> None:
         """A gate of the work's scopes opened (a probe, an operator, a connect) after
         refusals this process saw: those are answered, so they no longer hold calls back."""
+        if not self._refusals:
+            return
         moment = opened_at.timestamp()
         for key in scopes.keys(work):
             if key in self._refusals:
