@@ -113,8 +113,13 @@ class Settings(BaseSettings):
     # collector's way, so that full collections under load walk only what requests allocate,
     # and collect the youngest generation every 10,000 new objects rather than every 700.
     api_gc_freeze: bool = True
-    # Group commit: how many webhook rows one INSERT may carry.
+    # Group commit: how many webhook rows one INSERT may carry...
     ingest_batch_max: int = Field(default=256, ge=1)
+    # ...and how many INSERTs are in flight at once, each on an asyncpg connection of its own.
+    # One keeps Postgres busy and its batches large (`python -m bench.ingest`: 1 took ~15 %
+    # more webhooks/s than 2, and 3 less again, on two cores with Postgres beside the api);
+    # more may pay where Postgres is far away (a round trip per INSERT) and has cores to spare.
+    ingest_connections: int = Field(default=1, ge=1, le=8)
     # A freshly received row is handed to the queue directly; the dispatcher leaves it alone
     # for this long so it is not enqueued twice (if the enqueue failed it is picked up after).
     dispatch_lease_seconds: float = Field(default=30.0, gt=0)

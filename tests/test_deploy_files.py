@@ -457,7 +457,7 @@ def test_kubernetes_connection_budget_fits_postgres() -> None:
     """At the autoscalers' maximum, every process's pool together, as config.yaml states it."""
     settings = make_settings(kubernetes_settings() | {"APP_ENV": "development"})
     per_process = settings.database_pool_size + settings.database_max_overflow
-    extra = {"procore-hooks-api": 2}  # the api's webhook writer
+    extra = {"procore-hooks-api": settings.ingest_connections}  # the api's webhook writer
     worst = 0
     for hpa in kubernetes("HorizontalPodAutoscaler"):
         target = hpa["spec"]["scaleTargetRef"]["name"]

@@ -536,6 +536,47 @@ async def test_a_value_postgres_refuses_is_refused_alone_and_its_batch_is_stored
     assert stored == {e.dedupe_key for e in good}
 
 
+async def test_webhooks_arriving_during_a_write_are_written_together_next(db: Runtime) -> None:
+    """Group commit: a lone webhook is written at once; those arriving while its INSERT is in
+    flight gather, and the slot writes them in one INSERT as soon as the first commits. After
+    stop, a submit is answered unavailable (Procore retries) and nothing more is stored."""
+    from app.webhooks.payloads import read_event
+    from app.webhooks.service import Ingester, IngestStatus, StorageUnavailable
+
+    def event() -> Any:
+        return read_event(json.dumps(payloads.v2()).encode(), own_client_id=CLIENT_ID)
+
+    ingester = Ingester(db, concurrency=1)
+    written: list[int] = []
+    first_in_flight, release_first = asyncio.Event(), asyncio.Event()
+    insert = ingester._insert
+
+    async def watched(slot: Any, events: Any, *, handoff: bool) -> Any:
+        written.append(len(events))
+        if len(written) == 1:
+            first_in_flight.set()
+            await release_first.wait()
+        return await insert(slot, events, handoff=handoff)
+
+    ingester._insert = watched  # type: ignore[method-assign]
+    ingester.start()
+    try:
+        lone = asyncio.create_task(ingester.submit(event()))
+        await asyncio.wait_for(first_in_flight.wait(), 5)
+        gathered = [asyncio.create_task(ingester.submit(event())) for _ in range(10)]
+        await asyncio.sleep(0.05)
+        assert written == [1], "nothing else is written while the only slot is busy"
+        release_first.set()
+        results = await asyncio.wait_for(asyncio.gather(lone, *gathered), 10)
+    finally:
+        await ingester.stop()
+    assert written == [1, 10]
+    assert [r.status for r in results] == [IngestStatus.ACCEPTED] * 11
+    with pytest.raises(StorageUnavailable):
+        await asyncio.wait_for(ingester.submit(event()), 5)
+    assert await count_events(db) == 11
+
+
 async def test_events_written_while_shutting_down_are_answered(
     settings: Settings, db: Runtime
 ) -> None:

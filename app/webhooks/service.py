@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -142,16 +143,19 @@ class _Slot:
 class Ingester:
     def __init__(self, deps: IngestDeps, *, concurrency: int = 2) -> None:
         self._deps = deps
-        # None is the stop mark: everything queued before it is still written.
-        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
-        # The flush slots not in use: one batch at a time each.
+        # Handed in, not yet taken into a batch.
+        self._pending: deque[_Pending] = deque()
+        # Set by stop: the flush slots write what is pending, then end.
+        self._stopping = False
+        # One task per flush slot, each writing one batch at a time: when its batch has
+        # committed it takes whatever gathered meanwhile and writes it at once (no hop through
+        # another task, which under load waits a turn of the event loop behind the requests).
         self._all_slots = [_Slot() for _ in range(concurrency)]
-        self._slots: asyncio.Queue[_Slot] = asyncio.Queue()
-        for slot in self._all_slots:
-            self._slots.put_nowait(slot)
+        self._slot_tasks: list[asyncio.Task[None]] = []
+        # The slots waiting for work: a submit wakes one.
+        self._idle: deque[asyncio.Future[None]] = deque()
         self._max_batch = deps.settings.ingest_batch_max
         self._tasks: set[asyncio.Task[None]] = set()
-        self._loop_task: asyncio.Task[None] | None = None
         # Whether new rows go to the queue directly (see the module's docstring); refreshed
         # from the queue's length at most every `_HANDOFF_CHECK_S`.
         self._handoff = True
@@ -170,16 +174,23 @@ class Ingester:
 
     def start(self) -> None:
         self._deadlines.start()
+        self._stopping = False
         # The loop the deadlines keep (asking asyncio for it costs a system call on 3.11).
-        self._loop_task = self._deadlines.loop.create_task(self._run(), name="ingester")
+        loop = self._deadlines.loop
+        self._slot_tasks = [
+            loop.create_task(self._serve(slot), name=f"ingester-slot-{n}")
+            for n, slot in enumerate(self._all_slots)
+        ]
 
     async def stop(self) -> None:
         """Write everything handed in so far (its requests still wait for it), then stop."""
-        if self._loop_task is None:
+        if not self._slot_tasks:
             return
-        self._queue.put_nowait(None)
-        await self._loop_task
-        self._loop_task = None
+        self._stopping = True
+        while self._idle:
+            self._wake()  # each ends, as nothing is pending
+        await asyncio.gather(*self._slot_tasks)
+        self._slot_tasks = []
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._deadlines.stop()
@@ -191,36 +202,52 @@ class Ingester:
     async def submit(self, event: NormalisedEvent) -> IngestResult:
         """The event stored (or found a duplicate); StorageUnavailable when Postgres could not
         take it within WEBHOOK_STORE_TIMEOUT_SECONDS, StorageRefused for a value it refuses."""
+        if not self._slot_tasks:
+            raise StorageUnavailable("the receiver is not writing (stopped)")
         future: asyncio.Future[IngestResult] = self._deadlines.loop.create_future()
         wait = self._deadlines.add(lambda: _give_up(future))
-        self._queue.put_nowait(_Pending(event, future))
+        self._pending.append(_Pending(event, future))
+        if self._idle:
+            self._wake()
         try:
             return await future
         finally:
             wait.done = True
+
+    def _wake(self) -> None:
+        """Wake one idle slot."""
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     def _report_timeouts(self, count: int) -> None:
         # Answered 503, so Procore retries; their batch may still commit (the retry is then a
         # duplicate, which completes it).
         log.error("webhook.store_timeout", events=count, timeout_s=self._deadlines.seconds)
 
-    async def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            if first is None:
-                return
+    async def _serve(self, slot: _Slot) -> None:
+        """One flush slot: a batch of whatever is pending (at most INGEST_BATCH_MAX), written
+        and settled, then the next; idle until a submit wakes it. Under load, batches grow by
+        themselves while the slots are busy."""
+        pending = self._pending
+        while True:
+            if not pending:
+                if self._stopping:
+                    return
+                waiter = self._deadlines.loop.create_future()
+                self._idle.append(waiter)
+                await waiter
+                continue
             self._check_handoff()
-            # While every flush slot is busy, arrivals gather into the next batch.
-            slot = await self._slots.get()
-            batch = [first]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
-            self._spawn(self._flush(batch, slot))
+            size = min(len(pending), self._max_batch)
+            batch = [pending.popleft() for _ in range(size)]
+            try:
+                await self._flush(batch, slot)
+            except Exception as exc:  # a defect must not stop the slot: the batch gets 503
+                log.exception("webhook.flush_failed", events=len(batch))
+                self._fail(batch, exc)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -265,8 +292,6 @@ class Ingester:
         except (asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             self._fail(batch, exc)
             return
-        finally:
-            self._slots.put_nowait(slot)
         self._settle(batch, stored, handoff=handoff)
 
     async def _insert(
