@@ -116,7 +116,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings)
         runtime = open_runtime(settings, name="procore-hooks-api")
-        ingester = Ingester(runtime, concurrency=settings.ingest_connections)
+        ingester = Ingester(runtime)
         ingester.start()
         app.state.runtime = runtime
         app.state.ingester = ingester

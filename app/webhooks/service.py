@@ -141,8 +141,10 @@ class _Slot:
 
 
 class Ingester:
-    def __init__(self, deps: IngestDeps, *, concurrency: int = 2) -> None:
+    def __init__(self, deps: IngestDeps, *, concurrency: int | None = None) -> None:
         self._deps = deps
+        if concurrency is None:
+            concurrency = deps.settings.ingest_connections
         # Handed in, not yet taken into a batch.
         self._pending: deque[_Pending] = deque()
         # Set by stop: the flush slots write what is pending, then end.
