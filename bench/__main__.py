@@ -464,13 +464,14 @@ so the multi-process figures above measure contention, not scaling. Across machi
   handing rows to the queue directly while it holds `INGEST_HANDOFF_MAX_JOBS` jobs, the
   dispatcher keeps at most `DISPATCH_MAX_BACKLOG` rows handed out, and an event of a parked
   company or project is stored parked on receipt, with no job. A backlog, however large,
-  lives in Postgres (the soak above: 850,000 events parked, Redis at 3 MiB).
+  lives in Postgres (the soak above: over a million events parked, Redis under 3 MiB).
 - The invariants measured above (one probe in flight per parked gate; single-flight token
   renewal) are enforced in Postgres (conditional updates, advisory locks), not in process
   memory, so they hold across machines exactly as across processes here.
 - Connection budget: every process opens at most `DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW`
-  (10 + 5) connections; keep `replicas x 15` well under Postgres's `max_connections`, or put
-  PgBouncer (transaction mode) in front.
+  (10 + 5) connections, and an api `INGEST_CONNECTIONS` (1) more; keep the sum over the
+  replicas well under Postgres's `max_connections`, or put PgBouncer (transaction mode) in
+  front.
 """
 
 
