@@ -87,6 +87,7 @@ async def closed_by_server(reader: asyncio.StreamReader, *, within: float) -> by
                 received += chunk
     except TimeoutError:
         return None
-    except ConnectionResetError:
+    except ConnectionError:
+        # Reset, or a broken pipe left on the stream by a write the server refused: closed.
         pass
     return received
