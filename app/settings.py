@@ -172,6 +172,10 @@ class Settings(BaseSettings):
     probe_cap_seconds: float = Field(default=3600.0, gt=0)
     probe_lease_seconds: float = Field(default=120.0, gt=0)
     parked_retention_days: float = Field(default=14.0, gt=0)
+    # Finished events (done, skipped, ignored, unsupported, dead) are deleted this long after
+    # they finished (app.events.retention); 0 keeps them all. At least a day otherwise: the
+    # dedupe key must outlive Procore's retries of a delivery (up to 12 h).
+    events_retention_days: float = Field(default=30.0, ge=0)
     release_batch_size: int = Field(default=500, ge=1)
     # This many projects of one installed company refused at once are one incident (an app
     # update or reinstall reset the permitted projects, FACTS.md §3), never a company park.
@@ -305,6 +309,16 @@ class Settings(BaseSettings):
                 f"(supported: {', '.join(resources.NAMES)})"
             )
         return list(dict.fromkeys(value))
+
+    @field_validator("events_retention_days")
+    @classmethod
+    def _outlives_procore_retries(cls, value: float) -> float:
+        if 0 < value < 1:
+            raise ValueError(
+                "EVENTS_RETENTION_DAYS must be 0 (keep every event) or at least 1: an event's "
+                "dedupe key must outlive Procore's retries of its delivery (up to 12 hours)"
+            )
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -85,6 +85,28 @@ def test_database_url_must_use_asyncpg() -> None:
         build(database_url="postgresql://x@y/z")
 
 
+@pytest.mark.parametrize(
+    ("days", "message"),
+    [
+        ("0.5", "EVENTS_RETENTION_DAYS must be 0 .keep every event. or at least 1"),
+        ("0.01", "must outlive Procore's retries of its delivery"),
+        ("-1", "greater than or equal to 0"),
+    ],
+)
+def test_an_events_retention_shorter_than_procore_retries_is_refused(
+    days: str, message: str
+) -> None:
+    # Procore retries a failed delivery for up to 12 hours (FACTS.md §2, "Delivery
+    # behaviour"): a shorter retention would forget dedupe keys a retry still carries.
+    with pytest.raises(ValidationError, match=message):
+        build(events_retention_days=days)
+
+
+@pytest.mark.parametrize(("days", "kept"), [("0", 0.0), ("1", 1.0), ("90", 90.0)])
+def test_an_events_retention_of_a_day_or_more_or_zero_is_taken(days: str, kept: float) -> None:
+    assert build(events_retention_days=days).events_retention_days == kept
+
+
 # --- production refuses weak settings ------------------------------------------------------
 
 ZERO_KEY = base64.urlsafe_b64encode(bytes(32)).decode()

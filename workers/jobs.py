@@ -9,7 +9,7 @@ from typing import Any
 from structlog.contextvars import bound_contextvars
 
 from app.delivery import service as delivery
-from app.events import dispatch, service
+from app.events import dispatch, retention, service
 from app.gates import service as gates
 from app.resync import service as resync
 from app.runtime import Runtime
@@ -43,6 +43,10 @@ async def dispatch_due(ctx: dict[str, Any]) -> int:
 
 async def tend_gates(ctx: dict[str, Any]) -> None:
     await gates.tend(_runtime(ctx))
+
+
+async def purge_events(ctx: dict[str, Any]) -> None:
+    await retention.purge_finished(_runtime(ctx))
 
 
 async def sync_hooks(ctx: dict[str, Any], company_id: int) -> bool:

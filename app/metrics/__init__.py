@@ -92,6 +92,11 @@ JOBS = Counter(
     ["outcome"],
     namespace=_NS,
 )
+EVENTS_PURGED = Counter(
+    "events_purged",
+    "Finished events deleted after EVENTS_RETENTION_DAYS.",
+    namespace=_NS,
+)
 EVENTS_EXPIRED = Counter(
     "events_expired",
     "Parked events that outlived the retention and went to `dead` (expired_while_parked).",
@@ -299,6 +304,11 @@ def event_finished(status: JobOutcome, lag_seconds: float | None) -> None:
     JOBS.labels(status).inc()
     if lag_seconds is not None and status in ("done", "skipped", "dead"):
         EVENT_LAG.observe(max(0.0, lag_seconds))
+
+
+def events_purged(count: int) -> None:
+    if count:
+        EVENTS_PURGED.inc(count)
 
 
 def events_expired(count: int) -> None:

@@ -1,0 +1,92 @@
+"""Retention (app.events.retention): finished events are deleted EVENTS_RETENTION_DAYS after
+they finished, oldest first, in batches; unfinished ones stay however old."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from app.db import SessionFactory
+from app.events.retention import purge_finished
+from app.models import Event, EventStatus
+from app.runtime import Runtime
+from app.settings import Settings
+from tests.factories import add_events
+
+
+@dataclass
+class _Deps:
+    settings: Settings
+    sessions: SessionFactory
+
+
+def _with_retention(db: Runtime, days: float) -> _Deps:
+    return _Deps(db.settings.model_copy(update={"events_retention_days": days}), db.sessions)
+
+
+async def _ids(db: Runtime) -> set[int]:
+    async with db.sessions() as session:
+        return set((await session.execute(select(Event.id))).scalars())
+
+
+async def test_finished_events_past_the_retention_are_deleted_and_unfinished_ones_kept(
+    db: Runtime,
+) -> None:
+    now = datetime.now(UTC)
+    old, recent, ancient = (
+        now - timedelta(days=31),
+        now - timedelta(days=29),
+        now - timedelta(days=400),
+    )
+    gone: list[int] = []
+    for status in (
+        EventStatus.DONE,
+        EventStatus.SKIPPED,
+        EventStatus.DEAD,
+        EventStatus.IGNORED,
+        EventStatus.UNSUPPORTED,
+    ):
+        gone += await add_events(db, 1, status=status, finished_at=old, received_at=old)
+    kept = await add_events(db, 2, status=EventStatus.DONE, finished_at=recent)
+    # Unfinished, however long ago they arrived: waiting, retrying, parked, processing, and a
+    # dead event an operator replayed (queued again, its finish cleared).
+    for status in (
+        EventStatus.QUEUED,
+        EventStatus.RETRYING,
+        EventStatus.PARKED,
+        EventStatus.PROCESSING,
+    ):
+        kept += await add_events(db, 1, status=status, received_at=ancient, finished_at=None)
+
+    assert await purge_finished(_with_retention(db, 30)) == len(gone)
+    assert await _ids(db) == set(kept)
+    # Nothing more to do: a second tick deletes nothing.
+    assert await purge_finished(_with_retention(db, 30)) == 0
+    assert await _ids(db) == set(kept)
+
+
+async def test_a_backlog_goes_in_batches_oldest_first_a_bounded_number_per_tick(
+    db: Runtime,
+) -> None:
+    now = datetime.now(UTC)
+    ages = [40, 35, 50, 33, 60, 45, 38]  # days since they finished
+    ids = [(await add_events(db, 1, finished_at=now - timedelta(days=age)))[0] for age in ages]
+    by_age = [i for _, i in sorted(zip(ages, ids, strict=True), reverse=True)]
+    deps = _with_retention(db, 30)
+
+    # Two transactions of three rows this tick: the six oldest go, the youngest stays.
+    assert await purge_finished(deps, batch=3, batches=2) == 6
+    assert await _ids(db) == {by_age[-1]}
+    assert await purge_finished(deps, batch=3, batches=2) == 1
+    assert await _ids(db) == set()
+
+
+async def test_a_retention_of_zero_keeps_every_event(db: Runtime) -> None:
+    ancient = datetime.now(UTC) - timedelta(days=4000)
+    ids = await add_events(db, 3, finished_at=ancient)
+    assert await purge_finished(_with_retention(db, 0)) == 0
+    async with db.sessions() as session:
+        count = (await session.execute(select(func.count()).select_from(Event))).scalar_one()
+    assert count == len(ids)
