@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
+from sqlalchemy import TextClause
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -62,3 +64,24 @@ def retryable(exc: DBAPIError) -> str | None:
     """The SQLSTATE of `exc` when the transaction may simply be run again, else None."""
     sqlstate = getattr(exc.orig, "sqlstate", None)
     return sqlstate if sqlstate in RETRYABLE_SQLSTATES else None
+
+
+async def delete_in_batches(
+    sessions: SessionFactory,
+    statement: TextClause,
+    params: Mapping[str, Any],
+    *,
+    batch: int,
+    batches: int,
+) -> int:
+    """Run `statement` (a DELETE of at most `:batch` rows) in short transactions of its own,
+    until one deletes fewer than `batch` rows or `batches` ran; returns the rows deleted."""
+    deleted = 0
+    for _ in range(batches):
+        async with sessions() as session, session.begin():
+            result = await session.execute(statement, {**params, "batch": batch})
+        count = int(getattr(result, "rowcount", 0) or 0)
+        deleted += count
+        if count < batch:
+            break
+    return deleted

@@ -102,6 +102,13 @@ def test_an_events_retention_shorter_than_procore_retries_is_refused(
         build(events_retention_days=days)
 
 
+@pytest.mark.parametrize("days", ["0.5", "0"])
+def test_a_call_audit_kept_less_than_a_day_is_refused(days: str) -> None:
+    # The 403s of the last day per company (GET /admin/summary, the gauge) are read there.
+    with pytest.raises(ValidationError, match="procore_calls_retention_days"):
+        build(procore_calls_retention_days=days)
+
+
 @pytest.mark.parametrize(("days", "kept"), [("0", 0.0), ("1", 1.0), ("90", 90.0)])
 def test_an_events_retention_of_a_day_or_more_or_zero_is_taken(days: str, kept: float) -> None:
     assert build(events_retention_days=days).events_retention_days == kept

@@ -11,6 +11,7 @@ from structlog.contextvars import bound_contextvars
 from app.delivery import service as delivery
 from app.events import dispatch, retention, service
 from app.gates import service as gates
+from app.procore import calls
 from app.resync import service as resync
 from app.runtime import Runtime
 from app.subscriptions import service as subscriptions
@@ -45,8 +46,12 @@ async def tend_gates(ctx: dict[str, Any]) -> None:
     await gates.tend(_runtime(ctx))
 
 
-async def purge_events(ctx: dict[str, Any]) -> None:
-    await retention.purge_finished(_runtime(ctx))
+async def prune_history(ctx: dict[str, Any]) -> None:
+    runtime = _runtime(ctx)
+    await retention.purge_finished(runtime)
+    await calls.prune_calls(
+        runtime.sessions, retention_days=runtime.settings.procore_calls_retention_days
+    )
 
 
 async def sync_hooks(ctx: dict[str, Any], company_id: int) -> bool:

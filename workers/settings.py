@@ -135,8 +135,8 @@ _UPKEEP: tuple[tuple[str, WorkerCoroutine, int], ...] = (
     ("tend_writes", jobs.tend_writes, 60),
     # destinations' retries, probes and anything left behind; old attempts pruned
     ("tend_deliveries", jobs.tend_deliveries, 60),
-    # finished events older than EVENTS_RETENTION_DAYS deleted (a few batches a tick)
-    ("purge_events", jobs.purge_events, 120),
+    # finished events and the call audit past their retention deleted (a few batches a tick)
+    ("prune_history", jobs.prune_history, 120),
 )
 
 

@@ -21,7 +21,7 @@ from typing import Protocol
 from sqlalchemy import text
 
 from app import metrics
-from app.db import SessionFactory
+from app.db import SessionFactory, delete_in_batches
 from app.logs import get_logger
 from app.settings import Settings
 
@@ -62,15 +62,10 @@ async def purge_finished(
     days = deps.settings.events_retention_days
     if days == 0:
         return 0
-    purged = 0
-    for _ in range(batches):
-        async with deps.sessions() as session, session.begin():
-            result = await session.execute(_PURGE, {"seconds": days * 86400, "batch": batch})
-        deleted = int(getattr(result, "rowcount", 0) or 0)
-        purged += deleted
-        if deleted < batch:
-            break
+    purged = await delete_in_batches(
+        deps.sessions, _PURGE, {"seconds": days * 86400}, batch=batch, batches=batches
+    )
     if purged:
         log.info("events.purged", events=purged, retention_days=days)
-        metrics.events_purged(purged)
+        metrics.rows_pruned("events", purged)
     return purged

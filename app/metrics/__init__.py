@@ -92,9 +92,11 @@ JOBS = Counter(
     ["outcome"],
     namespace=_NS,
 )
-EVENTS_PURGED = Counter(
-    "events_purged",
-    "Finished events deleted after EVENTS_RETENTION_DAYS.",
+ROWS_PRUNED = Counter(
+    "rows_pruned",
+    "Rows deleted past their retention: finished events (EVENTS_RETENTION_DAYS), the call "
+    "audit (PROCORE_CALLS_RETENTION_DAYS).",
+    ["table"],
     namespace=_NS,
 )
 EVENTS_EXPIRED = Counter(
@@ -306,9 +308,9 @@ def event_finished(status: JobOutcome, lag_seconds: float | None) -> None:
         EVENT_LAG.observe(max(0.0, lag_seconds))
 
 
-def events_purged(count: int) -> None:
+def rows_pruned(table: str, count: int) -> None:
     if count:
-        EVENTS_PURGED.inc(count)
+        ROWS_PRUNED.labels(table).inc(count)
 
 
 def events_expired(count: int) -> None:

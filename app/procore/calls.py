@@ -1,7 +1,8 @@
 """The call audit (`procore_calls`): every call to Procore, who was called, the answer.
 
 Calls are collected in memory while a job runs and written with one INSERT in the same
-transaction as the outcome they led to, so auditing costs no extra round trip per call.
+transaction as the outcome they led to, so auditing costs no extra round trip per call. Rows
+older than PROCORE_CALLS_RETENTION_DAYS are deleted by an upkeep tick (`prune_calls`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app import metrics
+from app.db import SessionFactory, delete_in_batches
+from app.logs import get_logger
+
+log = get_logger(__name__)
 
 
 class Purpose:
@@ -79,3 +86,35 @@ async def record_calls(
             "error": [c.error for c in calls],
         },
     )
+
+
+# Oldest first by the `at` index; the ids as an array, so the delete finds them by key.
+_PRUNE = text(
+    """
+    DELETE FROM procore_calls WHERE id = ANY(ARRAY(
+        SELECT id FROM procore_calls
+        WHERE at < now() - make_interval(secs => :seconds)
+        ORDER BY at
+        LIMIT :batch
+    ))
+    """
+)
+PRUNE_BATCH = 5000
+PRUNE_BATCHES_PER_TICK = 10
+
+
+async def prune_calls(
+    sessions: SessionFactory,
+    *,
+    retention_days: float,
+    batch: int = PRUNE_BATCH,
+    batches: int = PRUNE_BATCHES_PER_TICK,
+) -> int:
+    """Delete audited calls older than the retention; returns how many went."""
+    pruned = await delete_in_batches(
+        sessions, _PRUNE, {"seconds": retention_days * 86400}, batch=batch, batches=batches
+    )
+    if pruned:
+        log.info("procore_calls.pruned", calls=pruned, retention_days=retention_days)
+        metrics.rows_pruned("procore_calls", pruned)
+    return pruned

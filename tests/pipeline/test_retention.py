@@ -1,5 +1,7 @@
-"""Retention (app.events.retention): finished events are deleted EVENTS_RETENTION_DAYS after
-they finished, oldest first, in batches; unfinished ones stay however old."""
+"""Retention: finished events are deleted EVENTS_RETENTION_DAYS after they finished
+(app.events.retention), the call audit PROCORE_CALLS_RETENTION_DAYS after the call
+(app.procore.calls), oldest first, in batches; unfinished events stay however old. The
+worker's `prune_history` upkeep runs both."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ from sqlalchemy import func, select
 
 from app.db import SessionFactory
 from app.events.retention import purge_finished
-from app.models import Event, EventStatus
+from app.models import Event, EventStatus, ProcoreCall
+from app.procore.calls import prune_calls
 from app.runtime import Runtime
 from app.settings import Settings
-from tests.factories import add_events
+from tests.factories import add_calls, add_events
+from workers import jobs
 
 
 @dataclass
@@ -90,3 +94,38 @@ async def test_a_retention_of_zero_keeps_every_event(db: Runtime) -> None:
     async with db.sessions() as session:
         count = (await session.execute(select(func.count()).select_from(Event))).scalar_one()
     assert count == len(ids)
+
+
+async def _call_ages(db: Runtime) -> list[int]:
+    """The days since each audited call, oldest first."""
+    now = datetime.now(UTC)
+    async with db.sessions() as session:
+        moments = (await session.execute(select(ProcoreCall.at).order_by(ProcoreCall.at))).scalars()
+        return [round((now - at) / timedelta(days=1)) for at in moments]
+
+
+async def test_the_call_audit_past_its_retention_goes_oldest_first(db: Runtime) -> None:
+    now = datetime.now(UTC)
+    await add_calls(db, [{"at": now - timedelta(days=age)} for age in (8, 10, 6, 0, 30)])
+
+    # One transaction of one row: the oldest call only.
+    assert await prune_calls(db.sessions, retention_days=7, batch=1, batches=1) == 1
+    assert await _call_ages(db) == [10, 8, 6, 0]
+    assert await prune_calls(db.sessions, retention_days=7) == 2
+    assert await _call_ages(db) == [6, 0]
+
+
+async def test_the_upkeep_prunes_events_and_calls_with_the_configured_retentions(
+    db: Runtime,
+) -> None:
+    now = datetime.now(UTC)
+    kept_event = await add_events(db, 1, finished_at=now - timedelta(days=29))
+    await add_events(db, 1, finished_at=now - timedelta(days=31))
+    await add_calls(db, [{"at": now - timedelta(days=age)} for age in (8, 6)])
+    assert db.settings.events_retention_days == 30
+    assert db.settings.procore_calls_retention_days == 7
+
+    await jobs.prune_history({"runtime": db})
+
+    assert await _ids(db) == set(kept_event)
+    assert await _call_ages(db) == [6]
