@@ -577,6 +577,50 @@ async def test_webhooks_arriving_during_a_write_are_written_together_next(db: Ru
     assert await count_events(db) == 11
 
 
+async def test_a_defect_in_a_flush_answers_its_batch_unavailable_logs_once_and_the_slot_goes_on(
+    db: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected exception while writing a batch (a defect, not Postgres) answers that
+    batch 503, so Procore retries; it is logged once, with its traceback; the slot lives on and
+    writes the next batch."""
+    from app.webhooks import service
+    from app.webhooks.payloads import read_event
+    from app.webhooks.service import Ingester, IngestStatus, StorageUnavailable
+
+    def event() -> Any:
+        return read_event(json.dumps(payloads.v2()).encode(), own_client_id=CLIENT_ID)
+
+    logged: list[tuple[str, str, dict[str, Any]]] = []
+
+    class Recorder:
+        def __getattr__(self, level: str) -> Any:
+            return lambda name, **fields: logged.append((level, name, fields))
+
+    encode = service._batch_json
+    calls = 0
+
+    def broken_once(events: Any) -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("a defect")
+        return encode(events)
+
+    monkeypatch.setattr(service, "_batch_json", broken_once)
+    monkeypatch.setattr(service, "log", Recorder())
+    ingester = Ingester(db, concurrency=1)
+    ingester.start()
+    try:
+        with pytest.raises(StorageUnavailable, match="a defect"):
+            await asyncio.wait_for(ingester.submit(event()), 5)
+        stored = await asyncio.wait_for(ingester.submit(event()), 5)
+    finally:
+        await ingester.stop()
+    assert logged == [("exception", "webhook.flush_failed", {"events": 1})]
+    assert stored.status is IngestStatus.ACCEPTED
+    assert await count_events(db) == 1
+
+
 async def test_events_written_while_shutting_down_are_answered(
     settings: Settings, db: Runtime
 ) -> None:

@@ -249,7 +249,7 @@ class Ingester:
                 await self._flush(batch, slot)
             except Exception as exc:  # a defect must not stop the slot: the batch gets 503
                 log.exception("webhook.flush_failed", events=len(batch))
-                self._fail(batch, exc)
+                _unavailable(batch, exc)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -382,9 +382,7 @@ class Ingester:
 
     def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
         log.error("webhook.storage_unavailable", events=len(batch), error=str(exc)[:200])
-        for pending in batch:
-            if not pending.future.done():
-                pending.future.set_exception(StorageUnavailable(str(exc)[:200]))
+        _unavailable(batch, exc)
 
     def _gather_outgoing(self, event_ids: list[int]) -> None:
         self._outgoing += event_ids
@@ -419,6 +417,13 @@ class Ingester:
             with contextlib.suppress(SQLAlchemyError, OSError):
                 async with self._deps.sessions() as session, session.begin():
                     await release_lease(session, event_ids)
+
+
+def _unavailable(batch: list[_Pending], exc: BaseException) -> None:
+    """Answer each request of the batch unavailable (503: Procore retries)."""
+    for pending in batch:
+        if not pending.future.done():
+            pending.future.set_exception(StorageUnavailable(str(exc)[:200]))
 
 
 def _give_up(future: asyncio.Future[IngestResult]) -> bool:
