@@ -55,6 +55,7 @@ from app.models import (
     GateState,
     ProcoreCall,
     WorkerHeartbeat,
+    WriteJob,
 )
 from app.procore import revocation
 from app.procore.client import ProcoreClient
@@ -787,12 +788,16 @@ async def list_jobs(
     session: AsyncSession, where: writes.JobFilter, *, after: str | None, limit: int = 100
 ) -> JobPage:
     """Write jobs newest first; `next_cursor` continues below the page's last id."""
-    before = cursor.decode(JOBS_CURSOR, after) if after else None
-    rows, next_id = await writes.page(session, where, before=before, limit=min(limit, MAX_PAGE))
-    return JobPage(
-        items=[JobOut.model_validate(j) for j in rows],
-        next_cursor=None if next_id is None else cursor.encode(JOBS_CURSOR, next_id),
+    page, next_cursor = await cursor.read_page(
+        session,
+        writes.matching(where),
+        WriteJob.id,
+        kind=JOBS_CURSOR,
+        after=after,
+        limit=limit,
+        newest_first=True,
     )
+    return JobPage(items=[JobOut.model_validate(job) for (job,) in page], next_cursor=next_cursor)
 
 
 async def get_job(session: AsyncSession, job_id: int) -> JobDetail | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import JobStatus, WriteJob
@@ -135,23 +135,16 @@ class JobFilter:
     resource_name: str | None = None
 
 
-async def page(
-    session: AsyncSession, where: JobFilter, *, before: int | None, limit: int
-) -> tuple[list[WriteJob], int | None]:
-    """Jobs newest first, below the id `before`; returns them and the id to continue below
-    (None: that was the last page)."""
-    query = select(WriteJob).order_by(WriteJob.id.desc()).limit(limit + 1)
+def matching(where: JobFilter) -> Select[Any]:
+    """The jobs `where` selects (unordered: the caller pages them, `app.cursor.read_page`)."""
+    query = select(WriteJob)
     if where.status:
         query = query.where(WriteJob.status.in_(where.status))
     if where.company_id is not None:
         query = query.where(WriteJob.company_id == where.company_id)
     if where.resource_name is not None:
         query = query.where(WriteJob.resource_name == where.resource_name)
-    if before is not None:
-        query = query.where(WriteJob.id < before)
-    rows = list((await session.scalars(query)).all())
-    found = rows[:limit]
-    return found, found[-1].id if len(rows) > limit else None
+    return query
 
 
 # --- Operator actions -----------------------------------------------------------------------
