@@ -366,6 +366,19 @@ class ProcoreCall(Base):
     __table_args__ = (
         Index("ix_procore_calls_at", "at"),
         Index("ix_procore_calls_company_at", "company_id", "at"),
+        # The reads on a timer count only these: the day's 403s per company (the gauge,
+        # /admin/summary) and the hour's probes and diagnoses (the probe budget).
+        Index(
+            "ix_procore_calls_forbidden_at",
+            "at",
+            postgresql_include=["company_id"],
+            postgresql_where=text("status = 403"),
+        ),
+        Index(
+            "ix_procore_calls_probes_at",
+            "at",
+            postgresql_where=text("purpose IN ('probe', 'diagnose')"),
+        ),
     )
 
 

@@ -103,3 +103,29 @@ async def test_the_finished_index_rebuild_reruns_over_a_build_cut_short() -> Non
         assert "WHERE (finished_at IS NOT NULL)" in rows[0]["definition"]
     finally:
         await drop_database(name)
+
+
+async def test_the_timed_reads_of_the_call_audit_use_their_partial_indexes(
+    database_url: str,
+) -> None:
+    """The probe budget (every gate upkeep tick) and the day's 403s (every metrics refresh)
+    read the call audit through the partial indexes of migration 0009, whose predicates they
+    must match word for word: through `ix_procore_calls_at` each would read every call of its
+    window. (Sequential scans are off so that the empty table's plan shows the index.)"""
+    from sqlalchemy import text
+
+    from app.gates.probes import _SPENT
+    from app.metrics.database import _STATE
+
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SET enable_seqscan = off"))
+            plans = {}
+            for name, statement in (("budget", _SPENT), ("gauges", _STATE)):
+                rows = await conn.execute(text(f"EXPLAIN {statement.text}"))
+                plans[name] = "\n".join(str(r[0]) for r in rows)
+    finally:
+        await engine.dispose()
+    assert "ix_procore_calls_probes_at" in plans["budget"], plans["budget"]
+    assert "ix_procore_calls_forbidden_at" in plans["gauges"], plans["gauges"]
