@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import TextClause
+from sqlalchemy import CursorResult, TextClause
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -66,13 +66,21 @@ def retryable(exc: DBAPIError) -> str | None:
     return sqlstate if sqlstate in RETRYABLE_SQLSTATES else None
 
 
+# Rows past a retention (finished events, the call audit) are deleted by an upkeep run every
+# PRUNE_EVERY_S: at most PRUNE_BATCHES_PER_RUN transactions of PRUNE_BATCH rows per table, so
+# at most 5,000 rows a second of each, however large a backlog (a first enabling, say).
+PRUNE_BATCH = 5000
+PRUNE_BATCHES_PER_RUN = 10
+PRUNE_EVERY_S = 10
+
+
 async def delete_in_batches(
     sessions: SessionFactory,
     statement: TextClause,
     params: Mapping[str, Any],
     *,
-    batch: int,
-    batches: int,
+    batch: int = PRUNE_BATCH,
+    batches: int = PRUNE_BATCHES_PER_RUN,
 ) -> int:
     """Run `statement` (a DELETE of at most `:batch` rows) in short transactions of its own,
     until one deletes fewer than `batch` rows or `batches` ran; returns the rows deleted."""
@@ -80,7 +88,7 @@ async def delete_in_batches(
     for _ in range(batches):
         async with sessions() as session, session.begin():
             result = await session.execute(statement, {**params, "batch": batch})
-        count = int(getattr(result, "rowcount", 0) or 0)
+        count = cast(CursorResult[Any], result).rowcount
         deleted += count
         if count < batch:
             break

@@ -175,10 +175,10 @@ class Settings(BaseSettings):
     # Finished events (done, skipped, ignored, unsupported, dead) are deleted this long after
     # they finished (app.events.retention); 0 keeps them all. At least a day otherwise: the
     # dedupe key must outlive Procore's retries of a delivery (up to 12 h).
-    events_retention_days: float = Field(default=30.0, ge=0)
+    events_retention_days: float = Field(default=30.0, ge=0, le=36500, allow_inf_nan=False)
     # The call audit (procore_calls, one row per call to Procore) is kept this long. At least a
     # day: the 403s of the last day per company and the probes' hourly budget are read there.
-    procore_calls_retention_days: float = Field(default=7.0, ge=1)
+    procore_calls_retention_days: float = Field(default=7.0, ge=1, le=36500, allow_inf_nan=False)
     release_batch_size: int = Field(default=500, ge=1)
     # This many projects of one installed company refused at once are one incident (an app
     # update or reinstall reset the permitted projects, FACTS.md §3), never a company park.

@@ -91,6 +91,8 @@ def test_database_url_must_use_asyncpg() -> None:
         ("0.5", "EVENTS_RETENTION_DAYS must be 0 .keep every event. or at least 1"),
         ("0.01", "must outlive Procore's retries of its delivery"),
         ("-1", "greater than or equal to 0"),
+        ("inf", "finite number"),
+        ("40000", "less than or equal to 36500"),
     ],
 )
 def test_an_events_retention_shorter_than_procore_retries_is_refused(

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from structlog.contextvars import bound_contextvars
 
 from app.delivery import service as delivery
 from app.events import dispatch, retention, service
 from app.gates import service as gates
+from app.logs import get_logger
 from app.procore import calls
 from app.resync import service as resync
 from app.runtime import Runtime
 from app.subscriptions import service as subscriptions
 from app.writes import lanes, runner
+
+log = get_logger(__name__)
 
 
 def _runtime(ctx: dict[str, Any]) -> Runtime:
@@ -47,11 +51,18 @@ async def tend_gates(ctx: dict[str, Any]) -> None:
 
 
 async def prune_history(ctx: dict[str, Any]) -> None:
+    """Finished events, then the call audit: a failure of one does not keep the other."""
     runtime = _runtime(ctx)
-    await retention.purge_finished(runtime)
-    await calls.prune_calls(
-        runtime.sessions, retention_days=runtime.settings.procore_calls_retention_days
-    )
+    try:
+        await retention.purge_finished(runtime)
+    except SQLAlchemyError as exc:
+        log.warning("events.purge_failed", error=str(exc)[:200])
+    try:
+        await calls.prune_calls(
+            runtime.sessions, retention_days=runtime.settings.procore_calls_retention_days
+        )
+    except SQLAlchemyError as exc:
+        log.warning("procore_calls.prune_failed", error=str(exc)[:200])
 
 
 async def sync_hooks(ctx: dict[str, Any], company_id: int) -> bool:

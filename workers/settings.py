@@ -25,6 +25,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.db import PRUNE_EVERY_S
 from app.health import heartbeat
 from app.health.worker import WorkerHealth
 from app.logs import configure_logging, get_logger
@@ -123,37 +124,45 @@ def _dispatch_seconds(settings: Settings) -> set[int]:
 
 
 # Periodic upkeep, each run on one worker per tick (`unique`), named per queue so that two
-# deployments sharing a Redis do not take each other's ticks. (name, job, timeout in seconds)
-_UPKEEP: tuple[tuple[str, WorkerCoroutine, int], ...] = (
+# deployments sharing a Redis do not take each other's ticks. (name, job, timeout in seconds,
+# seconds between runs: None for every DISPATCH_INTERVAL_SECONDS)
+_UPKEEP: tuple[tuple[str, WorkerCoroutine, int, int | None], ...] = (
     # due rows → the queue, fairly across companies
-    ("dispatch_due", jobs.dispatch_due, 60),
+    ("dispatch_due", jobs.dispatch_due, 60, None),
     # probes, release of opened gates, expiry of old parked events
-    ("tend_gates", jobs.tend_gates, 90),
+    ("tend_gates", jobs.tend_gates, 90, None),
     # hooks kept in step, due resyncs handed out
-    ("tend_subscriptions", jobs.tend_subscriptions, 120),
+    ("tend_subscriptions", jobs.tend_subscriptions, 120, None),
     # write jobs: parked ones released when their gates open, due lanes handed out
-    ("tend_writes", jobs.tend_writes, 60),
+    ("tend_writes", jobs.tend_writes, 60, None),
     # destinations' retries, probes and anything left behind; old attempts pruned
-    ("tend_deliveries", jobs.tend_deliveries, 60),
-    # finished events and the call audit past their retention deleted (a few batches a tick)
-    ("prune_history", jobs.prune_history, 120),
+    ("tend_deliveries", jobs.tend_deliveries, 60, None),
+    # finished events and the call audit past their retention deleted: at most
+    # PRUNE_BATCHES_PER_RUN transactions of PRUNE_BATCH rows of each every PRUNE_EVERY_S
+    ("prune_history", jobs.prune_history, 60, PRUNE_EVERY_S),
 )
 
 
 def upkeep_crons(
     settings: Settings, *, every: set[int] | None = None, subscriptions: bool = True
 ) -> list[CronJob]:
-    seconds = every if every is not None else _dispatch_seconds(settings)
+    def schedule(interval: int | None) -> set[int]:
+        if every is not None:
+            return every
+        if interval is None:
+            return _dispatch_seconds(settings)
+        return set(range(0, 60, interval))
+
     return [
         cron(
             job,
             name=f"cron:{settings.queue_name}:{name}",
-            second=seconds,
+            second=schedule(interval),
             run_at_startup=True,
             unique=True,
             timeout=timeout,
         )
-        for name, job, timeout in _UPKEEP
+        for name, job, timeout, interval in _UPKEEP
         if subscriptions or name != "tend_subscriptions"
     ]
 

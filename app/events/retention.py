@@ -4,8 +4,9 @@ A finished event (`done`, `skipped`, `ignored`, `unsupported`, `dead`) has serve
 its resource is mirrored, its change handed on, its failure reported. Kept for good, the events
 table would grow by every webhook ever received. An upkeep tick deletes those that finished
 longer ago than the retention, oldest first, in batches of short transactions (the partial
-index on `finished_at` finds them without reading anything else), so a large backlog after a
-long outage or a first enabling is worked off over a few ticks without a long lock.
+index on `finished_at` finds them without reading anything else), a bounded number per run
+(`app.db.delete_in_batches`), so a large backlog, after a first enabling say, is worked off
+over many runs without a long lock.
 
 Unfinished events (waiting, processing, parked) are never deleted, however old. A `dead` event
 can be replayed until it is deleted; a replayed one is unfinished again and keeps its row. The
@@ -21,7 +22,7 @@ from typing import Protocol
 from sqlalchemy import text
 
 from app import metrics
-from app.db import SessionFactory, delete_in_batches
+from app.db import PRUNE_BATCH, PRUNE_BATCHES_PER_RUN, SessionFactory, delete_in_batches
 from app.logs import get_logger
 from app.settings import Settings
 
@@ -35,16 +36,13 @@ _PURGE = text(
         SELECT id FROM events
         WHERE finished_at IS NOT NULL
           AND finished_at < now() - make_interval(secs => :seconds)
+          AND status IN ('done', 'skipped', 'ignored', 'unsupported', 'dead')
         ORDER BY finished_at
         LIMIT :batch
         FOR UPDATE SKIP LOCKED
     ))
     """
 )
-
-# Rows per transaction, and transactions per upkeep tick (at most 50,000 rows a tick).
-PURGE_BATCH = 5000
-PURGE_BATCHES_PER_TICK = 10
 
 
 class RetentionDeps(Protocol):
@@ -55,8 +53,8 @@ class RetentionDeps(Protocol):
 async def purge_finished(
     deps: RetentionDeps,
     *,
-    batch: int = PURGE_BATCH,
-    batches: int = PURGE_BATCHES_PER_TICK,
+    batch: int = PRUNE_BATCH,
+    batches: int = PRUNE_BATCHES_PER_RUN,
 ) -> int:
     """Delete finished events older than the retention; returns how many went."""
     days = deps.settings.events_retention_days

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app import metrics
-from app.db import SessionFactory, delete_in_batches
+from app.db import PRUNE_BATCH, PRUNE_BATCHES_PER_RUN, SessionFactory, delete_in_batches
 from app.logs import get_logger
 
 log = get_logger(__name__)
@@ -88,7 +88,8 @@ async def record_calls(
     )
 
 
-# Oldest first by the `at` index; the ids as an array, so the delete finds them by key.
+# Oldest first by the `at` index; the ids as an array, so the delete finds them by key; rows
+# another run has locked are left to it.
 _PRUNE = text(
     """
     DELETE FROM procore_calls WHERE id = ANY(ARRAY(
@@ -96,11 +97,10 @@ _PRUNE = text(
         WHERE at < now() - make_interval(secs => :seconds)
         ORDER BY at
         LIMIT :batch
+        FOR UPDATE SKIP LOCKED
     ))
     """
 )
-PRUNE_BATCH = 5000
-PRUNE_BATCHES_PER_TICK = 10
 
 
 async def prune_calls(
@@ -108,7 +108,7 @@ async def prune_calls(
     *,
     retention_days: float,
     batch: int = PRUNE_BATCH,
-    batches: int = PRUNE_BATCHES_PER_TICK,
+    batches: int = PRUNE_BATCHES_PER_RUN,
 ) -> int:
     """Delete audited calls older than the retention; returns how many went."""
     pruned = await delete_in_batches(

@@ -54,8 +54,7 @@ async def test_finished_events_past_the_retention_are_deleted_and_unfinished_one
     ):
         gone += await add_events(db, 1, status=status, finished_at=old, received_at=old)
     kept = await add_events(db, 2, status=EventStatus.DONE, finished_at=recent)
-    # Unfinished, however long ago they arrived: waiting, retrying, parked, processing, and a
-    # dead event an operator replayed (queued again, its finish cleared).
+    # Unfinished, however long ago they arrived: waiting, retrying, parked, processing.
     for status in (
         EventStatus.QUEUED,
         EventStatus.RETRYING,
@@ -129,3 +128,39 @@ async def test_the_upkeep_prunes_events_and_calls_with_the_configured_retentions
 
     assert await _ids(db) == set(kept_event)
     assert await _call_ages(db) == [6]
+
+
+async def test_a_dead_event_replayed_before_the_purge_is_kept(db: Runtime) -> None:
+    """A dead event can be replayed until it is deleted; once replayed it is unfinished
+    again (queued, its finish cleared) and the purge leaves it, however long ago it died."""
+    from app.admin.service import replay_event
+
+    long_ago = datetime.now(UTC) - timedelta(days=90)
+    replayed, _ = await add_events(db, 2, status=EventStatus.DEAD, finished_at=long_ago)
+    async with db.sessions() as session, session.begin():
+        assert await replay_event(session, replayed, force=False, actor="test") is not None
+
+    assert await purge_finished(_with_retention(db, 30)) == 1
+    assert await _ids(db) == {replayed}
+    async with db.sessions() as session:
+        event = await session.get(Event, replayed)
+    assert event is not None
+    assert event.status is EventStatus.QUEUED
+    assert event.finished_at is None
+
+
+def test_the_upkeep_prunes_every_ten_seconds_and_the_rest_keeps_the_dispatch_pace() -> None:
+    """The prune runs every PRUNE_EVERY_S (at most PRUNE_BATCHES_PER_RUN batches of
+    PRUNE_BATCH rows of each table a run), not at the dispatcher's pace."""
+    from app.db import PRUNE_EVERY_S
+    from tests.conftest import make_settings
+    from workers.settings import upkeep_crons
+
+    settings = make_settings("postgresql+asyncpg://x@127.0.0.1/x")
+    crons = {c.name.rsplit(":", 1)[-1]: c for c in upkeep_crons(settings)}
+    assert PRUNE_EVERY_S == 10
+    assert crons["prune_history"].second == {0, 10, 20, 30, 40, 50}
+    dispatch = set(range(0, 60, settings.dispatch_interval_seconds))
+    assert crons["dispatch_due"].second == dispatch
+    assert crons["prune_history"].timeout_s is not None
+    assert crons["prune_history"].timeout_s < 120
