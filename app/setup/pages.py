@@ -167,10 +167,7 @@ def company_section(
     rows = [
         ("Installed", installed_words(state, now)),
         ("Waiting changes", f"{state.parked_events} held until access is fixed"),
-        (
-            "Last change received",
-            "never" if state.last_received_at is None else when(state.last_received_at, now),
-        ),
+        ("Last change received", _last_received(state, now)),
     ]
     projects = sorted(
         g.project_id for g in state.gates_for(GateScope.PROJECT) if g.project_id is not None
@@ -224,6 +221,18 @@ def gate_block(gate: GateView, now: datetime) -> str:
     )
 
 
+def _kept(state: CompanyState) -> str:
+    """The span the counts cover: finished changes are kept EVENTS_RETENTION_DAYS."""
+    days = state.kept_days
+    return f"in the last {days:g} day{'' if days == 1 else 's'}" if days else ""
+
+
+def _last_received(state: CompanyState, now: datetime) -> str:
+    if state.last_received_at is not None:
+        return when(state.last_received_at, now)
+    return f"none {_kept(state)}" if state.kept_days else "never"
+
+
 def _counts(state: CompanyState) -> str:
     if not state.events_by_status:
         return ""
@@ -231,7 +240,8 @@ def _counts(state: CompanyState) -> str:
         f"<tr><td>{escape(_STATUS_WORDS.get(status, status))}</td><td>{n}</td></tr>"
         for status, n in sorted(state.events_by_status.items(), key=lambda kv: -kv[1])
     )
-    return f"<table><tr><th>Changes received</th><th>Count</th></tr>{cells}</table>"
+    title = f"Changes received {_kept(state)}".strip()
+    return f"<table><tr><th>{escape(title)}</th><th>Count</th></tr>{cells}</table>"
 
 
 def _connect_form(link: SignedLink) -> str:

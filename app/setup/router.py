@@ -79,7 +79,7 @@ async def setup(request: Request, company: str = "", expires: str = "", sig: str
             _guide(settings, note=note), status, frame_ancestors="'none'", settings=settings
         )
     async with runtime.sessions() as session:
-        state = await company_state(session, checked)
+        state = await company_state(session, checked, kept_days=settings.events_retention_days)
     csrf = secrets.token_urlsafe(24)
     body = _guide(
         settings,
@@ -171,7 +171,13 @@ async def embedded(
         )
     project = id_from_text(project_id)
     async with runtime.sessions() as session:
-        state = await company_state(session, company, project_id=project, recent=10)
+        state = await company_state(
+            session,
+            company,
+            project_id=project,
+            recent=10,
+            kept_days=settings.events_retention_days,
+        )
     return pages.html_answer(
         pages.embedded_page(state),
         200,

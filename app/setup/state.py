@@ -59,6 +59,9 @@ class CompanyState:
     events_by_status: dict[str, int]
     last_received_at: datetime | None
     project_id: int | None = None
+    # EVENTS_RETENTION_DAYS: finished events older than this are gone, so the counts and the
+    # last change cover this many days (0: every event ever received).
+    kept_days: float = 0.0
     recent_events: list[RecentEvent] = field(default_factory=list)
     # resource_name → mirrored (not deleted) rows, for the project when one is asked for.
     mirrored: dict[str, int] = field(default_factory=dict)
@@ -80,7 +83,12 @@ class CompanyState:
 
 
 async def company_state(
-    session: AsyncSession, company_id: int, *, project_id: int | None = None, recent: int = 0
+    session: AsyncSession,
+    company_id: int,
+    *,
+    project_id: int | None = None,
+    recent: int = 0,
+    kept_days: float = 0.0,
 ) -> CompanyState:
     served = (
         await session.execute(
@@ -108,6 +116,7 @@ async def company_state(
         events_by_status=by_status,
         last_received_at=(await session.execute(last)).scalar_one_or_none(),
         project_id=project_id,
+        kept_days=kept_days,
     )
     if recent:
         state.recent_events.extend(await _recent(session, company_id, project_id, recent))

@@ -127,6 +127,36 @@ async def test_a_healthy_company_reads_syncing(
     html = (await client.get(path_of(links.setup_link(settings, 31).url))).text
     assert "Syncing." in html
     assert "What to do" not in html
+    # Finished changes are kept EVENTS_RETENTION_DAYS: the counts say what they cover.
+    assert "<th>Changes received in the last 30 days</th>" in html
+
+
+def test_the_page_says_what_span_its_counts_cover() -> None:
+    """With a retention, a company quiet for longer reads "none in the last N days", not
+    "never"; with every event kept (0), "never" is the truth."""
+    from app.setup import pages
+    from app.setup.state import CompanyState
+
+    now = datetime.now(UTC)
+
+    def section(kept_days: float, last: datetime | None) -> str:
+        state = CompanyState(
+            company_id=31,
+            company_name=None,
+            proved_at=now,
+            gates=[],
+            events_by_status={"done": 2} if last else {},
+            last_received_at=last,
+            kept_days=kept_days,
+        )
+        return pages.company_section(state, None, None, now)
+
+    assert "<dt>Last change received</dt><dd>none in the last 30 days</dd>" in section(30, None)
+    assert "<dt>Last change received</dt><dd>none in the last 1 day</dd>" in section(1, None)
+    assert "<dt>Last change received</dt><dd>never</dd>" in section(0, None)
+    kept = section(0, now - timedelta(hours=2))
+    assert "<th>Changes received</th>" in kept
+    assert "<dt>Last change received</dt><dd>never</dd>" not in kept
 
 
 @pytest.mark.parametrize("tamper", ["company", "expires", "sig"])
