@@ -366,8 +366,9 @@ class ProcoreCall(Base):
     __table_args__ = (
         Index("ix_procore_calls_at", "at"),
         Index("ix_procore_calls_company_at", "company_id", "at"),
-        # The reads on a timer count only these: the day's 403s per company (the gauge,
-        # /admin/summary) and the hour's probes and diagnoses (the probe budget).
+        # Read again and again, and counting only these: the day's 403s per company (each
+        # metrics refresh, GET /admin/summary) and the hour's probes and diagnoses (the probe
+        # budget, each gate upkeep tick).
         Index(
             "ix_procore_calls_forbidden_at",
             "at",

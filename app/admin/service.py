@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 from arq.connections import ArqRedis
-from sqlalchemy import ColumnElement, Select, func, select, text, true, update
+from sqlalchemy import ColumnElement, Select, func, literal_column, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -491,7 +491,9 @@ async def summary(session: AsyncSession, *, worker_stale_seconds: float) -> Summ
         for company, n in await session.execute(
             select(ProcoreCall.company_id, func.count())
             .where(
-                ProcoreCall.status == 403,
+                # 403 written into the statement, not bound: the partial index of the day's
+                # 403s matches only the literal (migration 0009).
+                ProcoreCall.status == literal_column("403"),
                 ProcoreCall.at > func.now() - timedelta(days=1),
                 ProcoreCall.company_id.is_not(None),
             )
