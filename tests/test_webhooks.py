@@ -616,7 +616,11 @@ async def test_a_defect_in_a_flush_answers_its_batch_unavailable_logs_once_and_t
         stored = await asyncio.wait_for(ingester.submit(event()), 5)
     finally:
         await ingester.stop()
-    assert logged == [("exception", "webhook.flush_failed", {"events": 1})]
+    # (Other lines, a hand-off paused by a full queue say, are not this test's business.)
+    names = [name for _, name, _ in logged]
+    assert names.count("webhook.flush_failed") == 1
+    assert "webhook.storage_unavailable" not in names
+    assert ("exception", "webhook.flush_failed", {"events": 1}) in logged
     assert stored.status is IngestStatus.ACCEPTED
     assert await count_events(db) == 1
 
