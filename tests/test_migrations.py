@@ -105,27 +105,49 @@ async def test_the_finished_index_rebuild_reruns_over_a_build_cut_short() -> Non
         await drop_database(name)
 
 
-async def test_the_timed_reads_of_the_call_audit_use_their_partial_indexes(
-    database_url: str,
-) -> None:
-    """The probe budget (every gate upkeep tick) and the day's 403s (every metrics refresh)
-    read the call audit through the partial indexes of migration 0009, whose predicates they
-    must match word for word: through `ix_procore_calls_at` each would read every call of its
-    window. (Sequential scans are off so that the empty table's plan shows the index.)"""
-    from sqlalchemy import text
-
+async def test_the_call_audit_indexes_rerun_and_serve_the_timed_reads() -> None:
+    """Migration 0009 builds two partial indexes of `procore_calls` CONCURRENTLY. A build cut
+    short leaves an INVALID index under the name, which the rerun must replace, not take for
+    done. The probe budget (every gate upkeep tick) and the day's 403s (every metrics refresh)
+    read through them, so their predicates must match the indexes word for word: through
+    `ix_procore_calls_at` each would read every call of its window. (On a database of its own,
+    with sequential scans off so that the empty table's plan shows the index.)"""
     from app.gates.probes import _SPENT
     from app.metrics.database import _STATE
 
-    engine = create_async_engine(database_url)
+    name = f"ph_migrations_{uuid.uuid4().hex[:8]}"
+    url = await create_database(name)
     try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SET enable_seqscan = off"))
-            plans = {}
-            for name, statement in (("budget", _SPENT), ("gauges", _STATE)):
-                rows = await conn.execute(text(f"EXPLAIN {statement.text}"))
-                plans[name] = "\n".join(str(r[0]) for r in rows)
+        await asyncio.to_thread(migrate.upgrade, url, "0008")
+        conn = await asyncpg.connect(PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}")
+        try:
+            # What an interrupted CREATE INDEX CONCURRENTLY leaves behind.
+            await conn.execute("CREATE INDEX ix_procore_calls_probes_at ON procore_calls (id)")
+            await conn.execute(
+                "UPDATE pg_index SET indisvalid = false"
+                " WHERE indexrelid = 'ix_procore_calls_probes_at'::regclass"
+            )
+            await asyncio.to_thread(migrate.upgrade, url)
+            rows = await conn.fetch(
+                "SELECT c.relname, i.indisvalid, pg_get_indexdef(i.indexrelid) AS definition"
+                " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                " WHERE c.relname IN ('ix_procore_calls_probes_at',"
+                " 'ix_procore_calls_forbidden_at') ORDER BY c.relname"
+            )
+            await conn.execute("SET enable_seqscan = off")
+            plans = {
+                label: "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {statement.text}"))
+                for label, statement in (("budget", _SPENT), ("gauges", _STATE))
+            }
+        finally:
+            await conn.close()
     finally:
-        await engine.dispose()
+        await drop_database(name)
+    assert [(r["relname"], r["indisvalid"]) for r in rows] == [
+        ("ix_procore_calls_forbidden_at", True),
+        ("ix_procore_calls_probes_at", True),
+    ]
+    assert "(at) INCLUDE (company_id) WHERE (status = 403)" in rows[0]["definition"]
+    assert "(at) WHERE ((purpose)::text = ANY" in rows[1]["definition"]
     assert "ix_procore_calls_probes_at" in plans["budget"], plans["budget"]
     assert "ix_procore_calls_forbidden_at" in plans["gauges"], plans["gauges"]
