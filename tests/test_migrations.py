@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
 from alembic.autogenerate import compare_metadata
@@ -75,34 +77,51 @@ async def test_migrations_build_exactly_what_the_models_declare(database_url: st
     assert diff == []
 
 
+@contextlib.asynccontextmanager
+async def _database_at(revision: str) -> AsyncIterator[tuple[str, asyncpg.Connection]]:
+    """A database of its own migrated to `revision`: its URL and a connection to it."""
+    name = f"ph_migrations_{uuid.uuid4().hex[:8]}"
+    url = await create_database(name)
+    try:
+        await asyncio.to_thread(migrate.upgrade, url, revision)
+        conn = await asyncpg.connect(PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}")
+        try:
+            yield url, conn
+        finally:
+            await conn.close()
+    finally:
+        await drop_database(name)
+
+
+async def _leave_invalid(conn: asyncpg.Connection, index: str, on: str) -> None:
+    """What an interrupted CREATE INDEX CONCURRENTLY leaves behind: an INVALID index."""
+    await conn.execute(f"CREATE INDEX {index} ON {on}")
+    await conn.execute(
+        "UPDATE pg_index SET indisvalid = false WHERE indexrelid = $1::regclass", index
+    )
+
+
+async def _indexes(conn: asyncpg.Connection, *names: str) -> list[asyncpg.Record]:
+    """These indexes, those that exist, by name: validity and definition."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT c.relname, i.indisvalid, pg_get_indexdef(i.indexrelid) AS definition"
+        " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        " WHERE c.relname = ANY($1::text[]) ORDER BY c.relname",
+        list(names),
+    )
+    return rows
+
+
 async def test_the_finished_index_rebuild_reruns_over_a_build_cut_short() -> None:
     """Migration 0008 builds the partial `ix_events_finished_at` CONCURRENTLY under a temporary
     name. A build cut short leaves that name on an INVALID index; the rerun must not take it
     for done (IF NOT EXISTS looks at the name only) and swap an index nothing can use in."""
-    name = f"ph_migrations_{uuid.uuid4().hex[:8]}"
-    url = await create_database(name)
-    try:
-        await asyncio.to_thread(migrate.upgrade, url, "0007")
-        conn = await asyncpg.connect(PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}")
-        try:
-            # What an interrupted CREATE INDEX CONCURRENTLY leaves behind.
-            await conn.execute("CREATE INDEX ix_events_finished_at_next ON events (finished_at)")
-            await conn.execute(
-                "UPDATE pg_index SET indisvalid = false"
-                " WHERE indexrelid = 'ix_events_finished_at_next'::regclass"
-            )
-            await asyncio.to_thread(migrate.upgrade, url)
-            rows = await conn.fetch(
-                "SELECT c.relname, i.indisvalid, pg_get_indexdef(i.indexrelid) AS definition"
-                " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-                " WHERE c.relname LIKE 'ix_events_finished_at%'"
-            )
-        finally:
-            await conn.close()
-        assert [(r["relname"], r["indisvalid"]) for r in rows] == [("ix_events_finished_at", True)]
-        assert "WHERE (finished_at IS NOT NULL)" in rows[0]["definition"]
-    finally:
-        await drop_database(name)
+    async with _database_at("0007") as (url, conn):
+        await _leave_invalid(conn, "ix_events_finished_at_next", "events (finished_at)")
+        await asyncio.to_thread(migrate.upgrade, url)
+        rows = await _indexes(conn, "ix_events_finished_at", "ix_events_finished_at_next")
+    assert [(r["relname"], r["indisvalid"]) for r in rows] == [("ix_events_finished_at", True)]
+    assert "WHERE (finished_at IS NOT NULL)" in rows[0]["definition"]
 
 
 async def test_the_call_audit_indexes_rerun_and_serve_the_timed_reads() -> None:
@@ -115,34 +134,15 @@ async def test_the_call_audit_indexes_rerun_and_serve_the_timed_reads() -> None:
     from app.gates.probes import _SPENT
     from app.metrics.database import _STATE
 
-    name = f"ph_migrations_{uuid.uuid4().hex[:8]}"
-    url = await create_database(name)
-    try:
-        await asyncio.to_thread(migrate.upgrade, url, "0008")
-        conn = await asyncpg.connect(PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}")
-        try:
-            # What an interrupted CREATE INDEX CONCURRENTLY leaves behind.
-            await conn.execute("CREATE INDEX ix_procore_calls_probes_at ON procore_calls (id)")
-            await conn.execute(
-                "UPDATE pg_index SET indisvalid = false"
-                " WHERE indexrelid = 'ix_procore_calls_probes_at'::regclass"
-            )
-            await asyncio.to_thread(migrate.upgrade, url)
-            rows = await conn.fetch(
-                "SELECT c.relname, i.indisvalid, pg_get_indexdef(i.indexrelid) AS definition"
-                " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-                " WHERE c.relname IN ('ix_procore_calls_probes_at',"
-                " 'ix_procore_calls_forbidden_at') ORDER BY c.relname"
-            )
-            await conn.execute("SET enable_seqscan = off")
-            plans = {
-                label: "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {statement.text}"))
-                for label, statement in (("budget", _SPENT), ("gauges", _STATE))
-            }
-        finally:
-            await conn.close()
-    finally:
-        await drop_database(name)
+    async with _database_at("0008") as (url, conn):
+        await _leave_invalid(conn, "ix_procore_calls_probes_at", "procore_calls (id)")
+        await asyncio.to_thread(migrate.upgrade, url)
+        rows = await _indexes(conn, "ix_procore_calls_probes_at", "ix_procore_calls_forbidden_at")
+        await conn.execute("SET enable_seqscan = off")
+        plans = {
+            label: "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {statement.text}"))
+            for label, statement in (("budget", _SPENT), ("gauges", _STATE))
+        }
     assert [(r["relname"], r["indisvalid"]) for r in rows] == [
         ("ix_procore_calls_forbidden_at", True),
         ("ix_procore_calls_probes_at", True),
