@@ -55,13 +55,13 @@ async def prune_history(ctx: dict[str, Any]) -> None:
     runtime = _runtime(ctx)
     try:
         await retention.purge_finished(runtime)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, OSError) as exc:
         log.warning("events.purge_failed", error=str(exc)[:200])
     try:
         await calls.prune_calls(
             runtime.sessions, retention_days=runtime.settings.procore_calls_retention_days
         )
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, OSError) as exc:
         log.warning("procore_calls.prune_failed", error=str(exc)[:200])
 
 

@@ -24,24 +24,28 @@ from sqlalchemy import text
 from app import metrics
 from app.db import PRUNE_BATCH, PRUNE_BATCHES_PER_RUN, SessionFactory, delete_in_batches
 from app.logs import get_logger
+from app.models import FINAL_STATUSES
 from app.settings import Settings
 
 log = get_logger(__name__)
 
+_FINAL = ", ".join(f"'{status.value}'" for status in FINAL_STATUSES)
+
 # The ids as an array (one init plan), so the delete finds its rows by primary key: with
-# `id IN (subquery)` Postgres joins the batch against a scan of the whole table.
+# `id IN (subquery)` Postgres joins the batch against a scan of the whole table. The final
+# statuses are named beside the finish time, so an unfinished row can never match.
 _PURGE = text(
-    """
+    f"""
     DELETE FROM events WHERE id = ANY(ARRAY(
         SELECT id FROM events
         WHERE finished_at IS NOT NULL
           AND finished_at < now() - make_interval(secs => :seconds)
-          AND status IN ('done', 'skipped', 'ignored', 'unsupported', 'dead')
+          AND status IN ({_FINAL})
         ORDER BY finished_at
         LIMIT :batch
         FOR UPDATE SKIP LOCKED
     ))
-    """
+    """  # noqa: S608 (the statuses are the model's constants)
 )
 
 
