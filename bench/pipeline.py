@@ -51,11 +51,10 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from app import migrate
-from app.queue import JOB_ENCODING, PROCESS_EVENTS, enqueue_events, redis_settings
+from app.queue import JOB_ENCODING, enqueue_events, redis_settings
 from app.runtime import open_runtime
 from app.settings import Settings
 from simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from workers import jobs
 from workers import settings as worker_settings
 from workers.settings import WorkerSettings
 
@@ -300,7 +299,9 @@ async def measure_pipeline(
         await hand_off(event_ids[:warm])
 
         worker = Worker(
-            functions=[func(jobs.process_events, name=PROCESS_EVENTS)],
+            # Every job the production worker registers (the upkeep also hands out hooks
+            # syncs, which must find their function as they would in production).
+            functions=list(worker_settings.JOBS),
             cron_jobs=WorkerSettings.cron_jobs,
             queue_name=settings.queue_name,
             ctx={"settings": settings},
