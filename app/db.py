@@ -1,8 +1,9 @@
-"""Engine and sessions, created by the api lifespan or the worker start-up, never at import."""
+"""Engine and sessions, created by the api lifespan or the worker start-up, never at import;
+and the batched delete of rows past a retention (`prune_older_than`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
@@ -15,7 +16,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from app import metrics
+from app.logs import get_logger
 from app.settings import Settings
+
+log = get_logger(__name__)
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -74,22 +79,27 @@ PRUNE_BATCHES_PER_RUN = 10
 PRUNE_EVERY_S = 10
 
 
-async def delete_in_batches(
+async def prune_older_than(
     sessions: SessionFactory,
     statement: TextClause,
-    params: Mapping[str, Any],
     *,
+    table: str,
+    days: float,
     batch: int = PRUNE_BATCH,
     batches: int = PRUNE_BATCHES_PER_RUN,
 ) -> int:
-    """Run `statement` (a DELETE of at most `:batch` rows) in short transactions of its own,
-    until one deletes fewer than `batch` rows or `batches` ran; returns the rows deleted."""
+    """Run `statement` (a DELETE of at most `:batch` rows older than `:seconds`) in short
+    transactions of its own, until one deletes fewer than `batch` rows or `batches` ran;
+    logs and counts what went (`rows_pruned{table}`) and returns how many rows."""
     deleted = 0
     for _ in range(batches):
         async with sessions() as session, session.begin():
-            result = await session.execute(statement, {**params, "batch": batch})
+            result = await session.execute(statement, {"seconds": days * 86400, "batch": batch})
         count = cast(CursorResult[Any], result).rowcount
         deleted += count
         if count < batch:
             break
+    if deleted:
+        log.info("rows.pruned", table=table, rows=deleted, retention_days=days)
+        metrics.rows_pruned(table, deleted)
     return deleted

@@ -119,10 +119,6 @@ async def _tick_forever(health: WorkerHealth) -> None:
         await asyncio.sleep(1.0)
 
 
-def _dispatch_seconds(settings: Settings) -> set[int]:
-    return set(range(0, 60, settings.dispatch_interval_seconds))
-
-
 # Periodic upkeep, each run on one worker per tick (`unique`), named per queue so that two
 # deployments sharing a Redis do not take each other's ticks. (name, job, timeout in seconds,
 # seconds between runs: None for every DISPATCH_INTERVAL_SECONDS)
@@ -149,9 +145,7 @@ def upkeep_crons(
     def schedule(interval: int | None) -> set[int]:
         if every is not None:
             return every
-        if interval is None:
-            return _dispatch_seconds(settings)
-        return set(range(0, 60, interval))
+        return set(range(0, 60, interval or settings.dispatch_interval_seconds))
 
     return [
         cron(

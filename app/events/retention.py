@@ -5,7 +5,7 @@ its resource is mirrored, its change handed on, its failure reported. Kept for g
 table would grow by every webhook ever received. An upkeep tick deletes those that finished
 longer ago than the retention, oldest first, in batches of short transactions (the partial
 index on `finished_at` finds them without reading anything else), a bounded number per run
-(`app.db.delete_in_batches`), so a large backlog, after a first enabling say, is worked off
+(`app.db.prune_older_than`), so a large backlog, after a first enabling say, is worked off
 over many runs without a long lock.
 
 Unfinished events (waiting, processing, parked) are never deleted, however old. A `dead` event
@@ -21,13 +21,9 @@ from typing import Protocol
 
 from sqlalchemy import text
 
-from app import metrics
-from app.db import PRUNE_BATCH, PRUNE_BATCHES_PER_RUN, SessionFactory, delete_in_batches
-from app.logs import get_logger
+from app.db import PRUNE_BATCH, PRUNE_BATCHES_PER_RUN, SessionFactory, prune_older_than
 from app.models import FINAL_STATUSES
 from app.settings import Settings
-
-log = get_logger(__name__)
 
 _FINAL = ", ".join(f"'{status.value}'" for status in FINAL_STATUSES)
 
@@ -64,10 +60,6 @@ async def purge_finished(
     days = deps.settings.events_retention_days
     if days == 0:
         return 0
-    purged = await delete_in_batches(
-        deps.sessions, _PURGE, {"seconds": days * 86400}, batch=batch, batches=batches
+    return await prune_older_than(
+        deps.sessions, _PURGE, table="events", days=days, batch=batch, batches=batches
     )
-    if purged:
-        log.info("events.purged", events=purged, retention_days=days)
-        metrics.rows_pruned("events", purged)
-    return purged

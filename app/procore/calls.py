@@ -14,11 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app import metrics
-from app.db import PRUNE_BATCH, PRUNE_BATCHES_PER_RUN, SessionFactory, delete_in_batches
-from app.logs import get_logger
-
-log = get_logger(__name__)
+from app.db import PRUNE_BATCH, PRUNE_BATCHES_PER_RUN, SessionFactory, prune_older_than
 
 
 class Purpose:
@@ -111,10 +107,11 @@ async def prune_calls(
     batches: int = PRUNE_BATCHES_PER_RUN,
 ) -> int:
     """Delete audited calls older than the retention; returns how many went."""
-    pruned = await delete_in_batches(
-        sessions, _PRUNE, {"seconds": retention_days * 86400}, batch=batch, batches=batches
+    return await prune_older_than(
+        sessions,
+        _PRUNE,
+        table="procore_calls",
+        days=retention_days,
+        batch=batch,
+        batches=batches,
     )
-    if pruned:
-        log.info("procore_calls.pruned", calls=pruned, retention_days=retention_days)
-        metrics.rows_pruned("procore_calls", pruned)
-    return pruned
